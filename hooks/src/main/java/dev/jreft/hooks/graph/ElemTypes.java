@@ -1,0 +1,97 @@
+package dev.jreft.hooks.graph;
+
+import ai.onnx.proto.OnnxMl.AttributeProto;
+import ai.onnx.proto.OnnxMl.NodeProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
+import ai.onnx.proto.OnnxMl.ValueInfoProto;
+
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Element type of every tensor of a graph, propagated forward from inputs, initializers and constants. Hook
+ * discovery needs it to tell the float data path from shape arithmetic; exposing a tensor as an output needs it
+ * to declare the output's type.
+ */
+public final class ElemTypes {
+    public static final int FLOAT = TensorProto.DataType.FLOAT_VALUE;
+    public static final int INT64 = TensorProto.DataType.INT64_VALUE;
+    public static final int BOOL = TensorProto.DataType.BOOL_VALUE;
+    public static final int UNKNOWN = 0;
+
+    private static final Set<String> TO_INT64 = Set.of("Shape", "Size", "NonZero", "ArgMax", "ArgMin", "TopK_indices");
+    private static final Set<String> TO_BOOL = Set.of("Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual",
+            "Not", "And", "Or", "Xor", "IsNaN", "IsInf");
+
+    private final Map<String, Integer> types = new HashMap<>();
+
+    public ElemTypes(OnnxGraph graph) {
+        for (ValueInfoProto v : graph.inputs()) {
+            types.put(v.getName(), v.getType().getTensorType().getElemType());
+        }
+        for (TensorProto t : graph.initializers()) {
+            types.put(t.getName(), t.getDataType());
+        }
+        for (NodeProto n : graph.nodes()) {
+            int t = outputType(n);
+            for (String o : n.getOutputList()) {
+                types.put(o, t);
+            }
+        }
+    }
+
+    public int of(String tensor) {
+        return types.getOrDefault(tensor, UNKNOWN);
+    }
+
+    public boolean isFloat(String tensor) {
+        int t = of(tensor);
+        return t == FLOAT || t == TensorProto.DataType.DOUBLE_VALUE || t == TensorProto.DataType.FLOAT16_VALUE
+                || t == TensorProto.DataType.BFLOAT16_VALUE;
+    }
+
+    private int outputType(NodeProto n) {
+        String op = n.getOpType();
+        if (TO_INT64.contains(op)) {
+            return INT64;
+        }
+        if (TO_BOOL.contains(op)) {
+            return BOOL;
+        }
+        switch (op) {
+            case "Cast":
+                return (int) OnnxGraph.attrInt(n, "to", UNKNOWN);
+            case "Constant":
+                for (AttributeProto a : n.getAttributeList()) {
+                    if (a.getName().equals("value")) {
+                        return a.getT().getDataType();
+                    }
+                    if (a.getName().equals("value_float") || a.getName().equals("value_floats")) {
+                        return FLOAT;
+                    }
+                    if (a.getName().equals("value_int") || a.getName().equals("value_ints")) {
+                        return INT64;
+                    }
+                }
+                return UNKNOWN;
+            case "ConstantOfShape":
+                for (AttributeProto a : n.getAttributeList()) {
+                    if (a.getName().equals("value")) {
+                        return a.getT().getDataType();
+                    }
+                }
+                return FLOAT;
+            case "Where":
+                return n.getInputCount() > 1 ? of(n.getInput(1)) : UNKNOWN;
+            default:
+                for (String in : n.getInputList()) {
+                    int t = of(in);
+                    if (t != UNKNOWN) {
+                        return t;
+                    }
+                }
+                return UNKNOWN;
+        }
+    }
+}

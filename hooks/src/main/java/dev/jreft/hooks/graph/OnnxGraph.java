@@ -1,0 +1,523 @@
+package dev.jreft.hooks.graph;
+
+import ai.onnx.proto.OnnxMl.AttributeProto;
+import ai.onnx.proto.OnnxMl.GraphProto;
+import ai.onnx.proto.OnnxMl.ModelProto;
+import ai.onnx.proto.OnnxMl.NodeProto;
+import ai.onnx.proto.OnnxMl.OperatorSetIdProto;
+import ai.onnx.proto.OnnxMl.StringStringEntryProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
+import ai.onnx.proto.OnnxMl.TensorShapeProto;
+import ai.onnx.proto.OnnxMl.TypeProto;
+import ai.onnx.proto.OnnxMl.ValueInfoProto;
+import com.google.protobuf.ByteString;
+import com.google.protobuf.CodedInputStream;
+import com.google.protobuf.InvalidProtocolBufferException;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.RandomAccessFile;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * A mutable ONNX model: nodes, values and initializers with producer/consumer indexes, and the few edits the
+ * framework needs (expose a tensor as an output, splice a subgraph in front of a tensor's consumers, add inputs).
+ *
+ * <p>The protobuf builder is the single source of truth; the indexes are rebuilt lazily after each edit, so they
+ * can never disagree with the graph.
+ */
+public final class OnnxGraph {
+    private final ModelProto.Builder model;
+    private final String origin;
+    private Map<String, Integer> producerIndex;
+    private Map<String, List<Integer>> consumerIndex;
+    private Map<String, Integer> initializerIndex;
+    private Map<String, ValueInfoProto> valueInfoIndex;
+    private String fingerprint;
+
+    private OnnxGraph(ModelProto.Builder model, String origin) {
+        this.model = model;
+        this.origin = origin;
+    }
+
+    /** Loads a model file; tensors stored as external data are read from files beside it. */
+    public static OnnxGraph load(Path file) {
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(file);
+        } catch (NoSuchFileException e) {
+            throw new OnnxFormatException("ONNX file not found: " + file);
+        } catch (IOException e) {
+            throw new OnnxFormatException("cannot read ONNX file " + file + ": " + e.getMessage(), e);
+        }
+        Path dir = file.toAbsolutePath().getParent();
+        return parse(bytes, file.toString(), dir);
+    }
+
+    /** Loads a model stored as a resource on the class path (for example inside a Maven artifact's jar). */
+    public static OnnxGraph fromResource(String resource) {
+        String name = resource.startsWith("/") ? resource.substring(1) : resource;
+        try (InputStream in = OnnxGraph.class.getClassLoader().getResourceAsStream(name)) {
+            if (in == null) {
+                throw new OnnxFormatException("resource '" + name + "' is not on the class path;"
+                        + " add the Maven artifact that holds it as a dependency");
+            }
+            return parse(in.readAllBytes(), "classpath:" + name, null);
+        } catch (IOException e) {
+            throw new OnnxFormatException("cannot read resource " + name + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Parses serialized model bytes; {@code externalDataDir} resolves external-data locations (may be null). */
+    public static OnnxGraph parse(byte[] bytes, String origin, Path externalDataDir) {
+        ModelProto proto;
+        try {
+            CodedInputStream in = CodedInputStream.newInstance(bytes);
+            in.setSizeLimit(Integer.MAX_VALUE);
+            in.setRecursionLimit(1000);
+            proto = ModelProto.parseFrom(in);
+        } catch (IOException e) {
+            throw new OnnxFormatException(origin + " is not a valid ONNX model (" + bytes.length
+                    + " bytes; the protobuf could not be parsed: " + e.getMessage()
+                    + "). Is the file truncated, or not an .onnx export?", e);
+        }
+        if (!proto.hasGraph() || proto.getGraph().getNodeCount() == 0) {
+            throw new OnnxFormatException(origin + " is not a valid ONNX model: it has no graph nodes ("
+                    + bytes.length + " bytes read). Is the file truncated, or not an .onnx export?");
+        }
+        if (proto.getOpsetImportCount() == 0) {
+            throw new OnnxFormatException(origin + " is not a valid ONNX model: it declares no opset import");
+        }
+        ModelProto.Builder builder = proto.toBuilder();
+        resolveExternalData(builder.getGraphBuilder(), origin, externalDataDir);
+        return new OnnxGraph(builder, origin);
+    }
+
+    private static void resolveExternalData(GraphProto.Builder graph, String origin, Path dir) {
+        for (int i = 0; i < graph.getInitializerCount(); i++) {
+            TensorProto t = graph.getInitializer(i);
+            if (t.getDataLocation() != TensorProto.DataLocation.EXTERNAL) {
+                continue;
+            }
+            Map<String, String> info = new HashMap<>();
+            for (StringStringEntryProto e : t.getExternalDataList()) {
+                info.put(e.getKey(), e.getValue());
+            }
+            String location = info.get("location");
+            if (location == null || dir == null) {
+                throw new OnnxFormatException("initializer '" + t.getName() + "' of " + origin
+                        + " is stored as external data " + (location == null ? "without a location"
+                        : "in '" + location + "', but the model was not loaded from a file"));
+            }
+            Path file = dir.resolve(location);
+            long offset = Long.parseLong(info.getOrDefault("offset", "0"));
+            try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "r")) {
+                long length = info.containsKey("length") ? Long.parseLong(info.get("length")) : raf.length() - offset;
+                if (offset + length > raf.length()) {
+                    throw new OnnxFormatException("external data file " + file + " is too short for initializer '"
+                            + t.getName() + "' (needs bytes " + offset + ".." + (offset + length) + ", has "
+                            + raf.length() + ")");
+                }
+                byte[] data = new byte[Math.toIntExact(length)];
+                raf.seek(offset);
+                raf.readFully(data);
+                graph.setInitializer(i, t.toBuilder().clearExternalData()
+                        .setDataLocation(TensorProto.DataLocation.DEFAULT).setRawData(ByteString.copyFrom(data)));
+            } catch (IOException e) {
+                throw new OnnxFormatException("cannot read external data '" + location + "' of initializer '"
+                        + t.getName() + "' from " + file + ": " + e.getMessage(), e);
+            }
+        }
+    }
+
+    public String origin() {
+        return origin;
+    }
+
+    public OnnxGraph copy() {
+        OnnxGraph g = new OnnxGraph(model.clone(), origin);
+        g.fingerprint = null;
+        return g;
+    }
+
+    // ---------------------------------------------------------------- reading
+
+    public List<NodeProto> nodes() {
+        return Collections.unmodifiableList(model.getGraphBuilder().getNodeList());
+    }
+
+    public NodeProto node(int index) {
+        return model.getGraphBuilder().getNode(index);
+    }
+
+    public List<ValueInfoProto> inputs() {
+        return model.getGraphBuilder().getInputList();
+    }
+
+    public List<ValueInfoProto> outputs() {
+        return model.getGraphBuilder().getOutputList();
+    }
+
+    public List<String> inputNames() {
+        Set<String> inits = initializerIndex().keySet();
+        return inputs().stream().map(ValueInfoProto::getName).filter(n -> !inits.contains(n)).toList();
+    }
+
+    public List<String> outputNames() {
+        return outputs().stream().map(ValueInfoProto::getName).toList();
+    }
+
+    /** The default-domain opset version the model imports. */
+    public int opset() {
+        for (OperatorSetIdProto op : model.getOpsetImportList()) {
+            if (op.getDomain().isEmpty() || op.getDomain().equals("ai.onnx")) {
+                return (int) op.getVersion();
+            }
+        }
+        return 0;
+    }
+
+    /** The node producing {@code tensor}, or empty for graph inputs, initializers and unknown names. */
+    public Optional<NodeProto> producer(String tensor) {
+        Integer i = producerIndex().get(tensor);
+        return i == null ? Optional.empty() : Optional.of(node(i));
+    }
+
+    public int producerPosition(String tensor) {
+        Integer i = producerIndex().get(tensor);
+        return i == null ? -1 : i;
+    }
+
+    public List<NodeProto> consumers(String tensor) {
+        List<Integer> idx = consumerIndex().getOrDefault(tensor, List.of());
+        List<NodeProto> out = new ArrayList<>(idx.size());
+        for (int i : idx) {
+            out.add(node(i));
+        }
+        return out;
+    }
+
+    public boolean isInitializer(String tensor) {
+        return initializerIndex().containsKey(tensor);
+    }
+
+    public Optional<TensorProto> initializer(String name) {
+        Integer i = initializerIndex().get(name);
+        return i == null ? Optional.empty() : Optional.of(model.getGraphBuilder().getInitializer(i));
+    }
+
+    public List<TensorProto> initializers() {
+        return model.getGraphBuilder().getInitializerList();
+    }
+
+    public boolean isGraphInput(String tensor) {
+        return inputs().stream().anyMatch(v -> v.getName().equals(tensor)) && !isInitializer(tensor);
+    }
+
+    /** True when the name is produced by a node, is a graph input or an initializer. */
+    public boolean hasTensor(String tensor) {
+        return producerIndex().containsKey(tensor) || isInitializer(tensor)
+                || inputs().stream().anyMatch(v -> v.getName().equals(tensor));
+    }
+
+    /** Every tensor name produced by a node, in graph order. */
+    public List<String> producedTensors() {
+        List<String> out = new ArrayList<>();
+        for (NodeProto n : model.getGraphBuilder().getNodeList()) {
+            for (String o : n.getOutputList()) {
+                if (!o.isEmpty()) {
+                    out.add(o);
+                }
+            }
+        }
+        return out;
+    }
+
+    public Optional<ValueInfoProto> valueInfo(String tensor) {
+        if (valueInfoIndex == null) {
+            Map<String, ValueInfoProto> m = new HashMap<>();
+            GraphProto.Builder g = model.getGraphBuilder();
+            g.getValueInfoList().forEach(v -> m.put(v.getName(), v));
+            g.getInputList().forEach(v -> m.put(v.getName(), v));
+            g.getOutputList().forEach(v -> m.put(v.getName(), v));
+            valueInfoIndex = m;
+        }
+        return Optional.ofNullable(valueInfoIndex.get(tensor));
+    }
+
+    /** Number of scalar parameters held in float initializers (the model's frozen weights). */
+    public long parameterCount() {
+        long n = 0;
+        for (TensorProto t : initializers()) {
+            if (t.getDataType() == TensorProto.DataType.FLOAT_VALUE && t.getDimsCount() > 0) {
+                long c = 1;
+                for (long d : t.getDimsList()) {
+                    c *= d;
+                }
+                n += c;
+            }
+        }
+        return n;
+    }
+
+    public static String attrString(NodeProto node, String name, String fallback) {
+        for (AttributeProto a : node.getAttributeList()) {
+            if (a.getName().equals(name)) {
+                return a.getS().toStringUtf8();
+            }
+        }
+        return fallback;
+    }
+
+    public static long attrInt(NodeProto node, String name, long fallback) {
+        for (AttributeProto a : node.getAttributeList()) {
+            if (a.getName().equals(name)) {
+                return a.getI();
+            }
+        }
+        return fallback;
+    }
+
+    public static List<Long> attrInts(NodeProto node, String name) {
+        for (AttributeProto a : node.getAttributeList()) {
+            if (a.getName().equals(name)) {
+                return a.getIntsList();
+            }
+        }
+        return List.of();
+    }
+
+    // ---------------------------------------------------------------- editing
+
+    /** Adds {@code tensor} to the graph outputs (no-op when it already is one), so a run can read it. */
+    public void exposeOutput(String tensor, int elemType) {
+        requireTensor(tensor);
+        if (outputNames().contains(tensor)) {
+            return;
+        }
+        model.getGraphBuilder().addOutput(ValueInfoProto.newBuilder().setName(tensor)
+                .setType(TypeProto.newBuilder().setTensorType(TypeProto.Tensor.newBuilder().setElemType(elemType))));
+        changed();
+    }
+
+    /** Adds a graph input with the given element type and dims (a negative dim or null name is symbolic). */
+    public void addInput(String name, int elemType, long[] dims, String[] dimNames) {
+        if (hasTensor(name)) {
+            throw new IllegalArgumentException("graph already has a tensor named '" + name + "'");
+        }
+        TensorShapeProto.Builder shape = TensorShapeProto.newBuilder();
+        for (int i = 0; i < dims.length; i++) {
+            TensorShapeProto.Dimension.Builder d = TensorShapeProto.Dimension.newBuilder();
+            if (dims[i] >= 0) {
+                d.setDimValue(dims[i]);
+            } else {
+                d.setDimParam(dimNames != null && dimNames[i] != null ? dimNames[i] : name + "_dim" + i);
+            }
+            shape.addDim(d);
+        }
+        model.getGraphBuilder().addInput(ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder()
+                .setTensorType(TypeProto.Tensor.newBuilder().setElemType(elemType).setShape(shape))));
+        changed();
+    }
+
+    public void addInitializer(TensorProto tensor) {
+        if (hasTensor(tensor.getName())) {
+            throw new IllegalArgumentException("graph already has a tensor named '" + tensor.getName() + "'");
+        }
+        model.getGraphBuilder().addInitializer(tensor);
+        changed();
+    }
+
+    /** Appends nodes; ONNX requires topological order, so callers append consumers after producers. */
+    public void addNodes(List<NodeProto> nodes) {
+        model.getGraphBuilder().addAllNode(nodes);
+        changed();
+    }
+
+    /**
+     * Splices a subgraph in front of every consumer of {@code tensor}: the producer's output is renamed to
+     * {@code originalName}, and {@code nodes} (which read {@code originalName} and write {@code tensor}) are
+     * inserted right after the producer. Every consumer, graph outputs included, then sees the new value under
+     * the old name, so downstream hooks and outputs need no renaming.
+     */
+    public void spliceBefore(String tensor, String originalName, List<NodeProto> nodes) {
+        requireTensor(tensor);
+        if (hasTensor(originalName)) {
+            throw new IllegalArgumentException("graph already has a tensor named '" + originalName + "'");
+        }
+        int p = producerPosition(tensor);
+        if (p < 0) {
+            throw new IllegalArgumentException("tensor '" + tensor + "' is a graph input or initializer;"
+                    + " only tensors computed by a node can be intervened on");
+        }
+        GraphProto.Builder g = model.getGraphBuilder();
+        NodeProto producer = g.getNode(p);
+        NodeProto.Builder renamed = producer.toBuilder();
+        for (int i = 0; i < renamed.getOutputCount(); i++) {
+            if (renamed.getOutput(i).equals(tensor)) {
+                renamed.setOutput(i, originalName);
+            }
+        }
+        g.setNode(p, renamed);
+        for (int i = 0; i < nodes.size(); i++) {
+            g.addNode(p + 1 + i, nodes.get(i));
+        }
+        // value_info of the old name no longer describes a node output it could check; keep it for both names
+        changed();
+    }
+
+    /** Body of a splice: gets the name now holding the original value, returns the replacement tensor. */
+    @FunctionalInterface
+    public interface SpliceBody {
+        String emit(SubgraphBuilder b, String original);
+    }
+
+    /**
+     * Replaces {@code tensor} for all its consumers by what {@code body} computes from the original value. The
+     * nodes live in {@code namespace}; graph inputs the body declares are added. Splices at the same tensor chain:
+     * the second one sees the first one's result as its original.
+     */
+    public void splice(String tensor, String namespace, SpliceBody body) {
+        SubgraphBuilder b = new SubgraphBuilder(this, namespace);
+        String original = namespace + "/original";
+        String result = body.emit(b, original);
+        b.opTo(tensor, "Identity", List.of(result));
+        spliceBefore(tensor, original, b.nodes());
+        b.commitInputsAndOutputs();
+    }
+
+    /** Adds nodes at the end of the graph (for example to read a hook without changing it). */
+    public void append(String namespace, java.util.function.Consumer<SubgraphBuilder> body) {
+        SubgraphBuilder b = new SubgraphBuilder(this, namespace);
+        body.accept(b);
+        addNodes(b.nodes());
+        b.commitInputsAndOutputs();
+    }
+
+    /** Changes the declared dims of graph inputs (symbolic to concrete) and drops stale intermediate shapes. */
+    public void setInputDims(Map<String, long[]> dims) {
+        GraphProto.Builder g = model.getGraphBuilder();
+        for (int i = 0; i < g.getInputCount(); i++) {
+            ValueInfoProto v = g.getInput(i);
+            long[] d = dims.get(v.getName());
+            if (d == null) {
+                continue;
+            }
+            TensorShapeProto.Builder shape = TensorShapeProto.newBuilder();
+            for (long x : d) {
+                shape.addDim(TensorShapeProto.Dimension.newBuilder().setDimValue(x));
+            }
+            ValueInfoProto.Builder vb = v.toBuilder();
+            vb.getTypeBuilder().getTensorTypeBuilder().setShape(shape);
+            g.setInput(i, vb);
+        }
+        g.clearValueInfo();
+        changed();
+    }
+
+    public void setDocString(String doc) {
+        model.setDocString(doc);
+        changed();
+    }
+
+    private void requireTensor(String tensor) {
+        if (!hasTensor(tensor)) {
+            throw new IllegalArgumentException("graph " + origin + " has no tensor named '" + tensor + "'");
+        }
+    }
+
+    private void changed() {
+        producerIndex = null;
+        consumerIndex = null;
+        initializerIndex = null;
+        valueInfoIndex = null;
+        fingerprint = null;
+    }
+
+    // ---------------------------------------------------------------- output
+
+    public ModelProto toProto() {
+        return model.build();
+    }
+
+    public byte[] toBytes() {
+        return model.build().toByteArray();
+    }
+
+    /** Writes the model atomically: to a temporary file beside the target, then renamed over it. */
+    public void save(Path file) throws IOException {
+        AtomicFiles.write(file, toBytes());
+    }
+
+    /** SHA-256 of the serialized model, hex; identifies a graph for session caches and checkpoints. */
+    public String fingerprint() {
+        if (fingerprint == null) {
+            fingerprint = sha256(toBytes());
+        }
+        return fingerprint;
+    }
+
+    public static String sha256(byte[] bytes) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    // ---------------------------------------------------------------- indexes
+
+    private Map<String, Integer> producerIndex() {
+        if (producerIndex == null) {
+            Map<String, Integer> prod = new HashMap<>();
+            Map<String, List<Integer>> cons = new LinkedHashMap<>();
+            List<NodeProto> nodes = model.getGraphBuilder().getNodeList();
+            for (int i = 0; i < nodes.size(); i++) {
+                NodeProto n = nodes.get(i);
+                for (String in : n.getInputList()) {
+                    if (!in.isEmpty()) {
+                        cons.computeIfAbsent(in, k -> new ArrayList<>()).add(i);
+                    }
+                }
+                for (String out : n.getOutputList()) {
+                    if (!out.isEmpty()) {
+                        prod.put(out, i);
+                    }
+                }
+            }
+            producerIndex = prod;
+            consumerIndex = cons;
+        }
+        return producerIndex;
+    }
+
+    private Map<String, List<Integer>> consumerIndex() {
+        producerIndex();
+        return consumerIndex;
+    }
+
+    private Map<String, Integer> initializerIndex() {
+        if (initializerIndex == null) {
+            Map<String, Integer> m = new HashMap<>();
+            List<TensorProto> inits = model.getGraphBuilder().getInitializerList();
+            for (int i = 0; i < inits.size(); i++) {
+                m.put(inits.get(i).getName(), i);
+            }
+            initializerIndex = m;
+        }
+        return initializerIndex;
+    }
+}

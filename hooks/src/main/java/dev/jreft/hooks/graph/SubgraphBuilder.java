@@ -1,0 +1,102 @@
+package dev.jreft.hooks.graph;
+
+import ai.onnx.proto.OnnxMl.AttributeProto;
+import ai.onnx.proto.OnnxMl.NodeProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Emits nodes into a namespace of a graph ({@code <namespace>/<op>_<n>}), declares the graph inputs they read, and
+ * marks tensors to expose. Interventions build their subgraphs with it; {@link OnnxGraph#splice} and
+ * {@link OnnxGraph#append} commit the result.
+ */
+public final class SubgraphBuilder {
+    private final String namespace;
+    private final List<NodeProto> nodes = new ArrayList<>();
+    private final List<Runnable> inputs = new ArrayList<>();
+    private final List<String> outputs = new ArrayList<>();
+    private final OnnxGraph graph;
+    private int counter;
+
+    SubgraphBuilder(OnnxGraph graph, String namespace) {
+        this.graph = graph;
+        this.namespace = namespace;
+    }
+
+    public String namespace() {
+        return namespace;
+    }
+
+    /** A fresh tensor name inside the namespace. */
+    public String name(String hint) {
+        return namespace + "/" + hint + "_" + counter++;
+    }
+
+    /** Emits {@code type(inputs)} and returns its single output. */
+    public String op(String type, List<String> in, Attr... attrs) {
+        return opTo(name(type), type, in, attrs);
+    }
+
+    /** Emits {@code type(inputs)} writing {@code output}. */
+    public String opTo(String output, String type, List<String> in, Attr... attrs) {
+        nodes.add(NodeProto.newBuilder().setName(namespace + "/" + type + "_" + counter++).setOpType(type)
+                .addAllInput(in).addOutput(output).addAllAttribute(Attr.protos(attrs)).build());
+        return output;
+    }
+
+    /** A graph input that a run must feed; a dim of -1 is symbolic (named after the input). */
+    public String input(String name, int elemType, long... dims) {
+        inputs.add(() -> graph.addInput(name, elemType, dims, null));
+        return name;
+    }
+
+    /** An int64 constant of the given dims. */
+    public String constantInts(long[] values, long... dims) {
+        TensorProto.Builder t = TensorProto.newBuilder().setDataType(ElemTypes.INT64);
+        for (long d : dims) {
+            t.addDims(d);
+        }
+        for (long v : values) {
+            t.addInt64Data(v);
+        }
+        return constant(t.build());
+    }
+
+    /** A float constant of the given dims. */
+    public String constantFloats(float[] values, long... dims) {
+        TensorProto.Builder t = TensorProto.newBuilder().setDataType(ElemTypes.FLOAT);
+        for (long d : dims) {
+            t.addDims(d);
+        }
+        for (float v : values) {
+            t.addFloatData(v);
+        }
+        return constant(t.build());
+    }
+
+    private String constant(TensorProto value) {
+        String out = name("Constant");
+        nodes.add(NodeProto.newBuilder().setName(out + "_node").setOpType("Constant").addOutput(out)
+                .addAttribute(AttributeProto.newBuilder().setName("value").setType(AttributeProto.AttributeType.TENSOR)
+                        .setT(value)).build());
+        return out;
+    }
+
+    /** Marks {@code tensor} (float) as a graph output. */
+    public void expose(String tensor) {
+        outputs.add(tensor);
+    }
+
+    List<NodeProto> nodes() {
+        return nodes;
+    }
+
+    void commitInputsAndOutputs() {
+        inputs.forEach(Runnable::run);
+        for (String o : outputs) {
+            graph.exposeOutput(o, ElemTypes.FLOAT);
+        }
+    }
+}

@@ -1,0 +1,96 @@
+package dev.jreft.hooks.runtime;
+
+import ai.onnxruntime.NodeInfo;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxValue;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import dev.jreft.hooks.graph.OnnxGraph;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/** A graph variant with its (cached) ORT session: feed ND4J arrays by input name, get ND4J arrays back. */
+public final class CompiledGraph {
+    private final OnnxGraph graph;
+    private final String fingerprint;
+    private final OrtRuntime runtime;
+
+    public CompiledGraph(OnnxGraph graph, String fingerprint, OrtRuntime runtime) {
+        this.graph = graph;
+        this.fingerprint = fingerprint;
+        this.runtime = runtime;
+    }
+
+    public OnnxGraph graph() {
+        return graph;
+    }
+
+    public String fingerprint() {
+        return fingerprint;
+    }
+
+    /** Builds (or finds) the ORT session now, so later runs pay no creation cost. */
+    public OrtSession session() {
+        return runtime.session(fingerprint + "|dynamic|" + runtime.optionsKey(), graph::toBytes);
+    }
+
+    public Set<String> inputNames() {
+        try {
+            return session().getInputNames();
+        } catch (RuntimeException e) {
+            throw e;
+        }
+    }
+
+    /** Runs with {@code feeds}; returns {@code outputs} (all graph outputs when empty). */
+    public Map<String, INDArray> run(Map<String, INDArray> feeds, Collection<String> outputs) {
+        OrtSession s = session();
+        Set<String> expected = s.getInputNames();
+        List<String> missing = new ArrayList<>();
+        for (String name : expected) {
+            if (!feeds.containsKey(name)) {
+                missing.add(name);
+            }
+        }
+        if (!missing.isEmpty()) {
+            throw new IllegalArgumentException("missing inputs " + missing + " (graph inputs: " + expected + ")");
+        }
+        Map<String, OnnxTensor> ort = new HashMap<>();
+        try {
+            for (var e : feeds.entrySet()) {
+                if (expected.contains(e.getKey())) {
+                    ort.put(e.getKey(), Tensors.toOrt(runtime.env(), e.getValue()));
+                }
+            }
+            Set<String> wanted = outputs.isEmpty() ? s.getOutputNames() : new LinkedHashSet<>(outputs);
+            try (OrtSession.Result r = s.run(ort, wanted)) {
+                Map<String, INDArray> out = new LinkedHashMap<>();
+                for (String name : wanted) {
+                    OnnxValue v = r.get(name).orElseThrow();
+                    out.put(name, Tensors.fromOrt((OnnxTensor) v));
+                }
+                return out;
+            }
+        } catch (OrtException e) {
+            throw new IllegalStateException("ONNX Runtime failed to run the graph: " + e.getMessage(), e);
+        } finally {
+            ort.values().forEach(OnnxTensor::close);
+        }
+    }
+
+    public Map<String, NodeInfo> inputInfo() {
+        try {
+            return session().getInputInfo();
+        } catch (OrtException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

@@ -1,0 +1,203 @@
+package dev.jreft.hooks.runtime;
+
+import dev.jreft.hooks.discovery.HookDiscovery;
+import dev.jreft.hooks.discovery.HookMap;
+import dev.jreft.hooks.discovery.HookPoint;
+import dev.jreft.hooks.graph.ElemTypes;
+import dev.jreft.hooks.graph.OnnxGraph;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Consumer;
+
+/**
+ * An exported transformer with its hook map: run it, read any hooks in the same run, and derive graph variants
+ * (spliced interventions) that are built and compiled once per structural key.
+ */
+public final class HookedModel implements AutoCloseable {
+    /** The embedded default: all-MiniLM-L6-v2 from its Maven artifact (a real pretrained 6-layer BERT). */
+    public static final String MINILM_ONNX = "all-minilm-l6-v2.onnx";
+    public static final String MINILM_TOKENIZER = "all-minilm-l6-v2-tokenizer.json";
+
+    private final OnnxGraph graph;
+    private final HookMap hooks;
+    private final TextTokenizer tokenizer;
+    private final OrtRuntime runtime;
+    private final String fingerprint;
+    private final Map<String, CompiledGraph> variants = new HashMap<>();
+
+    public HookedModel(OnnxGraph graph, TextTokenizer tokenizer, OrtRuntime runtime) {
+        this.graph = graph;
+        this.hooks = HookDiscovery.discover(graph);
+        this.tokenizer = tokenizer;
+        this.runtime = runtime;
+        this.fingerprint = graph.fingerprint();
+    }
+
+    public static HookedModel load(Path onnx) {
+        return new HookedModel(OnnxGraph.load(onnx), null, OrtRuntime.shared());
+    }
+
+    public static HookedModel load(Path onnx, Path tokenizerJson) {
+        return new HookedModel(OnnxGraph.load(onnx), TextTokenizer.load(tokenizerJson), OrtRuntime.shared());
+    }
+
+    public static HookedModel fromResources(String onnx, String tokenizerJson) {
+        return new HookedModel(OnnxGraph.fromResource(onnx),
+                tokenizerJson == null ? null : TextTokenizer.fromResource(tokenizerJson), OrtRuntime.shared());
+    }
+
+    /** The embedded default model, MiniLM. */
+    public static HookedModel minilm() {
+        return fromResources(MINILM_ONNX, MINILM_TOKENIZER);
+    }
+
+    public OnnxGraph graph() {
+        return graph;
+    }
+
+    public HookMap hooks() {
+        return hooks;
+    }
+
+    public HookPoint hook(String name) {
+        return hooks.resolve(name);
+    }
+
+    public String fingerprint() {
+        return fingerprint;
+    }
+
+    public OrtRuntime runtime() {
+        return runtime;
+    }
+
+    public Optional<TextTokenizer> tokenizer() {
+        return Optional.ofNullable(tokenizer);
+    }
+
+    public Batch tokenize(List<String> texts) {
+        if (tokenizer == null) {
+            throw new IllegalStateException("this model was loaded without a tokenizer; give token ids instead");
+        }
+        return complete(tokenizer.encode(texts));
+    }
+
+    /**
+     * Fills inputs the graph needs that a batch may leave out ({@code position_ids} = arange,
+     * {@code token_type_ids} = 0), drops inputs it does not take, and checks the rest.
+     */
+    public Batch complete(Batch batch) {
+        List<String> needed = graph.inputNames();
+        Map<String, INDArray> in = new LinkedHashMap<>();
+        for (String name : needed) {
+            INDArray v = batch.inputs().get(name);
+            if (v == null) {
+                v = switch (name) {
+                    case "position_ids" -> Nd4j.arange(batch.seqLen()).castTo(DataType.LONG).reshape(1, batch.seqLen())
+                            .repeat(0, batch.size());
+                    case "token_type_ids" -> Nd4j.zeros(DataType.LONG, batch.size(), batch.seqLen());
+                    case Batch.ATTENTION_MASK -> batch.attentionMask();
+                    default -> throw new IllegalArgumentException("the model needs input '" + name
+                            + "', which the batch does not have (batch inputs: " + batch.inputs().keySet() + ")");
+                };
+            }
+            if (v.size(0) != batch.size()) {
+                throw new IllegalArgumentException("batch mismatch: input '" + name + "' has " + v.size(0)
+                        + " rows, input_ids has " + batch.size());
+            }
+            in.put(name, v);
+        }
+        if (!in.containsKey(Batch.INPUT_IDS)) {
+            in.put(Batch.INPUT_IDS, batch.inputs().get(Batch.INPUT_IDS));
+        }
+        Map<String, INDArray> all = new LinkedHashMap<>(in);
+        batch.inputs().forEach(all::putIfAbsent);
+        return new Batch(all);
+    }
+
+    /** The unmodified graph, compiled. */
+    public CompiledGraph base() {
+        return variant("base", g -> { });
+    }
+
+    /**
+     * A derived graph: {@code edit} is applied to a copy of the model graph once per {@code key}; the copy's
+     * fingerprint is derived from the model's and the key, so sessions are shared across equal variants.
+     */
+    public synchronized CompiledGraph variant(String key, Consumer<OnnxGraph> edit) {
+        CompiledGraph c = variants.get(key);
+        if (c == null) {
+            OnnxGraph g = key.equals("base") ? graph : graph.copy();
+            edit.accept(g);
+            String fp = key.equals("base") ? fingerprint : OnnxGraph.sha256((fingerprint + "\n" + key).getBytes());
+            c = new CompiledGraph(g, fp, runtime);
+            variants.put(key, c);
+        }
+        return c;
+    }
+
+    /** How many graph variants this model has built (each is one ORT session). */
+    public synchronized int variantCount() {
+        return variants.size();
+    }
+
+    /** Model outputs for a batch. */
+    public Map<String, INDArray> run(Batch batch) {
+        Batch b = complete(batch);
+        return base().run(feeds(b), List.of());
+    }
+
+    /** Model outputs and the values of {@code hookNames}, all from one ORT run. */
+    public ActivationCache runWithCache(Batch batch, String... hookNames) {
+        return runWithCache(batch, Arrays.asList(hookNames));
+    }
+
+    public ActivationCache runWithCache(Batch batch, List<String> hookNames) {
+        Batch b = complete(batch);
+        List<HookPoint> points = new ArrayList<>();
+        for (String h : hookNames) {
+            points.add(hooks.resolve(h));
+        }
+        List<String> tensors = points.stream().map(HookPoint::tensor).distinct().sorted().toList();
+        CompiledGraph c = variant("cache:" + String.join(",", tensors), g -> tensors.forEach(
+                t -> g.exposeOutput(t, ElemTypes.FLOAT)));
+        List<String> wanted = new ArrayList<>(graph.outputNames());
+        wanted.addAll(tensors);
+        Map<String, INDArray> out = c.run(feeds(b), wanted.stream().distinct().toList());
+        Map<String, INDArray> hookValues = new LinkedHashMap<>();
+        for (HookPoint p : points) {
+            hookValues.put(p.name(), out.get(p.tensor()));
+        }
+        Map<String, INDArray> outputs = new LinkedHashMap<>();
+        for (String o : graph.outputNames()) {
+            outputs.put(o, out.get(o));
+        }
+        return new ActivationCache(hookValues, outputs);
+    }
+
+    /** The batch's arrays that are graph inputs. */
+    public Map<String, INDArray> feeds(Batch b) {
+        Map<String, INDArray> f = new LinkedHashMap<>();
+        for (String name : graph.inputNames()) {
+            f.put(name, b.inputs().get(name));
+        }
+        return f;
+    }
+
+    @Override
+    public void close() {
+        if (tokenizer != null) {
+            tokenizer.close();
+        }
+    }
+}

@@ -1,0 +1,66 @@
+package dev.jreft.hooks.runtime;
+
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import dev.jreft.hooks.graph.ElemTypes;
+import dev.jreft.hooks.graph.OnnxGraph;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Collection;
+import java.util.Map;
+
+/**
+ * Specialises a graph's symbolic input dims to concrete sizes and folds the shape arithmetic that becomes
+ * constant (Shape → Gather → Concat chains), using ORT's own BASIC-level optimiser (constant folding and
+ * redundant-node elimination, standard ONNX ops only; EXTENDED would introduce fused contrib ops). Tensors in
+ * {@code keep} are protected as graph outputs while folding, so hooks survive under their names.
+ */
+public final class ShapeSpecializer {
+    private ShapeSpecializer() {
+    }
+
+    public static OnnxGraph specialise(OnnxGraph graph, Map<String, long[]> inputDims, Collection<String> keep) {
+        OnnxGraph g = graph.copy();
+        for (String name : inputDims.keySet()) {
+            if (!g.inputNames().contains(name)) {
+                throw new IllegalArgumentException("graph has no input '" + name + "' (inputs: " + g.inputNames() + ")");
+            }
+        }
+        g.setInputDims(inputDims);
+        ElemTypes types = new ElemTypes(g);
+        for (String t : keep) {
+            g.exposeOutput(t, types.of(t) == ElemTypes.UNKNOWN ? ElemTypes.FLOAT : types.of(t));
+        }
+        Path tmp = null;
+        try {
+            tmp = Files.createTempFile("jreft-specialised-", ".onnx");
+            try (OrtSession.SessionOptions o = new OrtSession.SessionOptions()) {
+                o.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.BASIC_OPT);
+                o.setOptimizedModelFilePath(tmp.toString());
+                try (OrtSession ignored = OrtRuntime.shared().env().createSession(g.toBytes(), o)) {
+                    // creating the session writes the optimised model
+                }
+            }
+            return OnnxGraph.parse(Files.readAllBytes(tmp), graph.origin() + " (specialised " + describe(inputDims)
+                    + ")", null);
+        } catch (OrtException | IOException e) {
+            throw new IllegalStateException("could not specialise " + graph.origin() + ": " + e.getMessage(), e);
+        } finally {
+            if (tmp != null) {
+                try {
+                    Files.deleteIfExists(tmp);
+                } catch (IOException ignored) {
+                    // a leftover temp file is harmless
+                }
+            }
+        }
+    }
+
+    private static String describe(Map<String, long[]> dims) {
+        StringBuilder sb = new StringBuilder();
+        dims.forEach((k, v) -> sb.append(k).append(java.util.Arrays.toString(v)).append(' '));
+        return sb.toString().trim();
+    }
+}

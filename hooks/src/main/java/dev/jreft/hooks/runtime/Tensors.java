@@ -1,0 +1,84 @@
+package dev.jreft.hooks.runtime;
+
+import ai.onnxruntime.OnnxJavaType;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.TensorInfo;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.LongBuffer;
+
+/** ND4J arrays at the API, ORT tensors over direct buffers inside. */
+public final class Tensors {
+    private Tensors() {
+    }
+
+    public static OnnxTensor toOrt(OrtEnvironment env, INDArray a) {
+        long[] shape = a.shape();
+        INDArray c = a.isView() || a.ordering() != 'c' ? a.dup('c') : a;
+        try {
+            switch (c.dataType()) {
+                case FLOAT: {
+                    FloatBuffer fb = ByteBuffer.allocateDirect((int) c.length() * 4).order(ByteOrder.nativeOrder())
+                            .asFloatBuffer();
+                    fb.put(c.data().asFloat()).rewind();
+                    return OnnxTensor.createTensor(env, fb, shape);
+                }
+                case LONG:
+                case INT: {
+                    LongBuffer lb = ByteBuffer.allocateDirect((int) c.length() * 8).order(ByteOrder.nativeOrder())
+                            .asLongBuffer();
+                    lb.put(c.data().asLong()).rewind();
+                    return OnnxTensor.createTensor(env, lb, shape);
+                }
+                case BOOL: {
+                    ByteBuffer bb = ByteBuffer.allocateDirect((int) c.length()).order(ByteOrder.nativeOrder());
+                    for (int v : c.castTo(DataType.INT).data().asInt()) {
+                        bb.put((byte) (v != 0 ? 1 : 0));
+                    }
+                    bb.rewind();
+                    return OnnxTensor.createTensor(env, bb, shape, OnnxJavaType.BOOL);
+                }
+                default:
+                    return toOrt(env, c.castTo(DataType.FLOAT));
+            }
+        } catch (OrtException e) {
+            throw new IllegalStateException("cannot create ORT tensor: " + e.getMessage(), e);
+        }
+    }
+
+    public static INDArray fromOrt(OnnxTensor t) {
+        TensorInfo info = t.getInfo();
+        long[] shape = info.getShape();
+        switch (info.type) {
+            case FLOAT: {
+                FloatBuffer fb = t.getFloatBuffer();
+                float[] v = new float[fb.remaining()];
+                fb.get(v);
+                return Nd4j.create(v, shape, 'c');
+            }
+            case INT64: {
+                LongBuffer lb = t.getLongBuffer();
+                long[] v = new long[lb.remaining()];
+                lb.get(v);
+                return Nd4j.createFromArray(v).reshape(shape);
+            }
+            case BOOL: {
+                ByteBuffer bb = t.getByteBuffer();
+                boolean[] v = new boolean[bb.remaining()];
+                for (int i = 0; i < v.length; i++) {
+                    v[i] = bb.get() != 0;
+                }
+                return Nd4j.createFromArray(v).reshape(shape);
+            }
+            default:
+                throw new IllegalStateException("output type " + info.type + " is not supported");
+        }
+    }
+}

@@ -1,0 +1,335 @@
+package dev.jreft.interventions;
+
+import dev.jreft.hooks.discovery.HookLayout;
+import dev.jreft.hooks.discovery.HookPoint;
+import dev.jreft.hooks.graph.ElemTypes;
+import dev.jreft.hooks.graph.OnnxGraph;
+import dev.jreft.hooks.graph.SubgraphBuilder;
+import dev.jreft.hooks.runtime.ActivationCache;
+import dev.jreft.hooks.runtime.Batch;
+import dev.jreft.hooks.runtime.CompiledGraph;
+import dev.jreft.hooks.runtime.HookedModel;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Runs a model with interventions spliced into its graph. Per site the graph gains: GatherND of the selected base
+ * rows, the intervention's formula, Where(feature mask) and ScatterND back into the hook tensor. Positions, the
+ * feature mask, source values and parameters are graph inputs, so only a new (hook, intervention) structure builds
+ * a new session; new positions, heads, sources or parameter values reuse it.
+ */
+public final class IntervenableModel {
+    private final HookedModel model;
+
+    public IntervenableModel(HookedModel model) {
+        this.model = model;
+    }
+
+    public HookedModel model() {
+        return model;
+    }
+
+    public InterventionResult run(Batch base, List<InterventionSite> sites) {
+        return run(base, sites, List.of());
+    }
+
+    /** Runs {@code base} with {@code sites}; {@code readHooks} are returned as they are after the interventions. */
+    public InterventionResult run(Batch base, List<InterventionSite> sites, List<String> readHooks) {
+        Batch b = model.complete(base);
+        Map<Batch, ActivationCache> sourceRuns = runSources(sites);
+        List<Prepared> prepared = new ArrayList<>();
+        for (int i = 0; i < sites.size(); i++) {
+            prepared.add(prepare(i, sites.get(i), b, sourceRuns));
+        }
+        List<HookPoint> reads = readHooks.stream().map(model::hook).toList();
+        StringBuilder key = new StringBuilder("intervene");
+        for (Prepared p : prepared) {
+            key.append('|').append(p.point.tensor()).append(':').append(p.site.intervention().type())
+                    .append(':').append(p.collect ? "collect" : "splice");
+        }
+        reads.forEach(r -> key.append("|read:").append(r.tensor()));
+        CompiledGraph graph = model.variant(key.toString(), g -> {
+            for (Prepared p : prepared) {
+                splice(g, p);
+            }
+            reads.forEach(r -> g.exposeOutput(r.tensor(), ElemTypes.FLOAT));
+        });
+        Map<String, INDArray> feeds = new LinkedHashMap<>(model.feeds(b));
+        for (Prepared p : prepared) {
+            feeds.putAll(p.feeds);
+        }
+        List<String> wanted = new ArrayList<>(model.graph().outputNames());
+        reads.forEach(r -> wanted.add(r.tensor()));
+        for (Prepared p : prepared) {
+            if (p.collect) {
+                wanted.add(p.ns + ".collected");
+            }
+        }
+        Map<String, INDArray> out = graph.run(feeds, wanted.stream().distinct().toList());
+        Map<String, INDArray> outputs = new LinkedHashMap<>();
+        model.graph().outputNames().forEach(o -> outputs.put(o, out.get(o)));
+        Map<String, INDArray> hooks = new LinkedHashMap<>();
+        reads.forEach(r -> hooks.put(r.name(), out.get(r.tensor())));
+        List<INDArray> collected = new ArrayList<>();
+        for (Prepared p : prepared) {
+            collected.add(p.collect ? selectFeatures(out.get(p.ns + ".collected"), p.mask) : null);
+        }
+        return new InterventionResult(outputs, hooks, collected);
+    }
+
+    /** Runs each distinct source batch once, unintervened, caching the hooks its sites read. */
+    private Map<Batch, ActivationCache> runSources(List<InterventionSite> sites) {
+        Map<Batch, List<String>> needed = new IdentityHashMap<>();
+        for (InterventionSite s : sites) {
+            if (s.source() instanceof Source.Run r) {
+                needed.computeIfAbsent(r.batch(), k -> new ArrayList<>()).add(s.hook());
+            }
+        }
+        Map<Batch, ActivationCache> runs = new IdentityHashMap<>();
+        needed.forEach((batch, hooks) -> runs.put(batch, model.runWithCache(batch, hooks.stream().distinct().toList())));
+        return runs;
+    }
+
+    private record Prepared(InterventionSite site, HookPoint point, String ns, boolean collect, long width,
+                            boolean[] mask, Map<String, String> paramInputs, Map<String, INDArray> feeds) {
+    }
+
+    private Prepared prepare(int index, InterventionSite site, Batch base, Map<Batch, ActivationCache> sourceRuns) {
+        HookPoint point = model.hook(site.hook());
+        Intervention iv = site.intervention();
+        String where = "site " + index + " (" + iv.type() + " at " + site.hook() + ")";
+        long width = width(point, base, where);
+        boolean[] mask = featureMask(site, point, width, where);
+        int[][] basePos = site.basePositions();
+        if (basePos == null) {
+            throw new IllegalArgumentException(where + ": no base positions given");
+        }
+        if (basePos.length != base.size()) {
+            throw new IllegalArgumentException(where + ": batch mismatch: base positions have " + basePos.length
+                    + " rows but the batch has " + base.size() + " examples");
+        }
+        checkPositions(basePos, base, "base", where);
+        String ns = "jreft.site" + index;
+        Map<String, INDArray> feeds = new LinkedHashMap<>();
+        feeds.put(ns + ".base_index", indexPairs(basePos));
+        feeds.put(ns + ".feature_mask", Nd4j.createFromArray(mask));
+        if (iv.needsSource()) {
+            feeds.put(ns + ".source", sourceValues(site, point, width, base, sourceRuns, where));
+            feeds.put(ns + ".source_index", indexPairs(site.sourcePositions()));
+        } else if (site.source() != null) {
+            throw new IllegalArgumentException(where + ": " + iv.type() + " takes no source, but one was given");
+        }
+        Map<String, String> paramInputs = new LinkedHashMap<>();
+        for (var e : iv.parameterShapes(width).entrySet()) {
+            INDArray v = site.params().get(e.getKey());
+            if (v == null) {
+                throw new IllegalArgumentException(where + ": parameter '" + e.getKey() + "' is missing (needs shape "
+                        + Arrays.toString(e.getValue()) + ")");
+            }
+            if (!Arrays.equals(v.shape(), e.getValue())) {
+                throw new IllegalArgumentException(where + ": parameter '" + e.getKey() + "' has shape "
+                        + Arrays.toString(v.shape()) + ", expected " + Arrays.toString(e.getValue()));
+            }
+            paramInputs.put(e.getKey(), ns + "." + e.getKey());
+            feeds.put(ns + "." + e.getKey(), v.castTo(DataType.FLOAT));
+        }
+        boolean collect = iv.type().equals("collect");
+        return new Prepared(site, point, ns, collect, width, mask, paramInputs, feeds);
+    }
+
+    private long width(HookPoint point, Batch base, String where) {
+        HookLayout layout = point.layout();
+        if (layout.kind() == HookLayout.Kind.RAW) {
+            INDArray probe = model.runWithCache(base, point.name()).get(point.name());
+            if (probe.rank() != 3 || probe.size(0) != base.size() || probe.size(1) != base.seqLen()) {
+                throw new IllegalArgumentException(where + ": raw tensor has shape " + Arrays.toString(probe.shape())
+                        + "; position interventions need a [batch, seq, width] tensor");
+            }
+            return probe.size(2);
+        }
+        if (!layout.positional()) {
+            throw new IllegalArgumentException(where + ": the hook's layout is " + layout.shape()
+                    + "; position units (pos, h.pos) apply to [batch, seq, width] hooks only");
+        }
+        return layout.width();
+    }
+
+    private static boolean[] featureMask(InterventionSite site, HookPoint point, long width, String where) {
+        boolean[] mask = new boolean[(int) width];
+        Unit unit = site.unit();
+        int[] sub = site.subspace();
+        if (!unit.isHeads()) {
+            if (sub == null) {
+                Arrays.fill(mask, true);
+            } else {
+                for (int k : sub) {
+                    if (k < 0 || k >= width) {
+                        throw new IllegalArgumentException(where + ": subspace index " + k + " is outside [0, "
+                                + width + ")");
+                    }
+                    mask[k] = true;
+                }
+            }
+            return mask;
+        }
+        HookLayout layout = point.layout();
+        if (layout.kind() != HookLayout.Kind.HEADS) {
+            throw new IllegalArgumentException(where + ": unit h.pos needs a per-head hook (query_output, key_output,"
+                    + " value_output, attention_value_output); " + point.name() + " is " + layout.shape());
+        }
+        long dh = layout.headDim();
+        for (int h : unit.heads()) {
+            if (h < 0 || h >= layout.heads()) {
+                throw new IllegalArgumentException(where + ": head index " + h + " is out of range; "
+                        + point.name() + " has " + layout.heads() + " heads (valid: 0.." + (layout.heads() - 1) + ")");
+            }
+            if (sub == null) {
+                Arrays.fill(mask, (int) (h * dh), (int) ((h + 1) * dh), true);
+            } else {
+                for (int k : sub) {
+                    if (k < 0 || k >= dh) {
+                        throw new IllegalArgumentException(where + ": subspace index " + k
+                                + " is outside the head slice [0, " + dh + ")");
+                    }
+                    mask[(int) (h * dh + k)] = true;
+                }
+            }
+        }
+        return mask;
+    }
+
+    private static void checkPositions(int[][] positions, Batch batch, String which, String where) {
+        for (int b = 0; b < positions.length; b++) {
+            Set<Integer> seen = new HashSet<>();
+            for (int p : positions[b]) {
+                if (p < 0 || p >= batch.seqLen()) {
+                    throw new IllegalArgumentException(where + ": " + which + " position " + p + " of example " + b
+                            + " is out of range (sequence length " + batch.seqLen() + ", valid 0.."
+                            + (batch.seqLen() - 1) + ")");
+                }
+                if (!batch.isReal(b, p)) {
+                    throw new IllegalArgumentException(where + ": " + which + " position " + p + " of example " + b
+                            + " is on padding (real tokens of that example: 0.." + batch.lastReal(b) + ")");
+                }
+                if (!seen.add(p) && which.equals("base")) {
+                    throw new IllegalArgumentException(where + ": base position " + p + " of example " + b
+                            + " is listed twice");
+                }
+            }
+        }
+    }
+
+    private INDArray sourceValues(InterventionSite site, HookPoint point, long width, Batch base,
+                                  Map<Batch, ActivationCache> sourceRuns, String where) {
+        int[][] srcPos = site.sourcePositions();
+        if (site.source() == null || srcPos == null) {
+            throw new IllegalArgumentException(where + ": " + site.intervention().type()
+                    + " needs a source and source positions");
+        }
+        if (srcPos.length != site.basePositions().length) {
+            throw new IllegalArgumentException(where + ": batch mismatch: source positions have " + srcPos.length
+                    + " rows, base positions " + site.basePositions().length);
+        }
+        for (int b = 0; b < srcPos.length; b++) {
+            if (srcPos[b].length != site.basePositions()[b].length) {
+                throw new IllegalArgumentException(where + ": example " + b + " pairs " + site.basePositions()[b].length
+                        + " base positions with " + srcPos[b].length + " source positions; they must pair one to one");
+            }
+        }
+        INDArray values;
+        if (site.source() instanceof Source.Run r) {
+            Batch sb = model.complete(r.batch());
+            if (sb.size() != base.size()) {
+                throw new IllegalArgumentException(where + ": batch mismatch: the source batch has " + sb.size()
+                        + " examples, the base batch " + base.size());
+            }
+            checkPositions(srcPos, sb, "source", where);
+            values = sourceRuns.get(r.batch()).get(point.name());
+        } else {
+            values = ((Source.Cached) site.source()).values();
+            if (values.rank() != 3 || values.size(0) != base.size() || values.size(2) != width) {
+                throw new IllegalArgumentException(where + ": source/base shape mismatch: source values have shape "
+                        + Arrays.toString(values.shape()) + ", expected [" + base.size() + ", seq, " + width + "]");
+            }
+            for (int b = 0; b < srcPos.length; b++) {
+                for (int p : srcPos[b]) {
+                    if (p < 0 || p >= values.size(1)) {
+                        throw new IllegalArgumentException(where + ": source position " + p + " of example " + b
+                                + " is out of range (source sequence length " + values.size(1) + ")");
+                    }
+                }
+            }
+        }
+        return values;
+    }
+
+    /** (example, position) pairs in row-major order: the GatherND / ScatterND index. */
+    static INDArray indexPairs(int[][] positions) {
+        int n = Arrays.stream(positions).mapToInt(r -> r.length).sum();
+        long[][] idx = new long[Math.max(n, 0)][2];
+        int k = 0;
+        for (int b = 0; b < positions.length; b++) {
+            for (int p : positions[b]) {
+                idx[k][0] = b;
+                idx[k][1] = p;
+                k++;
+            }
+        }
+        return n == 0 ? Nd4j.zeros(DataType.LONG, 0, 2) : Nd4j.createFromArray(idx);
+    }
+
+    private static void splice(OnnxGraph g, Prepared p) {
+        Intervention iv = p.site.intervention();
+        String ns = p.ns;
+        if (p.collect) {
+            g.append(ns, b -> {
+                String idx = b.input(ns + ".base_index", ElemTypes.INT64, -1, 2);
+                b.input(ns + ".feature_mask", ElemTypes.BOOL, p.width);
+                b.opTo(ns + ".collected", "GatherND", List.of(p.point.tensor(), idx));
+                b.expose(ns + ".collected");
+            });
+            return;
+        }
+        g.splice(p.point.tensor(), ns, (SubgraphBuilder b, String original) -> {
+            String idx = b.input(ns + ".base_index", ElemTypes.INT64, -1, 2);
+            String mask = b.input(ns + ".feature_mask", ElemTypes.BOOL, p.width);
+            String h = b.op("GatherND", List.of(original, idx));
+            String s = null;
+            if (iv.needsSource()) {
+                String src = b.input(ns + ".source", ElemTypes.FLOAT, -1, -1, p.width);
+                String srcIdx = b.input(ns + ".source_index", ElemTypes.INT64, -1, 2);
+                s = b.op("GatherND", List.of(src, srcIdx));
+            }
+            for (String name : p.paramInputs.values()) {
+                b.input(name, ElemTypes.FLOAT, iv.parameterShapes(p.width).get(name.substring(ns.length() + 1)));
+            }
+            String rows = iv.emit(b, h, s, p.paramInputs);
+            String kept = b.op("Where", List.of(mask, rows, h));
+            return b.op("ScatterND", List.of(original, idx, kept));
+        });
+    }
+
+    private static INDArray selectFeatures(INDArray rows, boolean[] mask) {
+        List<Long> cols = new ArrayList<>();
+        for (int i = 0; i < mask.length; i++) {
+            if (mask[i]) {
+                cols.add((long) i);
+            }
+        }
+        if (cols.size() == mask.length) {
+            return rows;
+        }
+        return rows.get(NDArrayIndex.all(), NDArrayIndex.indices(cols.stream().mapToLong(Long::longValue).toArray()));
+    }
+}

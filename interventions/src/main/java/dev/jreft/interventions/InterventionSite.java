@@ -1,0 +1,72 @@
+package dev.jreft.interventions;
+
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.util.Map;
+
+/**
+ * One intervention at one hook: which positions of each example ({@code basePositions[b]}), the paired source
+ * positions ({@code sourcePositions[b][i]} pairs with {@code basePositions[b][i]}), the unit, an optional subspace
+ * (feature indices; within each head's slice for {@code h.pos}), the source and the parameter values.
+ */
+public record InterventionSite(String hook, Intervention intervention, Unit unit, int[][] basePositions,
+                               int[][] sourcePositions, int[] subspace, Source source,
+                               Map<String, INDArray> params) {
+    public InterventionSite {
+        params = params == null ? Map.of() : Map.copyOf(params);
+        if (unit == null) {
+            unit = Unit.POS;
+        }
+    }
+
+    public static Builder at(String hook, Intervention intervention) {
+        return new Builder(hook, intervention);
+    }
+
+    /** Builder: many optional fields. */
+    public static final class Builder {
+        private final String hook;
+        private final Intervention intervention;
+        private Unit unit = Unit.POS;
+        private int[][] base;
+        private int[][] sourcePositions;
+        private int[] subspace;
+        private Source source;
+        private Map<String, INDArray> params = Map.of();
+
+        private Builder(String hook, Intervention intervention) {
+            this.hook = hook;
+            this.intervention = intervention;
+        }
+
+        public Builder unit(Unit u) {
+            this.unit = u;
+            return this;
+        }
+
+        public Builder positions(int[][] basePositions) {
+            this.base = basePositions;
+            return this;
+        }
+
+        public Builder source(Source s, int[][] sourcePositions) {
+            this.source = s;
+            this.sourcePositions = sourcePositions;
+            return this;
+        }
+
+        public Builder subspace(int... indices) {
+            this.subspace = indices;
+            return this;
+        }
+
+        public Builder params(Map<String, INDArray> p) {
+            this.params = p;
+            return this;
+        }
+
+        public InterventionSite build() {
+            return new InterventionSite(hook, intervention, unit, base, sourcePositions, subspace, source, params);
+        }
+    }
+}

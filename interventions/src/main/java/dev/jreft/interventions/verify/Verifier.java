@@ -1,0 +1,322 @@
+package dev.jreft.interventions.verify;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.jreft.hooks.graph.OnnxGraph;
+import dev.jreft.hooks.io.Npy;
+import dev.jreft.hooks.runtime.ActivationCache;
+import dev.jreft.hooks.runtime.Batch;
+import dev.jreft.hooks.runtime.HookedModel;
+import dev.jreft.hooks.runtime.OrtRuntime;
+import dev.jreft.interventions.IntervenableModel;
+import dev.jreft.interventions.Intervention;
+import dev.jreft.interventions.InterventionResult;
+import dev.jreft.interventions.InterventionSite;
+import dev.jreft.interventions.Interventions;
+import dev.jreft.interventions.Source;
+import dev.jreft.interventions.Unit;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+
+/**
+ * Runs a reference bundle in the fixtures format ({@code manifest.json} + {@code cases/}): per model its hook
+ * references, outputs and loss; per case the intervened outputs, hook values, source values and loss. What jreft
+ * cannot run yet is reported as unsupported, never as passed.
+ */
+public final class Verifier {
+    private final Path dir;
+    private final ObjectMapper json = new ObjectMapper();
+    private final Map<String, HookedModel> models = new HashMap<>();
+
+    public Verifier(Path dir) {
+        this.dir = dir;
+        if (!Files.isRegularFile(dir.resolve("manifest.json"))) {
+            throw new IllegalArgumentException("no manifest.json in " + dir.toAbsolutePath()
+                    + " (expected a reference bundle in the fixtures format)");
+        }
+    }
+
+    /** Runs everything, printing one line per check as it completes. */
+    public List<CheckResult> runAll(PrintStream out) {
+        List<CheckResult> results = new ArrayList<>();
+        Consumer<CheckResult> sink = r -> {
+            results.add(r);
+            out.println(r.line());
+            out.flush();
+        };
+        JsonNode manifest = read(dir.resolve("manifest.json"));
+        for (Iterator<String> it = manifest.get("models").fieldNames(); it.hasNext(); ) {
+            String key = it.next();
+            checkModel(key, manifest.get("models").get(key)).forEach(sink);
+        }
+        for (JsonNode c : manifest.get("cases")) {
+            sink.accept(checkCase(c.get("name").asText(), dir.resolve(c.get("case").asText())));
+        }
+        return results;
+    }
+
+    /** Model-level checks: hook references, output, loss and the gradient references. */
+    public List<CheckResult> checkModel(String key, JsonNode m) {
+        List<CheckResult> r = new ArrayList<>();
+        HookedModel model;
+        try {
+            model = model(m, m.hasNonNull("onnx") ? firstOnnx(m) : null);
+        } catch (RuntimeException e) {
+            r.add(new CheckResult(key + ": load", CheckResult.Status.FAILED, Double.NaN, e.getMessage()));
+            return r;
+        }
+        Batch batch = batch(m.get("inputs"));
+        Tolerances tol = Tolerances.of(m.get("tolerance"));
+        List<String> hooks = new ArrayList<>();
+        m.get("hook_references").fieldNames().forEachRemaining(hooks::add);
+        try {
+            ActivationCache cache = model.runWithCache(batch, hooks);
+            double worstErr = 0;
+            String worstHook = "";
+            Tolerance.Comparison failed = null;
+            String failedHook = null;
+            for (String h : hooks) {
+                Tolerance.Comparison c = tol.hook.compare(cache.get(h), npy(m.get("hook_references").get(h)));
+                if (c.maxAbsError() >= worstErr) {
+                    worstErr = c.maxAbsError();
+                    worstHook = h;
+                }
+                if (!c.ok() && failed == null) {
+                    failed = c;
+                    failedHook = h;
+                }
+            }
+            r.add(failed == null
+                    ? pass(key + ": " + hooks.size() + " hooks", worstErr, "worst " + worstHook)
+                    : fail(key + ": " + hooks.size() + " hooks", failed.maxAbsError(), failedHook + " "
+                            + (failed.problem() != null ? failed.problem() : "exceeds tolerance")));
+            String outName = m.get("onnx_output").asText();
+            INDArray output = cache.output(outName);
+            r.add(compare(key + ": " + outName, output, npy(m.get("outputs").get(outName)), tol.output));
+            r.add(lossCheck(key + ": loss", m.get("loss"), m.get("inputs"), output, m.get("loss").get("value")
+                    .asDouble(), tol.loss));
+        } catch (RuntimeException e) {
+            r.add(fail(key + ": run", Double.NaN, e.toString()));
+        }
+        if (m.has("grad_references") && m.get("grad_references").size() > 0) {
+            r.add(unsupported(key + ": " + m.get("grad_references").size() + " gradient references",
+                    "needs the gradient builder (autodiff), not built yet"));
+        }
+        return r;
+    }
+
+    /** One case of {@code cases/<name>/case.json}. */
+    public CheckResult checkCase(String name, Path caseFile) {
+        JsonNode c = read(caseFile);
+        String type = c.get("intervention").asText();
+        if (!Interventions.known(type)) {
+            return unsupported(name, "intervention '" + type + "' is not implemented yet");
+        }
+        try {
+            JsonNode manifestModel = read(dir.resolve("manifest.json")).get("models").get(c.get("model").asText());
+            HookedModel model = model(manifestModel, c.hasNonNull("model_file") ? c.get("model_file").asText() : null);
+            Tolerances tol = Tolerances.of(c.get("tolerance"));
+            Batch base = batch(c.get("inputs"));
+            Intervention iv = Interventions.byType(type);
+            InterventionSite.Builder site = InterventionSite.at(c.get("hook").asText(), iv)
+                    .unit(unit(c))
+                    .positions(ints2(c.get("base_positions")));
+            if (c.hasNonNull("subspace")) {
+                site.subspace(ints(c.get("subspace")));
+            }
+            Batch source = null;
+            if (iv.needsSource()) {
+                source = batch(c.get("source_inputs"));
+                site.source(Source.run(source), ints2(c.get("source_positions")));
+            }
+            Map<String, INDArray> params = new LinkedHashMap<>();
+            c.get("params").fields().forEachRemaining(e -> params.put(e.getKey(), npy(e.getValue())));
+            site.params(params);
+            String hook = c.get("hook").asText();
+            InterventionResult res = new IntervenableModel(model).run(base, List.of(site.build()), List.of(hook));
+            List<Tolerance.Comparison> checks = new ArrayList<>();
+            List<String> labels = new ArrayList<>();
+            c.get("expected_output").fields().forEachRemaining(e -> {
+                checks.add(tol.output.compare(res.output(e.getKey()), npy(e.getValue())));
+                labels.add(e.getKey());
+            });
+            if (c.hasNonNull("expected_hook_output")) {
+                checks.add(tol.hook.compare(res.hook(hook), npy(c.get("expected_hook_output"))));
+                labels.add("hook output");
+            }
+            if (c.hasNonNull("source_hook_value") && source != null) {
+                INDArray sv = model.runWithCache(source, hook).get(hook);
+                checks.add(tol.hook.compare(sv, npy(c.get("source_hook_value"))));
+                labels.add("source hook value");
+            }
+            if (c.hasNonNull("expected_loss")) {
+                String outName = c.get("expected_output").fieldNames().next();
+                CheckResult l = lossCheck("", c.get("loss"), c.get("inputs"), res.output(outName),
+                        c.get("expected_loss").asDouble(), tol.loss);
+                checks.add(new Tolerance.Comparison(l.maxAbsError(),
+                        l.status() == CheckResult.Status.PASSED ? 0 : 2, null));
+                labels.add("loss");
+            }
+            double worst = 0;
+            for (int i = 0; i < checks.size(); i++) {
+                Tolerance.Comparison k = checks.get(i);
+                worst = Math.max(worst, k.maxAbsError());
+                if (!k.ok()) {
+                    return fail(name, k.maxAbsError(), labels.get(i) + " "
+                            + (k.problem() != null ? k.problem() : "exceeds tolerance"));
+                }
+            }
+            String checked = String.join(", ", labels);
+            if (c.has("expected_grads") && c.get("expected_grads").size() > 0) {
+                return unsupported(name, "outputs match (" + checked + String.format(", max|err| %.2e", worst)
+                        + ") but the parameter gradients need the autodiff, not built yet");
+            }
+            return pass(name, worst, checked);
+        } catch (RuntimeException e) {
+            return fail(name, Double.NaN, e.toString());
+        }
+    }
+
+    private CheckResult lossCheck(String label, JsonNode loss, JsonNode inputs, INDArray output, double expected,
+                                  Tolerance tol) {
+        String type = loss.get("type").asText();
+        INDArray mask = loss.hasNonNull("attention_mask") ? npy(loss.get("attention_mask"))
+                : npy(inputs.get("attention_mask"));
+        double value = switch (type) {
+            case "causal_last_token_ce" -> ReferenceLosses.causalLastTokenCe(output, npy(loss.get("targets")), mask);
+            case "masked_probe_sum" -> ReferenceLosses.maskedProbeSum(output, npy(loss.get("probe")), mask);
+            default -> Double.NaN;
+        };
+        if (Double.isNaN(value)) {
+            return unsupported(label, "loss type '" + type + "' is not known");
+        }
+        Tolerance.Comparison c = tol.compare(value, expected);
+        return c.ok() ? pass(label, c.maxAbsError(), String.format("%.6f", value))
+                : fail(label, c.maxAbsError(), String.format("%.6f vs expected %.6f", value, expected));
+    }
+
+    private CheckResult compare(String label, INDArray actual, INDArray expected, Tolerance tol) {
+        Tolerance.Comparison c = tol.compare(actual, expected);
+        return c.ok() ? pass(label, c.maxAbsError(), "")
+                : fail(label, c.maxAbsError(), c.problem() != null ? c.problem() : "exceeds tolerance");
+    }
+
+    private HookedModel model(JsonNode m, String modelFile) {
+        String key = modelFile != null ? modelFile : "external:" + m.get("external_onnx").get("resource").asText();
+        return models.computeIfAbsent(key, k -> {
+            if (modelFile != null) {
+                return new HookedModel(OnnxGraph.load(dir.resolve(modelFile)), null, OrtRuntime.shared());
+            }
+            JsonNode ext = m.get("external_onnx");
+            String resource = ext.get("resource").asText();
+            byte[] bytes;
+            try (InputStream in = Verifier.class.getClassLoader().getResourceAsStream(resource)) {
+                if (in == null) {
+                    throw new IllegalStateException("external model " + resource + " is not on the class path (Maven "
+                            + ext.get("maven").asText() + ")");
+                }
+                bytes = in.readAllBytes();
+            } catch (IOException e) {
+                throw new IllegalStateException(e);
+            }
+            String sha = OnnxGraph.sha256(bytes);
+            if (ext.has("sha256") && !sha.equals(ext.get("sha256").asText())) {
+                throw new IllegalStateException("external model " + resource + " has sha256 " + sha
+                        + ", the bundle expects " + ext.get("sha256").asText());
+            }
+            return new HookedModel(OnnxGraph.parse(bytes, "classpath:" + resource, null), null, OrtRuntime.shared());
+        });
+    }
+
+    private static String firstOnnx(JsonNode m) {
+        return m.get("onnx").elements().next().asText();
+    }
+
+    private Batch batch(JsonNode inputs) {
+        Map<String, INDArray> in = new LinkedHashMap<>();
+        inputs.fields().forEachRemaining(e -> in.put(e.getKey(), npy(e.getValue())));
+        return new Batch(in);
+    }
+
+    private static Unit unit(JsonNode c) {
+        if (c.hasNonNull("unit") && c.get("unit").asText().equals("h.pos")) {
+            return Unit.heads(ints(c.get("heads")));
+        }
+        return Unit.POS;
+    }
+
+    private INDArray npy(JsonNode path) {
+        return Npy.read(dir.resolve(path.asText()));
+    }
+
+    private static int[] ints(JsonNode a) {
+        int[] out = new int[a.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = a.get(i).asInt();
+        }
+        return out;
+    }
+
+    private static int[][] ints2(JsonNode a) {
+        int[][] out = new int[a.size()][];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = ints(a.get(i));
+        }
+        return out;
+    }
+
+    private JsonNode read(Path p) {
+        try {
+            return json.readTree(p.toFile());
+        } catch (IOException e) {
+            throw new IllegalArgumentException("cannot read " + p + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static CheckResult pass(String n, double err, String d) {
+        return new CheckResult(n, CheckResult.Status.PASSED, err, d);
+    }
+
+    private static CheckResult fail(String n, double err, String d) {
+        return new CheckResult(n, CheckResult.Status.FAILED, err, d);
+    }
+
+    private static CheckResult unsupported(String n, String d) {
+        return new CheckResult(n, CheckResult.Status.UNSUPPORTED, Double.NaN, d);
+    }
+
+    /** Prints the closing summary; returns the number of failures. */
+    public static long summarise(List<CheckResult> results, PrintStream out) {
+        long passed = results.stream().filter(r -> r.status() == CheckResult.Status.PASSED).count();
+        long failed = results.stream().filter(r -> r.status() == CheckResult.Status.FAILED).count();
+        long unsupported = results.stream().filter(r -> r.status() == CheckResult.Status.UNSUPPORTED).count();
+        out.println(unsupported + " unsupported (not counted as passed)");
+        out.println(passed + " passed, " + failed + " failed");
+        return failed;
+    }
+
+    private record Tolerances(Tolerance output, Tolerance loss, Tolerance grad, Tolerance hook) {
+        static Tolerances of(JsonNode t) {
+            return new Tolerances(tol(t, "output"), tol(t, "loss"), tol(t, "grad"), tol(t, "hook"));
+        }
+
+        private static Tolerance tol(JsonNode t, String k) {
+            if (t == null || !t.has(k)) {
+                return k.equals("grad") ? new Tolerance(1e-4, 1e-3) : Tolerance.DEFAULT;
+            }
+            return new Tolerance(t.get(k).get("atol").asDouble(), t.get(k).get("rtol").asDouble());
+        }
+    }
+}
