@@ -1,0 +1,30 @@
+package dev.jreft.cli;
+
+import dev.jreft.hooks.discovery.HookMap;
+import dev.jreft.hooks.discovery.HookPoint;
+import dev.jreft.hooks.runtime.HookedModel;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.util.concurrent.Callable;
+
+@Command(name = "hooks", description = "List the hook points of a model with their shapes.")
+final class HooksCommand implements Callable<Integer> {
+    @Mixin
+    ModelOptions model;
+
+    @Option(names = "--tensors", description = "also print the graph tensor behind each hook")
+    boolean tensors;
+
+    @Override
+    public Integer call() {
+        HookedModel m = model.load();
+        HookMap hooks = m.hooks();
+        System.out.println(hooks.config());
+        for (HookPoint h : hooks.all()) {
+            System.out.printf("%-34s %-16s%s%n", h.name(), h.layout().shape(), tensors ? "  " + h.tensor() : "");
+        }
+        return 0;
+    }
+}
