@@ -104,6 +104,21 @@ class GraphAndRuntimeTest {
     }
 
     @Test
+    void repeatedRunsWriteIntoFreshArraysWithTheSameValues() {
+        // the second run of a shape goes through pinned outputs (ORT writes into ND4J memory directly)
+        HookedModel m = HookedModel.load(Fixtures.dir().resolve("models/llama/llama_op17.onnx"));
+        Batch b = Fixtures.inputs("llama");
+        ActivationCache first = m.runWithCache(b, "blocks.0.mlp_activation", "blocks.1.attention_weight");
+        ActivationCache second = m.runWithCache(b, "blocks.0.mlp_activation", "blocks.1.attention_weight");
+        ActivationCache third = m.runWithCache(b, "blocks.0.mlp_activation", "blocks.1.attention_weight");
+        assertEquals(first.hooks(), second.hooks());
+        assertEquals(first.outputs(), third.outputs());
+        second.get("blocks.0.mlp_activation").assign(0);
+        assertEquals(first.get("blocks.0.mlp_activation"), third.get("blocks.0.mlp_activation"), "no aliasing");
+        assertClose(Fixtures.npy("models/llama/logits.npy"), third.output("logits"), 1e-4, "pinned logits");
+    }
+
+    @Test
     void rawTensorNamesWorkAsHooks() {
         HookedModel m = HookedModel.load(Fixtures.dir().resolve("models/gpt2/gpt2_op14.onnx"));
         String tensor = m.hook("blocks.0.mlp_output").tensor();

@@ -22,6 +22,8 @@ public final class CompiledGraph {
     private final OnnxGraph graph;
     private final String fingerprint;
     private final OrtRuntime runtime;
+    /** Output shapes seen per input-shape signature, so later runs can pin outputs into preallocated arrays. */
+    private final Map<String, Map<String, long[]>> outputShapes = new java.util.concurrent.ConcurrentHashMap<>();
 
     public CompiledGraph(OnnxGraph graph, String fingerprint, OrtRuntime runtime) {
         this.graph = graph;
@@ -64,18 +66,43 @@ public final class CompiledGraph {
             throw new IllegalArgumentException("missing inputs " + missing + " (graph inputs: " + expected + ")");
         }
         Map<String, OnnxTensor> ort = new HashMap<>();
+        Map<String, Tensors.Pinned> pinned = new LinkedHashMap<>();
         try {
+            StringBuilder signature = new StringBuilder();
             for (var e : feeds.entrySet()) {
                 if (expected.contains(e.getKey())) {
                     ort.put(e.getKey(), Tensors.toOrt(runtime.env(), e.getValue()));
+                    signature.append(e.getKey()).append(java.util.Arrays.toString(e.getValue().shape()));
                 }
             }
             Set<String> wanted = outputs.isEmpty() ? s.getOutputNames() : new LinkedHashSet<>(outputs);
+            String sig = signature.toString() + "->" + wanted;
+            Map<String, long[]> shapes = outputShapes.get(sig);
+            if (shapes != null) {
+                // outputs go straight into ND4J memory: no copy out of ORT
+                for (String name : wanted) {
+                    pinned.put(name, Tensors.pinnedFloat(runtime.env(), shapes.get(name)));
+                }
+                Map<String, OnnxTensor> pins = new LinkedHashMap<>();
+                pinned.forEach((k, v) -> pins.put(k, v.tensor()));
+                try (OrtSession.Result r = s.run(ort, Set.of(), pins)) {
+                    Map<String, INDArray> out = new LinkedHashMap<>();
+                    pinned.forEach((k, v) -> out.put(k, v.array()));
+                    return out;
+                }
+            }
             try (OrtSession.Result r = s.run(ort, wanted)) {
                 Map<String, INDArray> out = new LinkedHashMap<>();
+                Map<String, long[]> seen = new LinkedHashMap<>();
+                boolean allFloat = true;
                 for (String name : wanted) {
-                    OnnxValue v = r.get(name).orElseThrow();
-                    out.put(name, Tensors.fromOrt((OnnxTensor) v));
+                    OnnxTensor v = (OnnxTensor) r.get(name).orElseThrow();
+                    out.put(name, Tensors.fromOrt(v));
+                    seen.put(name, v.getInfo().getShape());
+                    allFloat &= v.getInfo().type == ai.onnxruntime.OnnxJavaType.FLOAT;
+                }
+                if (allFloat) {
+                    outputShapes.put(sig, seen);
                 }
                 return out;
             }
@@ -83,6 +110,7 @@ public final class CompiledGraph {
             throw new IllegalStateException("ONNX Runtime failed to run the graph: " + e.getMessage(), e);
         } finally {
             ort.values().forEach(OnnxTensor::close);
+            pinned.values().forEach(p -> p.tensor().close());
         }
     }
 

@@ -19,8 +19,33 @@ public final class Tensors {
     private Tensors() {
     }
 
+    /** True when ORT can read or write the array's own off-heap memory (C order, no view, no offset). */
+    static boolean shareable(INDArray a) {
+        return !a.isView() && a.ordering() == 'c' && a.offset() == 0 && a.data().length() == a.length()
+                && a.length() > 0;
+    }
+
+    /** A direct byte buffer over the array's own memory, in native order. */
+    static ByteBuffer memory(INDArray a) {
+        return a.data().asNio().order(ByteOrder.nativeOrder());
+    }
+
+    /**
+     * An ORT tensor over the array: float and int64 arrays in C order are shared without copying, so ORT reads
+     * ND4J's memory directly; other layouts are copied once.
+     */
     public static OnnxTensor toOrt(OrtEnvironment env, INDArray a) {
         long[] shape = a.shape();
+        try {
+            if (shareable(a) && a.dataType() == DataType.FLOAT) {
+                return OnnxTensor.createTensor(env, memory(a).asFloatBuffer(), shape);
+            }
+            if (shareable(a) && a.dataType() == DataType.LONG) {
+                return OnnxTensor.createTensor(env, memory(a).asLongBuffer(), shape);
+            }
+        } catch (OrtException e) {
+            throw new IllegalStateException("cannot create ORT tensor: " + e.getMessage(), e);
+        }
         INDArray c = a.isView() || a.ordering() != 'c' ? a.dup('c') : a;
         try {
             switch (c.dataType()) {
@@ -51,6 +76,20 @@ public final class Tensors {
         } catch (OrtException e) {
             throw new IllegalStateException("cannot create ORT tensor: " + e.getMessage(), e);
         }
+    }
+
+    /** A float array ORT can write into directly as a pinned output; returns the pair. */
+    static Pinned pinnedFloat(OrtEnvironment env, long[] shape) {
+        INDArray a = Nd4j.createUninitialized(DataType.FLOAT, shape, 'c');
+        try {
+            return new Pinned(a, OnnxTensor.createTensor(env, memory(a).asFloatBuffer(), shape));
+        } catch (OrtException e) {
+            throw new IllegalStateException("cannot create ORT tensor: " + e.getMessage(), e);
+        }
+    }
+
+    /** An ND4J array and the ORT tensor over its memory. */
+    record Pinned(INDArray array, OnnxTensor tensor) {
     }
 
     public static INDArray fromOrt(OnnxTensor t) {

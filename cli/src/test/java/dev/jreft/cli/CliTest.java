@@ -1,0 +1,140 @@
+package dev.jreft.cli;
+
+import dev.jreft.hooks.io.FixturesLocation;
+import dev.jreft.hooks.io.Npy;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class CliTest {
+    record Run(int code, String out, String err) {
+    }
+
+    static Run jreft(String... args) {
+        PrintStream oldOut = System.out;
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        StringWriter err = new StringWriter();
+        try {
+            System.setOut(new PrintStream(out, true));
+            CommandLine cl = Jreft.commandLine();
+            cl.setErr(new PrintWriter(err, true));
+            int code = cl.execute(args);
+            return new Run(code, out.toString(), err.toString());
+        } finally {
+            System.setOut(oldOut);
+        }
+    }
+
+    static Path fixtures() {
+        var d = FixturesLocation.find();
+        Assumptions.assumeTrue(d.isPresent(), "fixtures not found at " + FixturesLocation.configured());
+        return d.get();
+    }
+
+    @Test
+    void verifyPrintsOneLinePerCaseAndTheSummary() {
+        Run r = jreft("verify", "--fixtures", fixtures().toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("passed      gpt2_vanilla_block_output"), r.out());
+        assertTrue(r.out().contains("unsupported gpt2_loreft_block_output"), r.out());
+        String[] lines = r.out().strip().split("\n");
+        assertTrue(lines[lines.length - 1].matches("\\d+ passed, 0 failed"), lines[lines.length - 1]);
+    }
+
+    @Test
+    void verifyExitsNonZeroOnAFailingBundle(@TempDir Path tmp) throws Exception {
+        // a copy of the bundle whose first hook reference is corrupted
+        Path src = fixtures();
+        Path copy = tmp.resolve("bundle");
+        try (var walk = Files.walk(src)) {
+            for (Path p : walk.toList()) {
+                Path target = copy.resolve(src.relativize(p).toString());
+                if (Files.isDirectory(p)) {
+                    Files.createDirectories(target);
+                } else if (!p.toString().endsWith(".onnx")) {
+                    Files.copy(p, target);
+                } else {
+                    Files.createSymbolicLink(target, p.toAbsolutePath());
+                }
+            }
+        }
+        Path ref = copy.resolve("models/gpt2/hooks/blocks.0.mlp_output.npy");
+        Files.delete(ref);
+        Npy.write(ref, org.nd4j.linalg.factory.Nd4j.zeros(org.nd4j.linalg.api.buffer.DataType.FLOAT, 2, 6, 32));
+        Run r = jreft("verify", "--fixtures", copy.toString());
+        assertEquals(1, r.code());
+        assertTrue(r.out().contains("FAILED      gpt2: 24 hooks"), r.out());
+        assertTrue(r.out().strip().endsWith("1 failed"), r.out());
+    }
+
+    @Test
+    void hooksCacheAndIntervene(@TempDir Path tmp) throws Exception {
+        Path gpt2 = fixtures().resolve("models/gpt2/gpt2_op14.onnx");
+        Run hooks = jreft("hooks", "--model", gpt2.toString());
+        assertEquals(0, hooks.code(), hooks.err());
+        assertTrue(hooks.out().contains("blocks.1.attention_weight") && hooks.out().contains("[b,4,s,s]"), hooks.out());
+
+        Run cache = jreft("cache", "--model", gpt2.toString(), "--ids", "5,17,2,9;3,4", "--hooks",
+                "blocks.0.block_output,blocks.1.query_output", "--out", tmp.resolve("cache").toString());
+        assertEquals(0, cache.code(), cache.err());
+        assertArrayEquals(new long[] {2, 4, 32}, Npy.read(tmp.resolve("cache/blocks.1.query_output.npy")).shape());
+        assertEquals(0, Npy.read(tmp.resolve("cache/attention_mask.npy")).getLong(1, 2));
+
+        Path config = tmp.resolve("run.json");
+        Files.writeString(config, """
+                {"model": "%s",
+                 "inputs": {"input_ids": [[5, 17, 2, 9], [3, 4, 0, 0]], "attention_mask": [[1, 1, 1, 1], [1, 1, 0, 0]]},
+                 "sites": [{"hook": "blocks.0.block_output", "intervention": "zero_ablation", "positions": "all"},
+                           {"hook": "blocks.1.mlp_output", "intervention": "collect", "positions": [[0], [1]]}],
+                 "read_hooks": ["blocks.0.block_output"]}
+                """.formatted(gpt2.toString().replace("\\", "/")));
+        Run iv = jreft("intervene", "--config", config.toString(), "--out", tmp.resolve("iv").toString());
+        assertEquals(0, iv.code(), iv.err());
+        var ablated = Npy.read(tmp.resolve("iv/blocks.0.block_output.npy"));
+        // "all" means every real token: row 0 entirely, row 1 positions 0 and 1; padding keeps its value
+        assertEquals(0.0, ablated.get(org.nd4j.linalg.indexing.NDArrayIndex.point(0)).amaxNumber().doubleValue(), 0.0);
+        assertEquals(0.0, ablated.get(org.nd4j.linalg.indexing.NDArrayIndex.point(1),
+                org.nd4j.linalg.indexing.NDArrayIndex.interval(0, 2)).amaxNumber().doubleValue(), 0.0);
+        assertTrue(ablated.get(org.nd4j.linalg.indexing.NDArrayIndex.point(1),
+                org.nd4j.linalg.indexing.NDArrayIndex.point(2)).amaxNumber().doubleValue() > 0);
+        assertArrayEquals(new long[] {2, 32}, Npy.read(tmp.resolve("iv/collected.site1.npy")).shape());
+        assertArrayEquals(new long[] {2, 4, 101}, Npy.read(tmp.resolve("iv/logits.npy")).shape());
+    }
+
+    @Test
+    void badInputIsOneClearLineAndNoStackTrace(@TempDir Path tmp) throws Exception {
+        Path gpt2 = fixtures().resolve("models/gpt2/gpt2_op14.onnx");
+        Run unknown = jreft("cache", "--model", gpt2.toString(), "--ids", "1,2", "--hooks", "blocks.9.block_output",
+                "--out", tmp.toString());
+        assertEquals(2, unknown.code());
+        assertTrue(unknown.err().startsWith("jreft: unknown hook 'blocks.9.block_output'"), unknown.err());
+        assertTrue(!unknown.err().contains("\tat "), "no stack trace");
+
+        Path garbled = tmp.resolve("garbled.onnx");
+        Files.write(garbled, new byte[] {1, 2, 3, 4, 5});
+        Run bad = jreft("hooks", "--model", garbled.toString());
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("is not a valid ONNX model"), bad.err());
+
+        Path config = tmp.resolve("bad.json");
+        Files.writeString(config, "{\"model\": \"" + gpt2.toString().replace("\\", "/") + "\", \"inputs\": "
+                + "{\"input_ids\": [[5, 17]]}, \"sites\": [{\"hook\": \"blocks.0.block_output\", "
+                + "\"intervention\": \"zero_ablation\", \"positions\": [[2]]}]}");
+        Run pos = jreft("intervene", "--config", config.toString(), "--out", tmp.resolve("o").toString());
+        assertEquals(2, pos.code());
+        assertTrue(pos.err().contains("base position 2 of example 0 is out of range"), pos.err());
+        assertTrue(!Files.exists(tmp.resolve("o")), "nothing written on error");
+    }
+}
