@@ -65,6 +65,33 @@ class GraphAndRuntimeTest {
     }
 
     @Test
+    void externalDataRoundTrip(@TempDir Path tmp) throws IOException {
+        OnnxGraph g = OnnxGraph.load(Fixtures.dir().resolve("models/llama/llama_op17.onnx"));
+        Path model = tmp.resolve("llama_ext.onnx");
+        g.saveWithExternalData(model, "llama_ext.onnx.data", 1024);
+        assertTrue(Files.size(model) < Files.size(tmp.resolve("llama_ext.onnx.data")), "weights moved out");
+        OnnxGraph back = OnnxGraph.load(model);
+        assertEquals(g.fingerprint(), back.fingerprint());
+        assertEquals(g.toProto(), back.toProto());
+
+        Files.write(tmp.resolve("llama_ext.onnx.data"), new byte[10]);
+        var e = assertThrows(OnnxFormatException.class, () -> OnnxGraph.load(model));
+        assertTrue(e.getMessage().contains("is too short for initializer"), e.getMessage());
+    }
+
+    @Test
+    void cudaRequestFallsBackToCpuWhenTheLibrariesAreMissing() {
+        // the default build carries the CPU-only ORT: asking for CUDA must log one line and run on CPU
+        try (OrtRuntime rt = new OrtRuntime(dev.jreft.hooks.runtime.Device.CUDA, 0, 4)) {
+            HookedModel m = new HookedModel(OnnxGraph.load(Fixtures.dir().resolve("models/bert/bert_op14.onnx")),
+                    null, rt);
+            var out = m.run(Fixtures.inputs("bert")).get("last_hidden_state");
+            assertClose(Fixtures.npy("models/bert/last_hidden_state.npy"), out, 1e-4, "bert on fallback");
+            assertEquals(dev.jreft.hooks.runtime.Device.CPU, rt.device());
+        }
+    }
+
+    @Test
     void allHooksOfEveryFixtureModelMatchTheReferencesInOneRun() {
         for (String model : List.of("gpt2", "llama", "bert")) {
             var m = Fixtures.manifest().get("models").get(model);

@@ -134,8 +134,8 @@ public final class OnnxGraph {
                 byte[] data = new byte[Math.toIntExact(length)];
                 raf.seek(offset);
                 raf.readFully(data);
-                graph.setInitializer(i, t.toBuilder().clearExternalData()
-                        .setDataLocation(TensorProto.DataLocation.DEFAULT).setRawData(ByteString.copyFrom(data)));
+                graph.setInitializer(i, t.toBuilder().clearExternalData().clearDataLocation()
+                        .setRawData(ByteString.copyFrom(data)));
             } catch (IOException e) {
                 throw new OnnxFormatException("cannot read external data '" + location + "' of initializer '"
                         + t.getName() + "' from " + file + ": " + e.getMessage(), e);
@@ -460,6 +460,32 @@ public final class OnnxGraph {
     /** Writes the model atomically: to a temporary file beside the target, then renamed over it. */
     public void save(Path file) throws IOException {
         AtomicFiles.write(file, toBytes());
+    }
+
+    /**
+     * Writes the model with every initializer of at least {@code threshold} bytes in one external-data file beside
+     * it (the ONNX external-data convention, needed above protobuf's 2 GB limit). Both files are written atomically.
+     */
+    public void saveWithExternalData(Path file, String dataFileName, int threshold) throws IOException {
+        ModelProto.Builder out = model.clone();
+        GraphProto.Builder g = out.getGraphBuilder();
+        java.io.ByteArrayOutputStream data = new java.io.ByteArrayOutputStream();
+        for (int i = 0; i < g.getInitializerCount(); i++) {
+            TensorProto t = g.getInitializer(i);
+            if (!t.hasRawData() || t.getRawData().size() < threshold) {
+                continue;
+            }
+            long offset = data.size();
+            t.getRawData().writeTo(data);
+            g.setInitializer(i, t.toBuilder().clearRawData().setDataLocation(TensorProto.DataLocation.EXTERNAL)
+                    .addExternalData(StringStringEntryProto.newBuilder().setKey("location").setValue(dataFileName))
+                    .addExternalData(StringStringEntryProto.newBuilder().setKey("offset").setValue(Long.toString(offset)))
+                    .addExternalData(StringStringEntryProto.newBuilder().setKey("length")
+                            .setValue(Integer.toString(t.getRawData().size()))));
+        }
+        Path dir = file.toAbsolutePath().getParent();
+        AtomicFiles.write(dir.resolve(dataFileName), data.toByteArray());
+        AtomicFiles.write(file, out.build().toByteArray());
     }
 
     /** SHA-256 of the serialized model, hex; identifies a graph for session caches and checkpoints. */
