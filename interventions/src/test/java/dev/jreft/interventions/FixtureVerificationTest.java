@@ -38,6 +38,10 @@ class FixtureVerificationTest {
         for (String m : List.of("gpt2", "llama", "bert", "minilm")) {
             assertEquals(CheckResult.Status.PASSED, status.get(m + ": loss"), m);
         }
+        // d loss / d block_output at every layer, through the autodiff, for all four models
+        for (String g : List.of("gpt2: 2", "llama: 2", "bert: 2", "minilm: 6")) {
+            assertEquals(CheckResult.Status.PASSED, status.get(g + " gradient references"), g);
+        }
         // steering cases carry parameter gradients: their outputs are checked, but they are not "passed" yet
         assertEquals(CheckResult.Status.UNSUPPORTED, status.get("llama_addition_mlp_output"));
         assertTrue(results.stream().filter(r -> r.name().equals("llama_addition_mlp_output"))

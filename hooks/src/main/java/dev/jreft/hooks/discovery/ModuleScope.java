@@ -2,6 +2,7 @@ package dev.jreft.hooks.discovery;
 
 import ai.onnx.proto.OnnxMl.NodeProto;
 import dev.jreft.hooks.graph.ElemTypes;
+import dev.jreft.hooks.graph.ConstantInts;
 import dev.jreft.hooks.graph.OnnxGraph;
 
 import java.util.ArrayList;

@@ -53,6 +53,14 @@ public final class OnnxGraph {
         this.origin = origin;
     }
 
+    /** An empty model importing the default domain at {@code opset} (for graphs built from scratch). */
+    public static OnnxGraph create(int opset, String origin) {
+        ModelProto.Builder m = ModelProto.newBuilder().setIrVersion(opset >= 19 ? 9 : 8)
+                .setProducerName("jreft").addOpsetImport(OperatorSetIdProto.newBuilder().setDomain("").setVersion(opset));
+        m.getGraphBuilder().setName(origin);
+        return new OnnxGraph(m, origin);
+    }
+
     /** Loads a model file; tensors stored as external data are read from files beside it. */
     public static OnnxGraph load(Path file) {
         byte[] bytes;

@@ -17,6 +17,7 @@ public final class SubgraphBuilder {
     private final List<NodeProto> nodes = new ArrayList<>();
     private final List<Runnable> inputs = new ArrayList<>();
     private final List<String> outputs = new ArrayList<>();
+    private final java.util.Map<String, Integer> typedOutputs = new java.util.LinkedHashMap<>();
     private final OnnxGraph graph;
     private int counter;
 
@@ -37,6 +38,12 @@ public final class SubgraphBuilder {
     /** Emits {@code type(inputs)} and returns its single output. */
     public String op(String type, List<String> in, Attr... attrs) {
         return opTo(name(type), type, in, attrs);
+    }
+
+    /** Emits a node with several named outputs (Split, ...). */
+    public void opN(String type, List<String> in, String[] outs, Attr... attrs) {
+        nodes.add(NodeProto.newBuilder().setName(namespace + "/" + type + "_" + counter++).setOpType(type)
+                .addAllInput(in).addAllOutput(List.of(outs)).addAllAttribute(Attr.protos(attrs)).build());
     }
 
     /** Emits {@code type(inputs)} writing {@code output}. */
@@ -84,9 +91,41 @@ public final class SubgraphBuilder {
         return out;
     }
 
+    /** A 0-d constant of the given element type (float or double), broadcastable against any shape. */
+    public String scalar(double value, int elemType) {
+        TensorProto.Builder t = TensorProto.newBuilder().setDataType(elemType);
+        if (elemType == TensorProto.DataType.DOUBLE_VALUE) {
+            t.addDoubleData(value);
+        } else {
+            t.addFloatData((float) value);
+        }
+        return constant(t.build());
+    }
+
+    /** Zeros of a static shape and element type. */
+    public String zeros(long[] shape, int elemType) {
+        TensorProto.Builder v = TensorProto.newBuilder().setDataType(elemType).addDims(1);
+        if (elemType == TensorProto.DataType.DOUBLE_VALUE) {
+            v.addDoubleData(0);
+        } else {
+            v.addFloatData(0);
+        }
+        String out = name("ConstantOfShape");
+        nodes.add(NodeProto.newBuilder().setName(out + "_node").setOpType("ConstantOfShape")
+                .addInput(constantInts(shape, shape.length)).addOutput(out)
+                .addAttribute(AttributeProto.newBuilder().setName("value").setType(AttributeProto.AttributeType.TENSOR)
+                        .setT(v)).build());
+        return out;
+    }
+
     /** Marks {@code tensor} (float) as a graph output. */
     public void expose(String tensor) {
         outputs.add(tensor);
+    }
+
+    /** Marks {@code tensor} as a graph output of the given element type. */
+    public void expose(String tensor, int elemType) {
+        typedOutputs.put(tensor, elemType);
     }
 
     List<NodeProto> nodes() {
@@ -98,5 +137,6 @@ public final class SubgraphBuilder {
         for (String o : outputs) {
             graph.exposeOutput(o, ElemTypes.FLOAT);
         }
+        typedOutputs.forEach(graph::exposeOutput);
     }
 }

@@ -55,6 +55,12 @@ public final class Tensors {
                     fb.put(c.data().asFloat()).rewind();
                     return OnnxTensor.createTensor(env, fb, shape);
                 }
+                case DOUBLE: {
+                    java.nio.DoubleBuffer db = ByteBuffer.allocateDirect((int) c.length() * 8)
+                            .order(ByteOrder.nativeOrder()).asDoubleBuffer();
+                    db.put(c.data().asDouble()).rewind();
+                    return OnnxTensor.createTensor(env, db, shape);
+                }
                 case LONG:
                 case INT: {
                     LongBuffer lb = ByteBuffer.allocateDirect((int) c.length() * 8).order(ByteOrder.nativeOrder())
@@ -100,6 +106,12 @@ public final class Tensors {
                 FloatBuffer fb = t.getFloatBuffer();
                 float[] v = new float[fb.remaining()];
                 fb.get(v);
+                return Nd4j.create(v, shape, 'c');
+            }
+            case DOUBLE: {
+                java.nio.DoubleBuffer db = t.getDoubleBuffer();
+                double[] v = new double[db.remaining()];
+                db.get(v);
                 return Nd4j.create(v, shape, 'c');
             }
             case INT64: {

@@ -2,6 +2,8 @@ package dev.jreft.interventions.verify;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.jreft.hooks.autodiff.HookGradients;
+import dev.jreft.hooks.autodiff.LossGraphs;
 import dev.jreft.hooks.graph.OnnxGraph;
 import dev.jreft.hooks.io.Npy;
 import dev.jreft.hooks.runtime.ActivationCache;
@@ -111,10 +113,76 @@ public final class Verifier {
             r.add(fail(key + ": run", Double.NaN, e.toString()));
         }
         if (m.has("grad_references") && m.get("grad_references").size() > 0) {
-            r.add(unsupported(key + ": " + m.get("grad_references").size() + " gradient references",
-                    "needs the gradient builder (autodiff), not built yet"));
+            r.add(gradientCheck(key, m, model, batch, tol));
         }
         return r;
+    }
+
+    /** d loss / d hook for every gradient reference of a model, from one backward graph. */
+    private CheckResult gradientCheck(String key, JsonNode m, HookedModel model, Batch batch, Tolerances tol) {
+        String label = key + ": " + m.get("grad_references").size() + " gradient references";
+        try {
+            List<String> hooks = new ArrayList<>();
+            m.get("grad_references").fieldNames().forEachRemaining(hooks::add);
+            JsonNode loss = m.get("loss");
+            INDArray mask = npy(m.get("inputs").get("attention_mask"));
+            String outName = m.get("onnx_output").asText();
+            LossSetup setup = lossSetup(loss, mask, outName, model);
+            HookGradients.Result res = HookGradients.compute(model, batch, setup.append, setup.feeds, hooks);
+            double worst = 0;
+            for (String h : hooks) {
+                Tolerance.Comparison c = tol.grad.compare(res.gradients().get(h), npy(m.get("grad_references").get(h)));
+                worst = Math.max(worst, c.maxAbsError());
+                if (!c.ok()) {
+                    return fail(label, c.maxAbsError(), "d loss / d " + h + " "
+                            + (c.problem() != null ? c.problem() : "exceeds tolerance"));
+                }
+            }
+            Tolerance.Comparison l = tol.loss.compare(res.loss(), loss.get("value").asDouble());
+            if (!l.ok()) {
+                return fail(label, l.maxAbsError(), "loss in the gradient graph " + res.loss());
+            }
+            return pass(label, worst, "loss " + String.format("%.6f", res.loss()));
+        } catch (RuntimeException e) {
+            return fail(label, Double.NaN, e.toString());
+        }
+    }
+
+    private record LossSetup(java.util.function.Function<OnnxGraph, String> append, Map<String, INDArray> feeds) {
+    }
+
+    /** The fixture loss as graph ops with its data as feeds (fixtures README section 5). */
+    private LossSetup lossSetup(JsonNode loss, INDArray mask, String output, HookedModel model) {
+        Map<String, INDArray> feeds = new LinkedHashMap<>();
+        long b = mask.size(0);
+        long s = mask.size(1);
+        switch (loss.get("type").asText()) {
+            case "masked_probe_sum" -> {
+                INDArray probe = npy(loss.get("probe"));
+                feeds.put(LossGraphs.PROBE, probe.castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT));
+                feeds.put(LossGraphs.MASK, mask.castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT));
+                return new LossSetup(g -> LossGraphs.maskedProbeSum(g, output, probe.length()), feeds);
+            }
+            case "causal_last_token_ce" -> {
+                INDArray targets = npy(loss.get("targets"));
+                INDArray w = org.nd4j.linalg.factory.Nd4j.zeros(org.nd4j.linalg.api.buffer.DataType.FLOAT, b, s);
+                INDArray t = org.nd4j.linalg.factory.Nd4j.zeros(org.nd4j.linalg.api.buffer.DataType.LONG, b, s, 1);
+                for (int i = 0; i < b; i++) {
+                    int last = 0;
+                    for (int j = 0; j < s; j++) {
+                        if (mask.getLong(i, j) != 0) {
+                            last = j;
+                        }
+                    }
+                    w.putScalar(new long[] {i, last}, 1);
+                    t.putScalar(new long[] {i, last, 0}, targets.getLong(i));
+                }
+                feeds.put(LossGraphs.WEIGHTS, w);
+                feeds.put(LossGraphs.TARGETS, t);
+                return new LossSetup(g -> LossGraphs.tokenCrossEntropy(g, output), feeds);
+            }
+            default -> throw new IllegalArgumentException("unknown loss type " + loss.get("type").asText());
+        }
     }
 
     /** One case of {@code cases/<name>/case.json}. */

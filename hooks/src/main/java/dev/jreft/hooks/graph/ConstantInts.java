@@ -1,9 +1,8 @@
-package dev.jreft.hooks.discovery;
+package dev.jreft.hooks.graph;
 
 import ai.onnx.proto.OnnxMl.AttributeProto;
 import ai.onnx.proto.OnnxMl.NodeProto;
 import ai.onnx.proto.OnnxMl.TensorProto;
-import dev.jreft.hooks.graph.OnnxGraph;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -16,12 +15,12 @@ import java.util.Optional;
  * {@code Concat(Unsqueeze(batch), Unsqueeze(seq), Constant(heads), Constant(dh))}. Parts that depend on runtime
  * shapes come back as -1; only the constant parts matter to hook discovery.
  */
-final class ConstantInts {
+public final class ConstantInts {
     private ConstantInts() {
     }
 
     /** The value of an int tensor, with -1 for entries only known at run time; null when not a 1-D shape. */
-    static long[] evaluate(OnnxGraph graph, String tensor) {
+    public static long[] evaluate(OnnxGraph graph, String tensor) {
         Optional<TensorProto> init = graph.initializer(tensor);
         if (init.isPresent()) {
             return values(init.get());
@@ -71,7 +70,7 @@ final class ConstantInts {
         for (long d : t.getDimsList()) {
             count *= d;
         }
-        if (count > 16) {
+        if (count > 64) {
             return null;
         }
         long[] out = new long[(int) count];

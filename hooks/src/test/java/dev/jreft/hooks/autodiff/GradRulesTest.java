@@ -1,0 +1,194 @@
+package dev.jreft.hooks.autodiff;
+
+import dev.jreft.hooks.graph.Attr;
+import org.junit.jupiter.api.Test;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Every gradient rule against a float64 finite-difference Jacobian (Erf: float32, looser). */
+class GradRulesTest {
+    static final double ATOL = 1e-7;
+    static final double RTOL = 1e-6;
+
+    static FiniteDifference fd() {
+        return new FiniteDifference(17, true);
+    }
+
+    static void unary(String op, double lo, double hi) {
+        fd().input("x", lo, hi, 2, 3).body((b, n) -> b.op(op, List.of(n.get("x")))).check(ATOL, RTOL);
+    }
+
+    static void binary(String op, long[] a, long[] c, double lo, double hi) {
+        fd().input("a", lo, hi, a).input("b", lo, hi, c)
+                .body((b, n) -> b.op(op, List.of(n.get("a"), n.get("b")))).check(ATOL, RTOL);
+    }
+
+    @Test
+    void addSubMulDivWithBroadcastingBothWays() {
+        for (String op : List.of("Add", "Sub", "Mul", "Div")) {
+            binary(op, new long[] {2, 3, 4}, new long[] {4}, 0.5, 2);
+            binary(op, new long[] {3, 1}, new long[] {2, 1, 4}, 0.5, 2);
+            binary(op, new long[] {2, 3}, new long[] {2, 3}, 0.5, 2);
+        }
+    }
+
+    @Test
+    void unaryOps() {
+        unary("Neg", -2, 2);
+        unary("Sqrt", 0.5, 3);
+        unary("Reciprocal", 0.5, 3);
+        unary("Exp", -1, 1);
+        unary("Log", 0.5, 3);
+        unary("Tanh", -2, 2);
+        unary("Sigmoid", -3, 3);
+        unary("Relu", 0.1, 2);
+        fd().input("x", -2, -0.1, 2, 3).body((b, n) -> b.op("Relu", List.of(n.get("x")))).check(ATOL, RTOL);
+        unary("Identity", -2, 2);
+    }
+
+    @Test
+    void erfInFloat32() {
+        // ORT has no double Erf kernel: float32 with a looser tolerance
+        new FiniteDifference(17, false).input("x", -1.5, 1.5, 2, 3)
+                .body((b, n) -> b.op("Erf", List.of(n.get("x")))).check(2e-3, 2e-2);
+    }
+
+    @Test
+    void powWithConstantExponent() {
+        fd().input("x", 0.5, 2, 2, 3).body((b, n) -> b.op("Pow", List.of(n.get("x"), b.scalar(3, fd().elemType()))))
+                .check(ATOL, RTOL);
+        fd().input("x", 0.5, 2, 2, 3).body((b, n) -> b.op("Pow", List.of(n.get("x"), b.scalar(0.5, fd().elemType()))))
+                .check(ATOL, RTOL);
+    }
+
+    @Test
+    void castBetweenFloatTypes() {
+        fd().input("x", -2, 2, 2, 3).body((b, n) -> b.op("Cast", List.of(b.op("Cast", List.of(n.get("x")),
+                Attr.i("to", 1))), Attr.i("to", 11))).eps(1e-2).check(1e-5, 1e-4); // linear: a large step is exact
+    }
+
+    @Test
+    void whereRoutesTheGradientAndStopsAtTheCondition() {
+        fd().input("a", -2, 2, 2, 3).input("b", -2, 2, 3)
+                .data("c", Nd4j.createFromArray(new boolean[][] {{true, false, true}, {false, false, true}}))
+                .body((b, n) -> b.op("Where", List.of(n.get("c"), n.get("a"), n.get("b")))).check(ATOL, RTOL);
+    }
+
+    @Test
+    void softmaxAndLogSoftmax() {
+        for (String op : List.of("Softmax", "LogSoftmax")) {
+            fd().input("x", -2, 2, 2, 3, 4).body((b, n) -> b.op(op, List.of(n.get("x")), Attr.i("axis", -1)))
+                    .check(ATOL, RTOL);
+            fd().input("x", -2, 2, 2, 3, 4).body((b, n) -> b.op(op, List.of(n.get("x")), Attr.i("axis", 1)))
+                    .check(ATOL, RTOL);
+        }
+        // opset 11 semantics (flatten at the axis) coincide with the last axis
+        new FiniteDifference(11, true).input("x", -2, 2, 2, 3, 4)
+                .body((b, n) -> b.op("Softmax", List.of(n.get("x")), Attr.i("axis", 2))).check(ATOL, RTOL);
+    }
+
+    @Test
+    void shapeOps() {
+        fd().input("x", -1, 1, 2, 3, 4).body((b, n) -> b.op("Reshape", List.of(n.get("x"),
+                b.constantInts(new long[] {6, 4}, 2)))).check(ATOL, RTOL);
+        fd().input("x", -1, 1, 2, 3, 4).body((b, n) -> b.op("Transpose", List.of(n.get("x")),
+                Attr.ints("perm", 2, 0, 1))).check(ATOL, RTOL);
+        fd().input("x", -1, 1, 2, 1, 4).body((b, n) -> b.op("Squeeze", List.of(n.get("x"),
+                b.constantInts(new long[] {1}, 1)))).check(ATOL, RTOL);
+        fd().input("x", -1, 1, 2, 4).body((b, n) -> b.op("Unsqueeze", List.of(n.get("x"),
+                b.constantInts(new long[] {0}, 1)))).check(ATOL, RTOL);
+        fd().input("x", -1, 1, 2, 3, 4).body((b, n) -> b.op("Flatten", List.of(n.get("x")), Attr.i("axis", 1)))
+                .check(ATOL, RTOL);
+        fd().input("x", -1, 1, 3, 1).body((b, n) -> b.op("Expand", List.of(n.get("x"),
+                b.constantInts(new long[] {2, 3, 4}, 3)))).check(ATOL, RTOL);
+    }
+
+    @Test
+    void sliceWithNegativeAndClampedBounds() {
+        fd().input("x", -1, 1, 3, 5).body((b, n) -> b.op("Slice", List.of(n.get("x"),
+                b.constantInts(new long[] {1, -4}, 2), b.constantInts(new long[] {100, -1}, 2),
+                b.constantInts(new long[] {0, 1}, 2)))).check(ATOL, RTOL);
+    }
+
+    @Test
+    void splitWithAnUnusedOutputAndConcat() {
+        fd().input("x", -1, 1, 2, 6).body((b, n) -> {
+            String[] parts = {b.name("p0"), b.name("p1"), b.name("p2")};
+            b.opN("Split", List.of(n.get("x"), b.constantInts(new long[] {1, 2, 3}, 3)), parts, Attr.i("axis", 1));
+            return b.op("Concat", List.of(parts[2], parts[0]), Attr.i("axis", 1)); // parts[1] unused
+        }).check(ATOL, RTOL);
+    }
+
+    @Test
+    void reductions() {
+        fd().input("x", -1, 1, 2, 3, 4).body((b, n) -> b.op("ReduceSum", List.of(n.get("x"),
+                b.constantInts(new long[] {1}, 1)), Attr.i("keepdims", 0))).check(ATOL, RTOL);
+        fd().input("x", -1, 1, 2, 3, 4).body((b, n) -> b.op("ReduceMean", List.of(n.get("x")),
+                Attr.ints("axes", -1, 0), Attr.i("keepdims", 1))).check(ATOL, RTOL);
+        fd().input("x", -1, 1, 2, 3).body((b, n) -> b.op("ReduceSum", List.of(n.get("x")), Attr.i("keepdims", 0)))
+                .check(ATOL, RTOL);
+        new FiniteDifference(11, true).input("x", -1, 1, 2, 3, 4).body((b, n) -> b.op("ReduceSum",
+                List.of(n.get("x")), Attr.ints("axes", 2), Attr.i("keepdims", 1))).check(ATOL, RTOL);
+    }
+
+    @Test
+    void matMulWithBatchBroadcast() {
+        binary("MatMul", new long[] {2, 3, 4}, new long[] {4, 5}, -1, 1);
+        binary("MatMul", new long[] {3, 4}, new long[] {2, 4, 5}, -1, 1);
+        binary("MatMul", new long[] {2, 1, 3, 4}, new long[] {3, 4, 2}, -1, 1);
+    }
+
+    @Test
+    void gemmAllTranspositions() {
+        for (int ta = 0; ta < 2; ta++) {
+            for (int tb = 0; tb < 2; tb++) {
+                long[] a = ta == 1 ? new long[] {4, 3} : new long[] {3, 4};
+                long[] c = tb == 1 ? new long[] {5, 4} : new long[] {4, 5};
+                int fta = ta;
+                int ftb = tb;
+                fd().input("a", -1, 1, a).input("b", -1, 1, c).input("c", -1, 1, 5)
+                        .body((b, n) -> b.op("Gemm", List.of(n.get("a"), n.get("b"), n.get("c")),
+                                Attr.i("transA", fta), Attr.i("transB", ftb), Attr.f("alpha", 0.7f),
+                                Attr.f("beta", 1.3f))).check(ATOL, RTOL);
+            }
+        }
+    }
+
+    @Test
+    void layerNormalization() {
+        fd().input("x", -2, 2, 2, 3, 5).input("s", 0.5, 1.5, 5).input("bias", -1, 1, 5)
+                .body((b, n) -> b.op("LayerNormalization", List.of(n.get("x"), n.get("s"), n.get("bias")),
+                        Attr.f("epsilon", 1e-5f))).check(1e-6, 1e-5);
+    }
+
+    @Test
+    void gatherElementsWithUniqueAndRepeatedIndices() {
+        fd().input("x", -1, 1, 2, 3, 4).data("i", Nd4j.createFromArray(new long[][][] {{{1}, {3}, {0}}, {{2}, {2}, {-1}}}))
+                .body((b, n) -> b.op("GatherElements", List.of(n.get("x"), n.get("i")), Attr.i("axis", 2)))
+                .check(ATOL, RTOL);
+        fd().input("x", -1, 1, 2, 4).data("i", Nd4j.createFromArray(new long[][] {{1, 1, 3}, {0, 2, 0}}))
+                .body((b, n) -> b.op("GatherElements", List.of(n.get("x"), n.get("i")), Attr.i("axis", 1)))
+                .check(ATOL, RTOL);
+    }
+
+    @Test
+    void repeatedConsumersSum() {
+        fd().input("x", 0.5, 2, 2, 3).body((b, n) -> {
+            String x = n.get("x");
+            String sq = b.op("Mul", List.of(x, x));
+            return b.op("Add", List.of(b.op("Tanh", List.of(x)), b.op("Div", List.of(sq, x))));
+        }).check(ATOL, RTOL);
+    }
+
+    @Test
+    void anOpWithoutARuleIsAnErrorNamingItAndThePath() {
+        var e = assertThrows(NoGradientRuleException.class, () -> fd().input("x", 0.1, 1, 2, 3)
+                .body((b, n) -> b.op("Sin", List.of(n.get("x")))).check(ATOL, RTOL));
+        assertTrue(e.getMessage().contains("no gradient rule for op 'Sin'"), e.getMessage());
+        assertTrue(e.getMessage().contains("from source 'x'"), e.getMessage());
+    }
+}
