@@ -46,6 +46,62 @@ public final class IntervenableModel {
 
     /** Runs {@code base} with {@code sites}; {@code readHooks} are returned as they are after the interventions. */
     public InterventionResult run(Batch base, List<InterventionSite> sites, List<String> readHooks) {
+        Spliced sp = splice(base, sites, readHooks);
+        List<String> wanted = new ArrayList<>(model.graph().outputNames());
+        sp.reads.forEach(r -> wanted.add(r.tensor()));
+        for (Prepared p : sp.prepared) {
+            if (p.collect) {
+                wanted.add(p.ns + ".collected");
+            }
+        }
+        Map<String, INDArray> out = sp.graph.run(sp.feeds, wanted.stream().distinct().toList());
+        Map<String, INDArray> outputs = new LinkedHashMap<>();
+        model.graph().outputNames().forEach(o -> outputs.put(o, out.get(o)));
+        Map<String, INDArray> hooks = new LinkedHashMap<>();
+        sp.reads.forEach(r -> hooks.put(r.name(), out.get(r.tensor())));
+        List<INDArray> collected = new ArrayList<>();
+        for (Prepared p : sp.prepared) {
+            collected.add(p.collect ? selectFeatures(out.get(p.ns + ".collected"), p.mask) : null);
+        }
+        return new InterventionResult(outputs, hooks, collected);
+    }
+
+    /** Loss of the intervened run and the gradient of every site's parameters ({@code perSite.get(i).get("v")}). */
+    public record Gradients(double loss, List<Map<String, INDArray>> perSite) {
+    }
+
+    /**
+     * Gradients of a loss (appended to the intervened graph by {@code appendLoss}) with respect to the parameters
+     * of every site; the model's weights are frozen and source values are constants.
+     */
+    public Gradients gradients(Batch base, List<InterventionSite> sites,
+                               java.util.function.Function<OnnxGraph, String> appendLoss,
+                               Map<String, INDArray> lossFeeds) {
+        Spliced sp = splice(base, sites, List.of());
+        List<String> params = new ArrayList<>();
+        for (Prepared p : sp.prepared) {
+            params.addAll(p.paramInputs.values());
+        }
+        if (params.isEmpty()) {
+            throw new IllegalArgumentException("no site has trainable parameters; nothing to differentiate");
+        }
+        var r = dev.jreft.hooks.autodiff.GraphGradients.compute(sp.graph.graph(), sp.feeds, appendLoss, lossFeeds,
+                params, model.runtime());
+        List<Map<String, INDArray>> perSite = new ArrayList<>();
+        for (Prepared p : sp.prepared) {
+            Map<String, INDArray> m = new LinkedHashMap<>();
+            p.paramInputs.forEach((name, input) -> m.put(name, r.gradients().get(input)));
+            perSite.add(m);
+        }
+        return new Gradients(r.loss(), perSite);
+    }
+
+    private record Spliced(CompiledGraph graph, Map<String, INDArray> feeds, List<Prepared> prepared,
+                           List<HookPoint> reads) {
+    }
+
+    /** The intervened graph variant (built once per structure) and the feeds for this batch and these sites. */
+    private Spliced splice(Batch base, List<InterventionSite> sites, List<String> readHooks) {
         Batch b = model.complete(base);
         Map<Batch, ActivationCache> sourceRuns = runSources(sites);
         List<Prepared> prepared = new ArrayList<>();
@@ -69,23 +125,7 @@ public final class IntervenableModel {
         for (Prepared p : prepared) {
             feeds.putAll(p.feeds);
         }
-        List<String> wanted = new ArrayList<>(model.graph().outputNames());
-        reads.forEach(r -> wanted.add(r.tensor()));
-        for (Prepared p : prepared) {
-            if (p.collect) {
-                wanted.add(p.ns + ".collected");
-            }
-        }
-        Map<String, INDArray> out = graph.run(feeds, wanted.stream().distinct().toList());
-        Map<String, INDArray> outputs = new LinkedHashMap<>();
-        model.graph().outputNames().forEach(o -> outputs.put(o, out.get(o)));
-        Map<String, INDArray> hooks = new LinkedHashMap<>();
-        reads.forEach(r -> hooks.put(r.name(), out.get(r.tensor())));
-        List<INDArray> collected = new ArrayList<>();
-        for (Prepared p : prepared) {
-            collected.add(p.collect ? selectFeatures(out.get(p.ns + ".collected"), p.mask) : null);
-        }
-        return new InterventionResult(outputs, hooks, collected);
+        return new Spliced(graph, feeds, prepared, reads);
     }
 
     /** Runs each distinct source batch once, unintervened, caching the hooks its sites read. */

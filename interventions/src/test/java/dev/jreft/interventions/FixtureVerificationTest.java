@@ -42,10 +42,14 @@ class FixtureVerificationTest {
         for (String g : List.of("gpt2: 2", "llama: 2", "bert: 2", "minilm: 6")) {
             assertEquals(CheckResult.Status.PASSED, status.get(g + " gradient references"), g);
         }
-        // steering cases carry parameter gradients: their outputs are checked, but they are not "passed" yet
-        assertEquals(CheckResult.Status.UNSUPPORTED, status.get("llama_addition_mlp_output"));
-        assertTrue(results.stream().filter(r -> r.name().equals("llama_addition_mlp_output"))
-                .allMatch(r -> r.detail().startsWith("outputs match")));
+        // steering cases: outputs, hook values, loss and d loss / d v through the spliced graph
+        for (String c : List.of("llama_addition_mlp_output", "llama_subtraction_attention_output",
+                "bert_addition_block_output")) {
+            assertEquals(CheckResult.Status.PASSED, status.get(c), c);
+            assertTrue(results.stream().filter(r -> r.name().equals(c)).allMatch(r -> r.detail().contains("d/dv")));
+        }
+        // interventions not built yet are reported as unsupported, never as passed
+        assertEquals(CheckResult.Status.UNSUPPORTED, status.get("gpt2_loreft_block_output"));
     }
 
     @Test

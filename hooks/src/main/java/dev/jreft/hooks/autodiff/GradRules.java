@@ -193,6 +193,33 @@ public final class GradRules {
             bw.add(data, bw.op("ScatterElements", List.of(bw.zerosLike(data), in(n, 1), bw.grad(n, 0)), attrs));
         });
 
+        rule("ScatterND", (n, bw) -> { // data keeps g except where overwritten; updates read g there
+            String reduction = OnnxGraph.attrString(n, "reduction", "none");
+            if (!reduction.equals("none") && !reduction.equals("add")) {
+                throw new NoGradientRuleException("ScatterND node '" + n.getName() + "' uses reduction '" + reduction
+                        + "'; only none and add are supported");
+            }
+            String g = bw.grad(n, 0);
+            if (bw.wants(in(n, 0))) {
+                bw.add(in(n, 0), reduction.equals("add") ? g
+                        : bw.op("ScatterND", g, in(n, 1), bw.zerosLike(in(n, 2))));
+            }
+            if (bw.wants(in(n, 2))) {
+                bw.add(in(n, 2), bw.op("GatherND", g, in(n, 1)));
+            }
+        });
+        rule("GatherND", (n, bw) -> { // the gradient is scatter-added back (indices may repeat)
+            if (OnnxGraph.attrInt(n, "batch_dims", 0) != 0) {
+                throw new NoGradientRuleException("GatherND node '" + n.getName() + "' has batch_dims != 0");
+            }
+            if (bw.opset() < 16) {
+                throw new NoGradientRuleException("GatherND node '" + n.getName() + "' needs ScatterND with"
+                        + " reduction=add for its gradient: opset 16 (model: " + bw.opset() + ")");
+            }
+            bw.add(in(n, 0), bw.op("ScatterND", List.of(bw.zerosLike(in(n, 0)), in(n, 1), bw.grad(n, 0)),
+                    Attr.s("reduction", "add")));
+        });
+
         // ---- reductions: the gradient is broadcast back over the reduced axes
         rule("ReduceSum", (n, bw) -> reduce(n, bw, false));
         rule("ReduceMean", (n, bw) -> reduce(n, bw, true));

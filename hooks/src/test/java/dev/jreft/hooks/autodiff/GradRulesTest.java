@@ -176,6 +176,19 @@ class GradRulesTest {
     }
 
     @Test
+    void scatterNDAndGatherND() {
+        var idx = Nd4j.createFromArray(new long[][] {{0, 2}, {1, 0}, {1, 3}});
+        fd().input("x", -1, 1, 2, 4, 3).input("u", -1, 1, 3, 3).data("i", idx)
+                .body((b, n) -> b.op("ScatterND", List.of(n.get("x"), n.get("i"), n.get("u")))).check(ATOL, RTOL);
+        fd().input("x", -1, 1, 2, 4, 3).input("u", -1, 1, 3, 3).data("i", idx)
+                .body((b, n) -> b.op("ScatterND", List.of(n.get("x"), n.get("i"), n.get("u")),
+                        Attr.s("reduction", "add"))).check(ATOL, RTOL);
+        // repeated and negative indices: contributions add up
+        fd().input("x", -1, 1, 2, 4, 3).data("i", Nd4j.createFromArray(new long[][] {{0, 2}, {0, 2}, {-1, -1}}))
+                .body((b, n) -> b.op("GatherND", List.of(n.get("x"), n.get("i")))).check(ATOL, RTOL);
+    }
+
+    @Test
     void repeatedConsumersSum() {
         fd().input("x", 0.5, 2, 2, 3).body((b, n) -> {
             String x = n.get("x");
