@@ -111,7 +111,7 @@ public final class IntervenableModel {
         List<HookPoint> reads = readHooks.stream().map(model::hook).toList();
         StringBuilder key = new StringBuilder("intervene");
         for (Prepared p : prepared) {
-            key.append('|').append(p.point.tensor()).append(':').append(p.site.intervention().type())
+            key.append('|').append(p.point.tensor()).append(':').append(p.site.intervention().structureKey())
                     .append(':').append(p.collect ? "collect" : "splice");
         }
         reads.forEach(r -> key.append("|read:").append(r.tensor()));

@@ -15,6 +15,14 @@ public interface Intervention {
     /** Stable name used in configs and checkpoints (never a Java class name). */
     String type();
 
+    /**
+     * What makes two instances build different graphs (for example a DAS subspace baked in as a constant);
+     * parameters and positions are graph inputs and never part of it.
+     */
+    default String structureKey() {
+        return type();
+    }
+
     /** True when the formula reads source values {@code s}. */
     boolean needsSource();
 

@@ -48,8 +48,16 @@ class FixtureVerificationTest {
             assertEquals(CheckResult.Status.PASSED, status.get(c), c);
             assertTrue(results.stream().filter(r -> r.name().equals(c)).allMatch(r -> r.detail().contains("d/dv")));
         }
+        // DAS, low-rank DAS and the ReFT family: outputs and every parameter gradient
+        for (String c : List.of("gpt2_das_block_output", "bert_das_block_output", "gpt2_dii_block_output",
+                "llama_dii_block_output", "gpt2_loreft_block_output", "llama_loreft_block_output",
+                "bert_loreft_block_output", "gpt2_noreft_block_output", "gpt2_direft_block_output",
+                "minilm_loreft_block_output")) {
+            assertEquals(CheckResult.Status.PASSED, status.get(c), c);
+        }
         // interventions not built yet are reported as unsupported, never as passed
-        assertEquals(CheckResult.Status.UNSUPPORTED, status.get("gpt2_loreft_block_output"));
+        assertEquals(CheckResult.Status.UNSUPPORTED, status.get("gpt2_lora_c_attn"));
+        assertEquals(CheckResult.Status.UNSUPPORTED, status.get("gpt2_prefix_tuning"));
     }
 
     @Test

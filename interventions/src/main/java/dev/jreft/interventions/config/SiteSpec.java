@@ -17,15 +17,18 @@ import java.util.Map;
  * {@code source} is an input spec run in the same call; {@code params} maps names to .npy paths or number lists.
  */
 public record SiteSpec(String hook, String intervention, String unit, int[] heads, Object positions,
-                       int[][] source_positions, int[] subspace, InputSpec source, Map<String, Object> params) {
+                       int[][] source_positions, int[] subspace, Integer rank, InputSpec source,
+                       Map<String, Object> params) {
     public InterventionSite toSite(HookedModel model, Batch base, Path baseDir) {
         if (hook == null || intervention == null) {
             throw new IllegalArgumentException("a site needs 'hook' and 'intervention'");
         }
-        InterventionSite.Builder b = InterventionSite.at(hook, Interventions.byType(intervention))
+        boolean featureSubspace = Interventions.FEATURE_SUBSPACE.contains(intervention);
+        InterventionSite.Builder b = InterventionSite.at(hook, Interventions.create(intervention,
+                        new Interventions.Options(rank, featureSubspace ? null : subspace)))
                 .unit("h.pos".equals(unit) ? Unit.heads(heads) : new Unit(unit == null ? "pos" : unit, heads))
                 .positions(positions(base));
-        if (subspace != null) {
+        if (subspace != null && featureSubspace) {
             b.subspace(subspace);
         }
         if (source != null) {

@@ -198,12 +198,15 @@ public final class Verifier {
             HookedModel model = model(manifestModel, c.hasNonNull("model_file") ? c.get("model_file").asText() : null);
             Tolerances tol = Tolerances.of(c.get("tolerance"));
             Batch base = batch(c.get("inputs"));
-            Intervention iv = Interventions.byType(type);
+            boolean featureSubspace = Interventions.FEATURE_SUBSPACE.contains(type);
+            int[] subspace = c.hasNonNull("subspace") ? ints(c.get("subspace")) : null;
+            Intervention iv = Interventions.create(type, new Interventions.Options(
+                    c.hasNonNull("rank") ? c.get("rank").asInt() : null, featureSubspace ? null : subspace));
             InterventionSite.Builder site = InterventionSite.at(c.get("hook").asText(), iv)
                     .unit(unit(c))
                     .positions(ints2(c.get("base_positions")));
-            if (c.hasNonNull("subspace")) {
-                site.subspace(ints(c.get("subspace")));
+            if (featureSubspace && subspace != null) {
+                site.subspace(subspace);
             }
             Batch source = null;
             if (iv.needsSource()) {
