@@ -77,6 +77,16 @@ public final class IntervenableModel {
     public Gradients gradients(Batch base, List<InterventionSite> sites,
                                java.util.function.Function<OnnxGraph, String> appendLoss,
                                Map<String, INDArray> lossFeeds) {
+        return gradients(base, sites, null, appendLoss, lossFeeds);
+    }
+
+    /**
+     * As above; with a non-null {@code lossKey} (naming the loss) the backward graph is cached, so later batches of
+     * the same shapes reuse its session.
+     */
+    public Gradients gradients(Batch base, List<InterventionSite> sites, String lossKey,
+                               java.util.function.Function<OnnxGraph, String> appendLoss,
+                               Map<String, INDArray> lossFeeds) {
         Spliced sp = splice(base, sites, List.of());
         List<String> params = new ArrayList<>();
         for (Prepared p : sp.prepared) {
@@ -85,8 +95,11 @@ public final class IntervenableModel {
         if (params.isEmpty()) {
             throw new IllegalArgumentException("no site has trainable parameters; nothing to differentiate");
         }
-        var r = dev.jreft.hooks.autodiff.GraphGradients.compute(sp.graph.graph(), sp.feeds, appendLoss, lossFeeds,
-                params, model.runtime());
+        var r = lossKey == null
+                ? dev.jreft.hooks.autodiff.GraphGradients.compute(sp.graph.graph(), sp.feeds, appendLoss, lossFeeds,
+                        params, model.runtime())
+                : dev.jreft.hooks.autodiff.GraphGradients.compute(sp.graph.fingerprint(), lossKey, sp.graph.graph(),
+                        sp.feeds, appendLoss, lossFeeds, params, model.runtime());
         List<Map<String, INDArray>> perSite = new ArrayList<>();
         for (Prepared p : sp.prepared) {
             Map<String, INDArray> m = new LinkedHashMap<>();

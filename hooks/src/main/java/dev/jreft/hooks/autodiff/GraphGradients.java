@@ -24,6 +24,38 @@ public final class GraphGradients {
     private GraphGradients() {
     }
 
+    private record Built(GradientGraph gradient, CompiledGraph compiled) {
+    }
+
+    /** Built backward graphs per (graph, input shapes, loss, sources): a new batch of the same shapes reuses one. */
+    private static final Map<String, Built> CACHE = java.util.Collections.synchronizedMap(
+            new LinkedHashMap<>(16, 0.75f, true) {
+                @Override
+                protected boolean removeEldestEntry(Map.Entry<String, Built> e) {
+                    return size() > 16;
+                }
+            });
+
+    /**
+     * As {@link #compute(OnnxGraph, Map, Function, Map, List, OrtRuntime)}, with the backward graph cached under
+     * {@code graphKey} (identifies the graph, e.g. its fingerprint) and {@code lossKey} (identifies the loss).
+     */
+    public static Result compute(String graphKey, String lossKey, OnnxGraph graph, Map<String, INDArray> feeds,
+                                 Function<OnnxGraph, String> appendLoss, Map<String, INDArray> lossFeeds,
+                                 List<String> sources, OrtRuntime runtime) {
+        StringBuilder key = new StringBuilder(graphKey).append('|').append(lossKey).append('|').append(sources);
+        for (String in : graph.inputNames()) {
+            INDArray v = feeds.get(in);
+            key.append('|').append(in).append(v == null ? "?" : java.util.Arrays.toString(v.shape()));
+        }
+        Built built = CACHE.get(key.toString());
+        if (built == null) {
+            built = build(graph, feeds, appendLoss, lossFeeds, sources, runtime);
+            CACHE.put(key.toString(), built);
+        }
+        return run(built, feeds, lossFeeds, sources);
+    }
+
     /**
      * @param feeds      the graph's inputs (their shapes specialise the graph)
      * @param appendLoss appends the loss to the specialised graph, returns its tensor name
@@ -32,6 +64,11 @@ public final class GraphGradients {
      */
     public static Result compute(OnnxGraph graph, Map<String, INDArray> feeds, Function<OnnxGraph, String> appendLoss,
                                  Map<String, INDArray> lossFeeds, List<String> sources, OrtRuntime runtime) {
+        return run(build(graph, feeds, appendLoss, lossFeeds, sources, runtime), feeds, lossFeeds, sources);
+    }
+
+    private static Built build(OnnxGraph graph, Map<String, INDArray> feeds, Function<OnnxGraph, String> appendLoss,
+                               Map<String, INDArray> lossFeeds, List<String> sources, OrtRuntime runtime) {
         Map<String, long[]> dims = new LinkedHashMap<>();
         for (String in : graph.inputNames()) {
             INDArray v = feeds.get(in);
@@ -48,16 +85,22 @@ public final class GraphGradients {
         Map<String, INDArray> all = new LinkedHashMap<>(feeds);
         all.putAll(lossFeeds);
         Map<String, long[]> shapes = ShapeProbe.probe(g, all);
-        List<String> distinct = sources.stream().distinct().toList();
-        GradientGraph gg = GradientBuilder.build(g, loss, distinct, shapes);
-        CompiledGraph c = new CompiledGraph(gg.graph(), gg.graph().fingerprint(), runtime);
+        GradientGraph gg = GradientBuilder.build(g, loss, sources.stream().distinct().toList(), shapes);
+        return new Built(gg, new CompiledGraph(gg.graph(), gg.graph().fingerprint(), runtime));
+    }
+
+    private static Result run(Built built, Map<String, INDArray> feeds, Map<String, INDArray> lossFeeds,
+                              List<String> sources) {
+        GradientGraph gg = built.gradient();
+        Map<String, INDArray> all = new LinkedHashMap<>(feeds);
+        all.putAll(lossFeeds);
         List<String> outputs = new ArrayList<>(gg.gradients().values());
-        outputs.add(loss);
-        Map<String, INDArray> out = c.run(all, outputs);
+        outputs.add(gg.loss());
+        Map<String, INDArray> out = built.compiled().run(all, outputs);
         Map<String, INDArray> grads = new LinkedHashMap<>();
-        for (String s : distinct) {
+        for (String s : sources.stream().distinct().toList()) {
             grads.put(s, out.get(gg.gradients().get(s)));
         }
-        return new Result(out.get(loss).getDouble(0), grads);
+        return new Result(out.get(gg.loss()).getDouble(0), grads);
     }
 }
