@@ -24,8 +24,18 @@ public final class GraphGradients {
     private GraphGradients() {
     }
 
-    private record Built(GradientGraph gradient, CompiledGraph compiled) {
+    /** The frozen prefix (an inference graph) and the backward graph of the trainable suffix. */
+    private record Built(CompiledGraph prefix, List<String> frontier, GradientGraph gradient, CompiledGraph compiled) {
     }
+
+    /** Frontier values per (prefix graph, input contents): a batch seen again skips the frozen prefix. */
+    private static final Map<String, Map<String, INDArray>> PREFIX_OUTPUTS = java.util.Collections.synchronizedMap(
+            new LinkedHashMap<>(64, 0.75f, true) {
+                @Override
+                protected boolean removeEldestEntry(Map.Entry<String, Map<String, INDArray>> e) {
+                    return size() > 64;
+                }
+            });
 
     /** Built backward graphs per (graph, input shapes, loss, sources): a new batch of the same shapes reuses one. */
     private static final Map<String, Built> CACHE = java.util.Collections.synchronizedMap(
@@ -85,8 +95,40 @@ public final class GraphGradients {
         Map<String, INDArray> all = new LinkedHashMap<>(feeds);
         all.putAll(lossFeeds);
         Map<String, long[]> shapes = ShapeProbe.probe(g, all);
-        GradientGraph gg = GradientBuilder.build(g, loss, sources.stream().distinct().toList(), shapes);
-        return new Built(gg, new CompiledGraph(gg.graph(), gg.graph().fingerprint(), runtime));
+        List<String> distinct = sources.stream().distinct().toList();
+        PrefixSplit split = PrefixSplit.split(g, distinct, shapes);
+        GradientGraph gg = GradientBuilder.build(split.suffix(), loss, distinct, shapes);
+        CompiledGraph prefix = split.frontier().isEmpty() ? null
+                : new CompiledGraph(split.prefix(), split.prefix().fingerprint(), runtime);
+        return new Built(prefix, split.frontier(), gg, new CompiledGraph(gg.graph(), gg.graph().fingerprint(), runtime));
+    }
+
+    private static Map<String, INDArray> prefixOutputs(Built built, Map<String, INDArray> all) {
+        if (built.prefix() == null) {
+            return Map.of();
+        }
+        Map<String, INDArray> in = new LinkedHashMap<>();
+        StringBuilder key = new StringBuilder(built.prefix().fingerprint());
+        for (String name : built.prefix().graph().inputNames()) {
+            INDArray v = all.get(name);
+            in.put(name, v);
+            key.append('|').append(name).append(contentHash(v));
+        }
+        return PREFIX_OUTPUTS.computeIfAbsent(key.toString(), k -> built.prefix().run(in, built.frontier()));
+    }
+
+    private static String contentHash(INDArray v) {
+        if (v == null) {
+            return "null";
+        }
+        java.nio.ByteBuffer b = v.dup('c').data().asNio();
+        try {
+            java.security.MessageDigest md = java.security.MessageDigest.getInstance("SHA-256");
+            md.update(b);
+            return java.util.Arrays.toString(v.shape()) + v.dataType() + java.util.HexFormat.of().formatHex(md.digest());
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     private static Result run(Built built, Map<String, INDArray> feeds, Map<String, INDArray> lossFeeds,
@@ -94,6 +136,7 @@ public final class GraphGradients {
         GradientGraph gg = built.gradient();
         Map<String, INDArray> all = new LinkedHashMap<>(feeds);
         all.putAll(lossFeeds);
+        all.putAll(prefixOutputs(built, all));
         List<String> outputs = new ArrayList<>(gg.gradients().values());
         outputs.add(gg.loss());
         Map<String, INDArray> out = built.compiled().run(all, outputs);
