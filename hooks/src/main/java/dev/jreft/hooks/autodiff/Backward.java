@@ -127,6 +127,11 @@ public final class Backward {
         return b.zeros(shape(tensor), dtype(tensor));
     }
 
+    /** Zeros of {@code shape} with the element type of {@code like}. */
+    public String zeros(long[] shape, String like) {
+        return b.zeros(shape, dtype(like));
+    }
+
     public String reshape(String x, long[] shape) {
         return op("Reshape", x, ints(shape));
     }

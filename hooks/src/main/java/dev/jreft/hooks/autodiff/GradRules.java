@@ -122,6 +122,36 @@ public final class GradRules {
             }
         });
 
+        rule("Max", GradRules::select); // x̄ᵢ = g · [xᵢ == y], un-broadcast (ties: each tied input gets g)
+        rule("Min", GradRules::select);
+        rule("Clip", (n, bw) -> { // x̄ = g · [lo < x < hi]; an absent bound is unbounded; bounds get none
+            String x = in(n, 0);
+            String lo;
+            String hi;
+            if (bw.opset() >= 11) {
+                for (int i = 1; i < 3; i++) {
+                    if (!in(n, i).isEmpty() && bw.wants(in(n, i))) {
+                        throw new NoGradientRuleException("Clip node '" + n.getName() + "' has a differentiable "
+                                + (i == 1 ? "min" : "max") + " bound; only constant (non-differentiable) bounds"
+                                + " are supported");
+                    }
+                }
+                lo = in(n, 1).isEmpty() ? null : in(n, 1);
+                hi = in(n, 2).isEmpty() ? null : in(n, 2);
+            } else {
+                lo = hasAttr(n, "min") ? bw.scalar(floatAttr(n, "min", 0), x) : null;
+                hi = hasAttr(n, "max") ? bw.scalar(floatAttr(n, "max", 0), x) : null;
+            }
+            String inside = lo == null ? null : bw.op("Greater", x, lo);
+            if (hi != null) {
+                String below = bw.op("Less", x, hi);
+                inside = inside == null ? below : bw.op("And", inside, below);
+            }
+            String g = bw.grad(n, 0);
+            bw.add(x, inside == null ? g
+                    : bw.op("Mul", g, bw.op("Cast", List.of(inside), Attr.i("to", bw.dtype(x)))));
+        });
+
         // ---- softmax family: dx = y ⊙ (g − Σ g⊙y)
         rule("Softmax", (n, bw) -> {
             long axis = softmaxAxis(n, bw);
@@ -176,6 +206,79 @@ public final class GradRules {
                 }
                 offset += len;
             }
+        });
+
+        rule("Tile", (n, bw) -> { // x̄ = Σ over tiles: g reshaped [.., rᵢ, dᵢ, ..] summed over the rᵢ axes
+            String x = in(n, 0);
+            long[] xs = bw.shape(x);
+            long[] reps = bw.constantInts(in(n, 1));
+            if (reps == null) {
+                throw new NoGradientRuleException("Tile node '" + n.getName() + "' has non-constant repeats;"
+                        + " specialise the graph's shapes first");
+            }
+            List<Long> split = new ArrayList<>();
+            List<Long> axes = new ArrayList<>();
+            for (int i = 0; i < xs.length; i++) {
+                if (reps[i] != 1) {
+                    axes.add((long) split.size());
+                    split.add(reps[i]);
+                }
+                split.add(xs[i]);
+            }
+            String g = bw.grad(n, 0);
+            if (!axes.isEmpty()) {
+                g = bw.reduceSum(bw.reshape(g, split.stream().mapToLong(Long::longValue).toArray()),
+                        axes.stream().mapToLong(Long::longValue).toArray(), false);
+            }
+            bw.add(x, g);
+        });
+        rule("Pad", GradRules::pad);
+        rule("Trilu", (n, bw) -> { // x̄ = Trilu(g) with the same k and upper
+            List<String> ins = new ArrayList<>(List.of(bw.grad(n, 0)));
+            if (!in(n, 1).isEmpty()) {
+                ins.add(in(n, 1));
+            }
+            bw.add(in(n, 0), bw.op("Trilu", ins, Attr.i("upper", OnnxGraph.attrInt(n, "upper", 1))));
+        });
+
+        rule("Gather", (n, bw) -> { // x̄ = zeros; x̄[.., i[j], ..] += g[.., j, ..] (ScatterND add, axis moved first)
+            if (bw.opset() < 16) {
+                throw new NoGradientRuleException("Gather node '" + n.getName() + "' needs ScatterND with"
+                        + " reduction=add for its gradient: opset 16 (model: " + bw.opset() + ")");
+            }
+            String data = in(n, 0);
+            long[] ds = bw.shape(data);
+            int r = ds.length;
+            int a = (int) norm(OnnxGraph.attrInt(n, "axis", 0), r);
+            int q = bw.shape(y(n)).length - r + 1; // rank of the indices
+            // g: D[:a] + I + D[a+1:]  ->  I + D[:a] + D[a+1:]
+            long[] gPerm = new long[r - 1 + q];
+            long[] front = new long[r]; // D[a] + D[:a] + D[a+1:]
+            long[] back = new long[r];
+            int k = 0;
+            for (int i = 0; i < q; i++) {
+                gPerm[k++] = a + i;
+            }
+            for (int i = 0; i < a; i++) {
+                gPerm[k++] = i;
+            }
+            for (int i = a + q; i < r - 1 + q; i++) {
+                gPerm[k++] = i;
+            }
+            front[0] = ds[a];
+            for (int i = 0; i < r; i++) {
+                if (i != a) {
+                    front[i < a ? i + 1 : i] = ds[i];
+                }
+                back[i] = i < a ? i + 1 : i == a ? 0 : i;
+            }
+            String g = bw.grad(n, 0);
+            if (a != 0) {
+                g = bw.op("Transpose", List.of(g), Attr.ints("perm", gPerm));
+            }
+            String idx = bw.op("Unsqueeze", in(n, 1), bw.ints(-1));
+            String s = bw.op("ScatterND", List.of(bw.zeros(front, data), idx, g), Attr.s("reduction", "add"));
+            bw.add(data, a == 0 ? s : bw.op("Transpose", List.of(s), Attr.ints("perm", back)));
         });
 
         rule("GatherElements", (n, bw) -> { // scatter the gradient back to the gathered elements
@@ -247,6 +350,7 @@ public final class GradRules {
                 bw.add(b, bw.unbroadcast(bw.op("MatMul", bw.transposeLast2(a, as.length), g), s, b));
             }
         });
+        rule("Einsum", GradRules::einsum);
         rule("Gemm", (n, bw) -> { // Y = α A' B' + β C
             String a = in(n, 0);
             String b = in(n, 1);
@@ -312,6 +416,170 @@ public final class GradRules {
             }
         }
         return fallback;
+    }
+
+    private static boolean hasAttr(NodeProto n, String name) {
+        return n.getAttributeList().stream().anyMatch(a -> a.getName().equals(name));
+    }
+
+    /** Max and Min: the gradient goes to the selected input(s), x̄ᵢ = g · [xᵢ == y]. Exact ties are out of scope. */
+    private static void select(NodeProto n, Backward bw) {
+        String g = bw.grad(n, 0);
+        long[] ys = bw.shape(y(n));
+        for (String x : n.getInputList()) {
+            if (bw.wants(x)) {
+                String mask = bw.op("Cast", List.of(bw.op("Equal", x, y(n))), Attr.i("to", bw.dtype(x)));
+                bw.add(x, bw.unbroadcast(bw.op("Mul", g, mask), ys, x));
+            }
+        }
+    }
+
+    /**
+     * Pad (constant mode): x̄ = Pad(g, −pads), which slices off positive pads and zero-fills cropped (negative)
+     * ones; the constant value gets Σ g − Σ x̄ (the padded positions).
+     */
+    private static void pad(NodeProto n, Backward bw) {
+        String mode = OnnxGraph.attrString(n, "mode", "constant");
+        if (!mode.equals("constant")) {
+            throw new NoGradientRuleException("Pad node '" + n.getName() + "' uses mode '" + mode + "'; only"
+                    + " mode 'constant' is supported");
+        }
+        String x = in(n, 0);
+        String g = bw.grad(n, 0);
+        String xBar;
+        if (bw.opset() < 11) {
+            long[] pads = OnnxGraph.attrInts(n, "pads").stream().mapToLong(p -> -p).toArray();
+            xBar = bw.op("Pad", List.of(g), Attr.ints("pads", pads));
+        } else {
+            long[] pads = bw.constantInts(in(n, 1));
+            String neg = pads != null ? bw.ints(Arrays.stream(pads).map(p -> -p).toArray())
+                    : bw.op("Neg", in(n, 1));
+            List<String> ins = new ArrayList<>(List.of(g, neg));
+            if (!in(n, 3).isEmpty()) { // axes (opset 18)
+                ins.add("");
+                ins.add(in(n, 3));
+            }
+            xBar = bw.op("Pad", ins);
+        }
+        bw.add(x, xBar);
+        String value = in(n, 2);
+        if (bw.opset() >= 11 && !value.isEmpty() && bw.wants(value)) {
+            String rest = bw.op("Sub", sumAll(bw, g, bw.shape(y(n)).length), sumAll(bw, xBar, bw.shape(x).length));
+            bw.add(value, bw.reshape(rest, bw.shape(value)));
+        }
+    }
+
+    private static String sumAll(Backward bw, String x, int rank) {
+        long[] axes = new long[rank];
+        for (int i = 0; i < axes.length; i++) {
+            axes[i] = i;
+        }
+        return axes.length == 0 ? x : bw.reduceSum(x, axes, false);
+    }
+
+    /**
+     * Einsum: for output spec O and operands with specs S₁..Sₙ, x̄ₖ = einsum(O, S_{j≠k} → Sₖ'), where Sₖ' keeps the
+     * letters of Sₖ that occur in O or another operand; letters only Sₖ has (summed out) are expanded back.
+     * Ellipses become fresh letters. Unsupported (NoGradientRuleException): a letter repeated inside one operand
+     * (diagonals) and size-1 broadcasting of a letter or of ellipsis dims.
+     */
+    private static void einsum(NodeProto n, Backward bw) {
+        String eq = OnnxGraph.attrString(n, "equation", "").replace(" ", "");
+        int arrow = eq.indexOf("->");
+        String[] specs = (arrow < 0 ? eq : eq.substring(0, arrow)).split(",", -1);
+        String where = "Einsum node '" + n.getName() + "' (equation '" + eq + "')";
+        if (specs.length != n.getInputCount()) {
+            throw new NoGradientRuleException(where + " has " + n.getInputCount() + " inputs for " + specs.length
+                    + " operand specs");
+        }
+        // ellipsis dims become fresh letters, aligned from the right
+        int[] ellRank = new int[specs.length];
+        int maxEll = 0;
+        for (int k = 0; k < specs.length; k++) {
+            int rank = bw.shape(in(n, k)).length;
+            ellRank[k] = specs[k].contains("...") ? rank - (specs[k].length() - 3) : 0;
+            maxEll = Math.max(maxEll, ellRank[k]);
+        }
+        StringBuilder fresh = new StringBuilder();
+        for (char c : "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".toCharArray()) {
+            if (fresh.length() < maxEll && eq.indexOf(c) < 0) {
+                fresh.append(c);
+            }
+        }
+        if (fresh.length() < maxEll) {
+            throw new NoGradientRuleException(where + ": no free letters left for its ellipsis dims");
+        }
+        String ell = fresh.toString();
+        String[] ops = new String[specs.length];
+        Map<Character, Long> size = new TreeMap<>();
+        for (int k = 0; k < specs.length; k++) {
+            ops[k] = specs[k].replace("...", ell.substring(maxEll - ellRank[k]));
+            long[] xs = bw.shape(in(n, k));
+            if (ops[k].length() != xs.length) {
+                throw new NoGradientRuleException(where + ": operand " + k + " has rank " + xs.length);
+            }
+            for (int i = 0; i < xs.length; i++) {
+                char c = ops[k].charAt(i);
+                if (ops[k].indexOf(c) != i) {
+                    throw new NoGradientRuleException(where + " repeats '" + c + "' in operand " + k + " (a"
+                            + " diagonal); only operands with distinct letters are supported");
+                }
+                Long prev = size.putIfAbsent(c, xs[i]);
+                if (prev != null && prev != xs[i]) {
+                    throw new NoGradientRuleException(where + " broadcasts dim '" + c + "' (" + prev + " vs "
+                            + xs[i] + "); only operands with equal sizes per letter are supported");
+                }
+            }
+        }
+        String out;
+        if (arrow >= 0) {
+            out = eq.substring(arrow + 2).replace("...", ell);
+        } else { // implicit output: ellipsis, then the letters occurring once, alphabetically
+            StringBuilder o = new StringBuilder(ell);
+            String all = String.join("", specs).replace("...", "");
+            all.chars().filter(c -> all.indexOf(c) == all.lastIndexOf(c)).sorted().forEach(c -> o.append((char) c));
+            out = o.toString();
+        }
+        long[] ys = bw.shape(y(n));
+        boolean matches = out.length() == ys.length;
+        for (int i = 0; matches && i < ys.length; i++) {
+            matches = size.get(out.charAt(i)) != null && size.get(out.charAt(i)) == ys[i];
+        }
+        if (!matches) {
+            throw new NoGradientRuleException(where + ": resolved output '" + out + "' does not match the output"
+                    + " shape " + Arrays.toString(ys));
+        }
+        String g = bw.grad(n, 0);
+        for (int k = 0; k < specs.length; k++) {
+            String x = in(n, k);
+            if (!bw.wants(x)) {
+                continue;
+            }
+            List<String> terms = new ArrayList<>(List.of(out));
+            List<String> tensors = new ArrayList<>(List.of(g));
+            for (int j = 0; j < specs.length; j++) {
+                if (j != k) {
+                    terms.add(ops[j]);
+                    tensors.add(in(n, j));
+                }
+            }
+            String others = String.join("", terms);
+            StringBuilder keep = new StringBuilder();
+            long[] kept = bw.shape(x).clone();
+            for (int i = 0; i < ops[k].length(); i++) {
+                char c = ops[k].charAt(i);
+                if (others.indexOf(c) >= 0) {
+                    keep.append(c);
+                } else {
+                    kept[i] = 1; // summed out in the forward: broadcast back
+                }
+            }
+            String xBar = bw.op("Einsum", tensors, Attr.s("equation", String.join(",", terms) + "->" + keep));
+            if (keep.length() < ops[k].length()) {
+                xBar = bw.op("Expand", bw.reshape(xBar, kept), bw.ints(bw.shape(x)));
+            }
+            bw.add(x, xBar);
+        }
     }
 
     /** Softmax's axis; before opset 13 softmax flattens to 2-D at the axis, the same only for the last axis. */

@@ -1,5 +1,6 @@
 package dev.jreft.hooks.autodiff;
 
+import ai.onnx.proto.OnnxMl.TensorProto;
 import dev.jreft.hooks.graph.Attr;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.factory.Nd4j;
@@ -186,6 +187,127 @@ class GradRulesTest {
         // repeated and negative indices: contributions add up
         fd().input("x", -1, 1, 2, 4, 3).data("i", Nd4j.createFromArray(new long[][] {{0, 2}, {0, 2}, {-1, -1}}))
                 .body((b, n) -> b.op("GatherND", List.of(n.get("x"), n.get("i")))).check(ATOL, RTOL);
+    }
+
+    @Test
+    void gatherWithRepeatedNegativeAndScalarIndices() {
+        // axis 0, 2-D indices with a repeat and a negative index
+        fd().input("x", -1, 1, 4, 3).data("i", Nd4j.createFromArray(new long[][] {{1, 1}, {-1, 0}}))
+                .body((b, n) -> b.op("Gather", List.of(n.get("x"), n.get("i")), Attr.i("axis", 0))).check(ATOL, RTOL);
+        // axis 1 of a rank-3 tensor: 2 and -2 (= 2) add up
+        fd().input("x", -1, 1, 2, 4, 3).data("i", Nd4j.createFromArray(new long[] {2, -1, 0, -2}))
+                .body((b, n) -> b.op("Gather", List.of(n.get("x"), n.get("i")), Attr.i("axis", 1))).check(ATOL, RTOL);
+        // axis -1 with 2-D indices
+        fd().input("x", -1, 1, 2, 3, 4).data("i", Nd4j.createFromArray(new long[][] {{3, 0, 3}, {-4, 1, 1}}))
+                .body((b, n) -> b.op("Gather", List.of(n.get("x"), n.get("i")), Attr.i("axis", -1))).check(ATOL, RTOL);
+        // scalar (rank-0) indices, axis 0 and axis 1
+        fd().input("x", -1, 1, 4, 3).body((b, n) -> b.op("Gather", List.of(n.get("x"), b.constantInts(new long[] {-2})),
+                Attr.i("axis", 0))).check(ATOL, RTOL);
+        fd().input("x", -1, 1, 2, 4, 3).body((b, n) -> b.op("Gather", List.of(n.get("x"),
+                b.constantInts(new long[] {1})), Attr.i("axis", 1))).check(ATOL, RTOL);
+        // before opset 16 there is no ScatterND(reduction=add): a clear error, not a wrong gradient
+        var e = assertThrows(NoGradientRuleException.class, () -> new FiniteDifference(15, true).input("x", -1, 1, 4, 3)
+                .data("i", Nd4j.createFromArray(new long[] {1, 1}))
+                .body((b, n) -> b.op("Gather", List.of(n.get("x"), n.get("i")))).check(ATOL, RTOL));
+        assertTrue(e.getMessage().contains("opset 16"), e.getMessage());
+    }
+
+    @Test
+    void maxAndMinRouteToTheSelectedInputWithBroadcasting() {
+        for (String op : List.of("Max", "Min")) {
+            fd().input("a", -1, 1, 2, 3, 4).input("b", -1, 1, 4).input("c", -1, 1, 3, 1)
+                    .body((b, n) -> b.op(op, List.of(n.get("a"), n.get("b"), n.get("c")))).check(ATOL, RTOL);
+            binary(op, new long[] {2, 3}, new long[] {2, 3}, -1, 1);
+            fd().input("a", -1, 1, 2, 3).body((b, n) -> b.op(op, List.of(n.get("a")))).check(ATOL, RTOL);
+        }
+    }
+
+    @Test
+    void clipInsideAndOutsideTheRangeAndOptionalBounds() {
+        int t = fd().elemType();
+        // values on both sides of each bound
+        fd().input("x", -2, 2, 3, 4).body((b, n) -> b.op("Clip", List.of(n.get("x"), b.scalar(-0.5, t),
+                b.scalar(0.7, t)))).check(ATOL, RTOL);
+        // only max (min omitted), only min
+        fd().input("x", -2, 2, 3, 4).body((b, n) -> b.op("Clip", List.of(n.get("x"), "", b.scalar(0.3, t))))
+                .check(ATOL, RTOL);
+        fd().input("x", -2, 2, 3, 4).body((b, n) -> b.op("Clip", List.of(n.get("x"), b.scalar(-0.3, t))))
+                .check(ATOL, RTOL);
+        fd().input("x", -2, 2, 3, 4).body((b, n) -> b.op("Clip", List.of(n.get("x")))).check(ATOL, RTOL);
+        // opset 6 bounds as attributes (float32 kernel): all inside, then all above max
+        new FiniteDifference(10, false).input("x", 0.1, 0.9, 3, 4).body((b, n) -> b.op("Clip", List.of(n.get("x")),
+                Attr.f("min", 0f), Attr.f("max", 1f))).check(2e-3, 2e-2);
+        new FiniteDifference(10, false).input("x", 1.1, 2, 3, 4).body((b, n) -> b.op("Clip", List.of(n.get("x")),
+                Attr.f("min", 0f), Attr.f("max", 1f))).check(2e-3, 2e-2);
+        // a differentiable bound is rejected
+        var e = assertThrows(NoGradientRuleException.class, () -> fd().input("x", -2, 2, 3, 4).input("lo", -1, 0)
+                .body((b, n) -> b.op("Clip", List.of(n.get("x"), n.get("lo")))).check(ATOL, RTOL));
+        assertTrue(e.getMessage().contains("min"), e.getMessage());
+    }
+
+    @Test
+    void tileSumsOverTheTiles() {
+        fd().input("x", -1, 1, 2, 3, 2).body((b, n) -> b.op("Tile", List.of(n.get("x"),
+                b.constantInts(new long[] {3, 1, 2}, 3)))).check(ATOL, RTOL);
+        fd().input("x", -1, 1, 2, 3).body((b, n) -> b.op("Tile", List.of(n.get("x"),
+                b.constantInts(new long[] {1, 1}, 2)))).check(ATOL, RTOL);
+    }
+
+    @Test
+    void padConstantWithPositiveNegativeAndRuntimePads() {
+        // pads and a differentiable constant value
+        fd().input("x", -1, 1, 2, 3).input("c", -1, 1).body((b, n) -> b.op("Pad", List.of(n.get("x"),
+                b.constantInts(new long[] {1, 0, 2, 1}, 4), n.get("c")))).check(ATOL, RTOL);
+        // negative pads crop
+        fd().input("x", -1, 1, 3, 4).body((b, n) -> b.op("Pad", List.of(n.get("x"),
+                b.constantInts(new long[] {-1, 2, 1, -2}, 4)))).check(ATOL, RTOL);
+        // pads fed at run time (not a constant)
+        fd().input("x", -1, 1, 3, 4).data("p", Nd4j.createFromArray(new long[] {0, -1, 2, 1}))
+                .body((b, n) -> b.op("Pad", List.of(n.get("x"), n.get("p")))).check(ATOL, RTOL);
+        // opset 18 axes
+        new FiniteDifference(18, true).input("x", -1, 1, 2, 3, 4).body((b, n) -> b.op("Pad", List.of(n.get("x"),
+                b.constantInts(new long[] {1, -1, 2, 0}, 4), b.scalar(0.5, TensorProto.DataType.DOUBLE_VALUE),
+                b.constantInts(new long[] {2, 0}, 2)))).check(ATOL, RTOL);
+        // opset 10: pads as an attribute
+        new FiniteDifference(10, true).input("x", -1, 1, 2, 3).body((b, n) -> b.op("Pad", List.of(n.get("x")),
+                Attr.ints("pads", 0, 1, 2, 0), Attr.f("value", 0.25f))).check(ATOL, RTOL);
+        var e = assertThrows(NoGradientRuleException.class, () -> fd().input("x", -1, 1, 3, 4)
+                .body((b, n) -> b.op("Pad", List.of(n.get("x"), b.constantInts(new long[] {1, 1, 1, 1}, 4)),
+                        Attr.s("mode", "reflect"))).check(ATOL, RTOL));
+        assertTrue(e.getMessage().contains("reflect"), e.getMessage());
+    }
+
+    @Test
+    void triluUpperAndLowerWithK() {
+        fd().input("x", -1, 1, 3, 4).body((b, n) -> b.op("Trilu", List.of(n.get("x")))).check(ATOL, RTOL);
+        fd().input("x", -1, 1, 3, 4).body((b, n) -> b.op("Trilu", List.of(n.get("x"), b.constantInts(new long[] {-1})),
+                Attr.i("upper", 0))).check(ATOL, RTOL);
+        fd().input("x", -1, 1, 2, 3, 3).body((b, n) -> b.op("Trilu", List.of(n.get("x"),
+                b.constantInts(new long[] {1})), Attr.i("upper", 1))).check(ATOL, RTOL);
+    }
+
+    static void einsum(String equation, long[]... shapes) {
+        FiniteDifference f = fd();
+        for (int i = 0; i < shapes.length; i++) {
+            f.input("x" + i, -1, 1, shapes[i]);
+        }
+        f.body((b, n) -> b.op("Einsum", List.copyOf(n.values()), Attr.s("equation", equation))).check(ATOL, RTOL);
+    }
+
+    @Test
+    void einsumOneTwoAndThreeOperands() {
+        einsum("bij,bjk->bik", new long[] {2, 3, 4}, new long[] {2, 4, 5});
+        einsum("ij,j->i", new long[] {3, 4}, new long[] {4});
+        einsum("ij->ji", new long[] {3, 4});
+        einsum("bhqd,bhkd->bhqk", new long[] {2, 2, 3, 4}, new long[] {2, 2, 5, 4});
+        einsum("ij->i", new long[] {3, 4}); // j summed out: expanded back
+        einsum("ij,jk->k", new long[] {3, 4}, new long[] {4, 2}); // i only in the first operand
+        einsum("i,j->", new long[] {3}, new long[] {4});
+        einsum("ij,jk", new long[] {3, 4}, new long[] {4, 2}); // implicit output "ik"
+        einsum("...ij,jk->...ik", new long[] {2, 3, 4}, new long[] {4, 5});
+        einsum("ab,bc,cd->ad", new long[] {2, 3}, new long[] {3, 4}, new long[] {4, 2});
+        var e = assertThrows(NoGradientRuleException.class, () -> einsum("ii->i", new long[] {3, 3}));
+        assertTrue(e.getMessage().contains("diagonal"), e.getMessage());
     }
 
     @Test
