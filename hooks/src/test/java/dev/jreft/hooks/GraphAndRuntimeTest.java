@@ -171,6 +171,29 @@ class GraphAndRuntimeTest {
     }
 
     @Test
+    void frozenPrefixSplitGivesTheSameGradientsAsTheWholeGraph() {
+        HookedModel m = HookedModel.load(Fixtures.dir().resolve("models/bert/bert_op14.onnx"));
+        Batch b = Fixtures.inputs("bert");
+        var feeds = Map.of(dev.jreft.hooks.autodiff.LossGraphs.PROBE, Fixtures.npy("models/bert/probe.npy"),
+                dev.jreft.hooks.autodiff.LossGraphs.MASK, b.attentionMask().castTo(
+                        org.nd4j.linalg.api.buffer.DataType.FLOAT));
+        java.util.function.Function<OnnxGraph, String> loss =
+                g -> dev.jreft.hooks.autodiff.LossGraphs.maskedProbeSum(g, "last_hidden_state", 32);
+        List<String> hooks = List.of("blocks.0.mlp_output", "blocks.1.attention_input");
+        var split = dev.jreft.hooks.autodiff.HookGradients.compute(m, b, loss, feeds, hooks);
+        System.setProperty(dev.jreft.hooks.autodiff.GraphGradients.PREFIX_SPLIT, "false");
+        try {
+            var whole = dev.jreft.hooks.autodiff.HookGradients.compute(m, b, loss, feeds, hooks);
+            assertEquals(whole.loss(), split.loss(), 1e-4);
+            for (String h : hooks) {
+                assertClose(whole.gradients().get(h), split.gradients().get(h), 1e-5, h);
+            }
+        } finally {
+            System.clearProperty(dev.jreft.hooks.autodiff.GraphGradients.PREFIX_SPLIT);
+        }
+    }
+
+    @Test
     void npyRoundTrip(@TempDir Path tmp) throws IOException {
         INDArray f = Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 2, 3, 4);
         INDArray l = Nd4j.createFromArray(new long[][] {{1, -2}, {3, Long.MAX_VALUE}});
