@@ -66,8 +66,11 @@ public final class IntervenableModel {
         return new InterventionResult(outputs, hooks, collected);
     }
 
-    /** Loss of the intervened run and the gradient of every site's parameters ({@code perSite.get(i).get("v")}). */
-    public record Gradients(double loss, List<Map<String, INDArray>> perSite) {
+    /**
+     * Loss of the intervened run, the gradient of every site's parameters ({@code perSite.get(i).get("v")}) and of
+     * extra graph inputs the loss declared (a classification head's weights).
+     */
+    public record Gradients(double loss, List<Map<String, INDArray>> perSite, Map<String, INDArray> extra) {
     }
 
     /**
@@ -87,11 +90,19 @@ public final class IntervenableModel {
     public Gradients gradients(Batch base, List<InterventionSite> sites, String lossKey,
                                java.util.function.Function<OnnxGraph, String> appendLoss,
                                Map<String, INDArray> lossFeeds) {
+        return gradients(base, sites, lossKey, appendLoss, lossFeeds, List.of());
+    }
+
+    /** As above, also differentiating {@code extraSources}: graph inputs that {@code appendLoss} declares. */
+    public Gradients gradients(Batch base, List<InterventionSite> sites, String lossKey,
+                               java.util.function.Function<OnnxGraph, String> appendLoss,
+                               Map<String, INDArray> lossFeeds, List<String> extraSources) {
         Spliced sp = splice(base, sites, List.of());
         List<String> params = new ArrayList<>();
         for (Prepared p : sp.prepared) {
             params.addAll(p.paramInputs.values());
         }
+        params.addAll(extraSources);
         if (params.isEmpty()) {
             throw new IllegalArgumentException("no site has trainable parameters; nothing to differentiate");
         }
@@ -106,7 +117,9 @@ public final class IntervenableModel {
             p.paramInputs.forEach((name, input) -> m.put(name, r.gradients().get(input)));
             perSite.add(m);
         }
-        return new Gradients(r.loss(), perSite);
+        Map<String, INDArray> extra = new LinkedHashMap<>();
+        extraSources.forEach(x -> extra.put(x, r.gradients().get(x)));
+        return new Gradients(r.loss(), perSite, extra);
     }
 
     private record Spliced(CompiledGraph graph, Map<String, INDArray> feeds, List<Prepared> prepared,
@@ -175,11 +188,16 @@ public final class IntervenableModel {
         checkPositions(basePos, base, "base", where);
         String ns = "jreft.site" + index;
         Map<String, INDArray> feeds = new LinkedHashMap<>();
-        feeds.put(ns + ".base_index", indexPairs(basePos));
+        boolean collect = iv.type().equals("collect");
         feeds.put(ns + ".feature_mask", Nd4j.createFromArray(mask));
+        if (collect) {
+            feeds.put(ns + ".base_index", indexPairs(basePos));
+        } else {
+            feeds.put(ns + ".position_mask", positionMask(basePos, base));
+        }
         if (iv.needsSource()) {
-            feeds.put(ns + ".source", sourceValues(site, point, width, base, sourceRuns, where));
-            feeds.put(ns + ".source_index", indexPairs(site.sourcePositions()));
+            feeds.put(ns + ".source", aligned(sourceValues(site, point, width, base, sourceRuns, where), basePos,
+                    site.sourcePositions(), base.seqLen()));
         } else if (site.source() != null) {
             throw new IllegalArgumentException(where + ": " + iv.type() + " takes no source, but one was given");
         }
@@ -197,7 +215,6 @@ public final class IntervenableModel {
             paramInputs.put(e.getKey(), ns + "." + e.getKey());
             feeds.put(ns + "." + e.getKey(), v.castTo(DataType.FLOAT));
         }
-        boolean collect = iv.type().equals("collect");
         return new Prepared(site, point, ns, collect, width, mask, paramInputs, feeds);
     }
 
@@ -327,7 +344,33 @@ public final class IntervenableModel {
         return values;
     }
 
-    /** (example, position) pairs in row-major order: the GatherND / ScatterND index. */
+    /** [b, s, 1] true at the selected positions of each example. */
+    static INDArray positionMask(int[][] positions, Batch batch) {
+        boolean[][][] m = new boolean[batch.size()][batch.seqLen()][1];
+        for (int b = 0; b < positions.length; b++) {
+            for (int p : positions[b]) {
+                m[b][p][0] = true;
+            }
+        }
+        return Nd4j.createFromArray(m);
+    }
+
+    /** Source rows moved to the base positions they pair with: [b, base seq, w] (zeros elsewhere, never read). */
+    static INDArray aligned(INDArray source, int[][] basePos, int[][] srcPos, int baseLen) {
+        int batch = (int) source.size(0);
+        int srcLen = (int) source.size(1);
+        int w = (int) source.size(2);
+        float[] src = source.castTo(DataType.FLOAT).dup('c').data().asFloat();
+        float[] out = new float[batch * baseLen * w];
+        for (int b = 0; b < basePos.length; b++) {
+            for (int i = 0; i < basePos[b].length; i++) {
+                System.arraycopy(src, (b * srcLen + srcPos[b][i]) * w, out, (b * baseLen + basePos[b][i]) * w, w);
+            }
+        }
+        return Nd4j.create(out, new long[] {batch, baseLen, w}, 'c');
+    }
+
+    /** (example, position) pairs in row-major order: the GatherND index of a collect. */
     static INDArray indexPairs(int[][] positions) {
         int n = Arrays.stream(positions).mapToInt(r -> r.length).sum();
         long[][] idx = new long[Math.max(n, 0)][2];
@@ -354,22 +397,17 @@ public final class IntervenableModel {
             });
             return;
         }
+        // dense: the formula runs on the whole [b, s, w] tensor and Where keeps it only at the selected positions
+        // and features, so unselected values pass through bitwise and no gather/scatter sits on the gradient path
         g.splice(p.point.tensor(), ns, (SubgraphBuilder b, String original) -> {
-            String idx = b.input(ns + ".base_index", ElemTypes.INT64, -1, 2);
-            String mask = b.input(ns + ".feature_mask", ElemTypes.BOOL, p.width);
-            String h = b.op("GatherND", List.of(original, idx));
-            String s = null;
-            if (iv.needsSource()) {
-                String src = b.input(ns + ".source", ElemTypes.FLOAT, -1, -1, p.width);
-                String srcIdx = b.input(ns + ".source_index", ElemTypes.INT64, -1, 2);
-                s = b.op("GatherND", List.of(src, srcIdx));
-            }
+            String positions = b.input(ns + ".position_mask", ElemTypes.BOOL, -1, -1, 1);
+            String features = b.input(ns + ".feature_mask", ElemTypes.BOOL, p.width);
+            String s = iv.needsSource() ? b.input(ns + ".source", ElemTypes.FLOAT, -1, -1, p.width) : null;
             for (String name : p.paramInputs.values()) {
                 b.input(name, ElemTypes.FLOAT, iv.parameterShapes(p.width).get(name.substring(ns.length() + 1)));
             }
-            String rows = iv.emit(b, h, s, p.paramInputs);
-            String kept = b.op("Where", List.of(mask, rows, h));
-            return b.op("ScatterND", List.of(original, idx, kept));
+            String rows = iv.emit(b, original, s, p.paramInputs);
+            return b.op("Where", List.of(b.op("And", List.of(positions, features)), rows, original));
         });
     }
 

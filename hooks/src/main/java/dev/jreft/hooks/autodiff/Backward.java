@@ -141,20 +141,14 @@ public final class Backward {
         return reshape(g, shape(like));
     }
 
-    /** ReduceSum over {@code axes}; axes as input from opset 13, as attribute before. */
+    /** ReduceSum over {@code axes} (opset-aware). */
     public String reduceSum(String x, long[] axes, boolean keepDims) {
-        if (opset >= 13) {
-            return b.op("ReduceSum", List.of(x, ints(axes)), Attr.i("keepdims", keepDims ? 1 : 0));
-        }
-        return b.op("ReduceSum", List.of(x), Attr.ints("axes", axes), Attr.i("keepdims", keepDims ? 1 : 0));
+        return b.reduceSum(x, axes, keepDims);
     }
 
-    /** ReduceMean over {@code axes}; axes as input from opset 18, as attribute before. */
+    /** ReduceMean over {@code axes} (opset-aware). */
     public String reduceMean(String x, long[] axes, boolean keepDims) {
-        if (opset >= 18) {
-            return b.op("ReduceMean", List.of(x, ints(axes)), Attr.i("keepdims", keepDims ? 1 : 0));
-        }
-        return b.op("ReduceMean", List.of(x), Attr.ints("axes", axes), Attr.i("keepdims", keepDims ? 1 : 0));
+        return b.reduceMean(x, axes, keepDims);
     }
 
     /**

@@ -91,7 +91,9 @@ public final class GraphGradients {
             }
             dims.put(in, v.shape());
         }
-        List<String> keep = new ArrayList<>(sources.stream().filter(s -> !graph.inputNames().contains(s)).toList());
+        // intermediate sources must survive folding; sources the loss declares do not exist yet
+        List<String> keep = new ArrayList<>(sources.stream()
+                .filter(s -> graph.hasTensor(s) && !graph.inputNames().contains(s)).toList());
         keep.addAll(graph.outputNames());
         OnnxGraph g = ShapeSpecializer.specialise(graph, dims, keep);
         String loss = appendLoss.apply(g);

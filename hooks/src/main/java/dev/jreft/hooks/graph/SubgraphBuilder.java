@@ -91,6 +91,22 @@ public final class SubgraphBuilder {
         return out;
     }
 
+    /** ReduceSum over {@code axes}: axes as an input from opset 13, as an attribute before. */
+    public String reduceSum(String x, long[] axes, boolean keepDims) {
+        if (graph.opset() >= 13) {
+            return op("ReduceSum", List.of(x, constantInts(axes, axes.length)), Attr.i("keepdims", keepDims ? 1 : 0));
+        }
+        return op("ReduceSum", List.of(x), Attr.ints("axes", axes), Attr.i("keepdims", keepDims ? 1 : 0));
+    }
+
+    /** ReduceMean over {@code axes}: axes as an input from opset 18, as an attribute before. */
+    public String reduceMean(String x, long[] axes, boolean keepDims) {
+        if (graph.opset() >= 18) {
+            return op("ReduceMean", List.of(x, constantInts(axes, axes.length)), Attr.i("keepdims", keepDims ? 1 : 0));
+        }
+        return op("ReduceMean", List.of(x), Attr.ints("axes", axes), Attr.i("keepdims", keepDims ? 1 : 0));
+    }
+
     /** A 0-d constant of the given element type (float or double), broadcastable against any shape. */
     public String scalar(double value, int elemType) {
         TensorProto.Builder t = TensorProto.newBuilder().setDataType(elemType);

@@ -51,22 +51,44 @@ public final class TextTokenizer implements AutoCloseable {
 
     /** Tokenises {@code texts} into one batch padded on the right with id 0 to the longest row. */
     public Batch encode(List<String> texts) {
+        return encode(texts, Integer.MAX_VALUE, 1);
+    }
+
+    /**
+     * Tokenises with at most {@code maxLength} tokens per text (the end is cut, keeping the final special token) and
+     * pads the batch length up to a multiple of {@code padMultiple}, so batches fall into few shape buckets.
+     */
+    public Batch encode(List<String> texts, int maxLength, int padMultiple) {
         if (texts.isEmpty()) {
             throw new IllegalArgumentException("no texts to tokenise");
         }
         Encoding[] enc = new Encoding[texts.size()];
         int len = 0;
+        long[][] idRows = new long[enc.length][];
+        long[][] maskRows = new long[enc.length][];
+        long[][] typeRows = new long[enc.length][];
         for (int i = 0; i < enc.length; i++) {
             enc[i] = tokenizer.encode(texts.get(i));
-            len = Math.max(len, enc[i].getIds().length);
+            idRows[i] = enc[i].getIds();
+            maskRows[i] = enc[i].getAttentionMask();
+            typeRows[i] = enc[i].getTypeIds();
+            if (idRows[i].length > maxLength) {
+                long last = idRows[i][idRows[i].length - 1];
+                idRows[i] = java.util.Arrays.copyOf(idRows[i], maxLength);
+                idRows[i][maxLength - 1] = last;
+                maskRows[i] = java.util.Arrays.copyOf(maskRows[i], maxLength);
+                typeRows[i] = java.util.Arrays.copyOf(typeRows[i], maxLength);
+            }
+            len = Math.max(len, idRows[i].length);
         }
+        len = (len + padMultiple - 1) / padMultiple * padMultiple;
         long[][] ids = new long[enc.length][len];
         long[][] mask = new long[enc.length][len];
         long[][] types = new long[enc.length][len];
         for (int i = 0; i < enc.length; i++) {
-            long[] id = enc[i].getIds();
-            long[] m = enc[i].getAttentionMask();
-            long[] t = enc[i].getTypeIds();
+            long[] id = idRows[i];
+            long[] m = maskRows[i];
+            long[] t = typeRows[i];
             System.arraycopy(id, 0, ids[i], 0, id.length);
             System.arraycopy(m, 0, mask[i], 0, m.length);
             System.arraycopy(t, 0, types[i], 0, t.length);

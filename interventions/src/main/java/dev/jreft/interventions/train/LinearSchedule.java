@@ -1,0 +1,11 @@
+package dev.jreft.interventions.train;
+
+/** Linear warm-up from 0 to the peak over {@code warmup} steps, then linear decay to 0 at {@code total} steps. */
+public record LinearSchedule(double peak, int warmup, int total) {
+    public double at(int step) {
+        if (warmup > 0 && step < warmup) {
+            return peak * (step + 1) / warmup;
+        }
+        return peak * Math.max(0.0, (double) (total - step) / Math.max(1, total - warmup));
+    }
+}

@@ -1,0 +1,328 @@
+package dev.jreft.interventions.train;
+
+import dev.jreft.hooks.autodiff.LossGraphs;
+import dev.jreft.hooks.runtime.Batch;
+import dev.jreft.hooks.runtime.HookedModel;
+import dev.jreft.interventions.IntervenableModel;
+import dev.jreft.interventions.InterventionSite;
+import dev.jreft.interventions.Interventions;
+import dev.jreft.interventions.data.LabelledText;
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * A frozen encoder with ReFT interventions at some hooks and a linear head, trained together for classification
+ * (pyreft's ReFT + classification head setup). Parameters are named {@code site<k>.<R|W|b>} and
+ * {@code head.<W|b>}; all of them are graph inputs, so training never rebuilds a session for new values.
+ */
+public final class ReftClassifier {
+    /**
+     * What is trained: the intervention type ({@code loreft}, {@code noreft}, {@code direft}), the hooks, its rank,
+     * the positions ({@code f1+l1} ...), whether first and last positions share one intervention, and the head.
+     */
+    public record Config(String intervention, List<String> hooks, int rank, String positions, boolean shareWeights,
+                         int classes, ClassificationHead.Pooling pooling) {
+    }
+
+    /** One spliced site: its hook, its parameter prefix, and which part of the position spec it covers. */
+    private record SiteDef(String hook, String prefix, Part part) {
+    }
+
+    private enum Part { ALL, FIRST, LAST }
+
+    private final HookedModel model;
+    private final IntervenableModel intervenable;
+    private final Config config;
+    private final PositionSpec positions;
+    private final List<SiteDef> defs = new ArrayList<>();
+    private final Map<String, INDArray> params;
+    private final long width;
+
+    private ReftClassifier(HookedModel model, Config config, Map<String, INDArray> params) {
+        this.model = model;
+        this.intervenable = new IntervenableModel(model);
+        this.config = config;
+        this.positions = PositionSpec.parse(config.positions());
+        this.width = model.hooks().config().hidden();
+        int k = 0;
+        boolean split = !config.shareWeights() && positions.first() > 0 && positions.last() > 0;
+        for (String hook : config.hooks()) {
+            model.hook(hook); // unknown hooks fail here, with suggestions
+            if (split) {
+                defs.add(new SiteDef(hook, "site" + k++, Part.FIRST));
+                defs.add(new SiteDef(hook, "site" + k++, Part.LAST));
+            } else {
+                defs.add(new SiteDef(hook, "site" + k++, Part.ALL));
+            }
+        }
+        this.params = params;
+    }
+
+    /** Fresh parameters: R with orthonormal rows, W uniform ±1/√d, b = 0; head uniform ±1/√d, bias 0. */
+    public static ReftClassifier create(HookedModel model, Config config, long seed) {
+        ReftClassifier c = new ReftClassifier(model, config, new LinkedHashMap<>());
+        Random random = new Random(seed);
+        long d = c.width;
+        double bound = 1 / Math.sqrt(d);
+        for (SiteDef s : c.defs) {
+            c.params.put(s.prefix + ".R", Orthogonal.randomRows(config.rank(), (int) d, random));
+            c.params.put(s.prefix + ".W", uniform(random, bound, config.rank(), d));
+            c.params.put(s.prefix + ".b", Nd4j.zeros(DataType.FLOAT, config.rank()));
+        }
+        c.params.put(ClassificationHead.W, uniform(random, bound, d, config.classes()));
+        c.params.put(ClassificationHead.B, Nd4j.zeros(DataType.FLOAT, config.classes()));
+        return c;
+    }
+
+    /** A classifier with given parameters (for example from a checkpoint); names and shapes are checked. */
+    public static ReftClassifier withParameters(HookedModel model, Config config, Map<String, INDArray> values) {
+        ReftClassifier fresh = create(model, config, 0);
+        for (var e : fresh.params.entrySet()) {
+            INDArray v = values.get(e.getKey());
+            if (v == null) {
+                throw new IllegalArgumentException("parameter '" + e.getKey() + "' is missing (needed: "
+                        + fresh.params.keySet() + ")");
+            }
+            if (!java.util.Arrays.equals(v.shape(), e.getValue().shape())) {
+                throw new IllegalArgumentException("parameter '" + e.getKey() + "' has shape "
+                        + java.util.Arrays.toString(v.shape()) + ", expected " + java.util.Arrays.toString(
+                        e.getValue().shape()));
+            }
+            e.setValue(v.castTo(DataType.FLOAT).dup());
+        }
+        return fresh;
+    }
+
+    private static INDArray uniform(Random r, double bound, long... shape) {
+        INDArray a = Nd4j.create(DataType.FLOAT, shape);
+        for (long i = 0; i < a.length(); i++) {
+            a.putScalar(i, (r.nextDouble() * 2 - 1) * bound);
+        }
+        return a;
+    }
+
+    public Config config() {
+        return config;
+    }
+
+    public HookedModel model() {
+        return model;
+    }
+
+    /** The live parameters, by name (updated in place by training). */
+    public Map<String, INDArray> parameters() {
+        return Collections.unmodifiableMap(params);
+    }
+
+    /** Trainable scalars: interventions and head. */
+    public long trainableParameters() {
+        return params.values().stream().mapToLong(INDArray::length).sum();
+    }
+
+    /** Trainable scalars of the interventions alone (without the head). */
+    public long interventionParameters() {
+        return params.entrySet().stream().filter(e -> !e.getKey().startsWith("head."))
+                .mapToLong(e -> e.getValue().length()).sum();
+    }
+
+    public Batch encode(List<String> texts, int maxLength) {
+        return model.complete(model.tokenizer().orElseThrow(() -> new IllegalStateException(
+                "the model has no tokenizer")).encode(texts, maxLength, 16));
+    }
+
+    /** The interventions for this batch, with the current parameter values. */
+    public List<InterventionSite> sites(Batch batch) {
+        List<InterventionSite> sites = new ArrayList<>();
+        for (SiteDef s : defs) {
+            int[][] pos = switch (s.part) {
+                case ALL -> positions.positions(batch);
+                case FIRST -> positions.firstPositions(batch);
+                case LAST -> positions.lastPositions(batch);
+            };
+            Map<String, INDArray> p = new LinkedHashMap<>();
+            for (String name : List.of("R", "W", "b")) {
+                p.put(name, params.get(s.prefix + "." + name));
+            }
+            sites.add(InterventionSite.at(s.hook, Interventions.create(config.intervention(),
+                    new Interventions.Options(config.rank(), null))).positions(pos).params(p).build());
+        }
+        return sites;
+    }
+
+    /** Class logits [b, C] (forward only). */
+    public INDArray logits(Batch batch) {
+        String out = model.graph().outputNames().get(0);
+        INDArray hidden = defs.isEmpty() ? model.run(batch).get(out) : intervenable.run(batch, sites(batch)).output(out);
+        return ClassificationHead.logits(ClassificationHead.pool(hidden, batch.attentionMask(), config.pooling()),
+                params.get(ClassificationHead.W), params.get(ClassificationHead.B));
+    }
+
+    /** Accuracy on {@code data}. */
+    public double accuracy(List<LabelledText> data, int batchSize, int maxLength) {
+        int correct = 0;
+        for (int i = 0; i < data.size(); i += batchSize) {
+            List<LabelledText> chunk = data.subList(i, Math.min(data.size(), i + batchSize));
+            INDArray logits = logits(encode(chunk.stream().map(LabelledText::text).toList(), maxLength));
+            INDArray pred = logits.argMax(1);
+            for (int j = 0; j < chunk.size(); j++) {
+                if (pred.getInt(j) == chunk.get(j).label()) {
+                    correct++;
+                }
+            }
+        }
+        return (double) correct / data.size();
+    }
+
+    /** Loss and gradients of every parameter on one batch. */
+    public IntervenableModel.Gradients gradients(Batch batch, int[] labels) {
+        long[][] l = new long[labels.length][1];
+        for (int i = 0; i < labels.length; i++) {
+            l[i][0] = labels[i];
+        }
+        Map<String, INDArray> lossFeeds = new LinkedHashMap<>();
+        lossFeeds.put(LossGraphs.MASK, batch.attentionMask().castTo(DataType.FLOAT));
+        lossFeeds.put(LossGraphs.LABELS, Nd4j.createFromArray(l));
+        lossFeeds.put(ClassificationHead.W, params.get(ClassificationHead.W));
+        lossFeeds.put(ClassificationHead.B, params.get(ClassificationHead.B));
+        String out = model.graph().outputNames().get(0);
+        return intervenable.gradients(batch, sites(batch), "classify:" + config.pooling() + ":" + config.classes(),
+                g -> ClassificationHead.appendLoss(g, out, width, config.classes(), config.pooling()), lossFeeds,
+                List.of(ClassificationHead.W, ClassificationHead.B));
+    }
+
+    /** Trains on {@code train}, evaluating on {@code dev}; keeps the best dev parameters. Progress goes to {@code out}. */
+    public TrainingResult train(List<LabelledText> train, List<LabelledText> dev, TrainingArguments args,
+                                PrintStream out) {
+        if (train.size() < args.batchSize()) {
+            throw new IllegalArgumentException("the training set (" + train.size() + " examples) is smaller than one"
+                    + " batch (" + args.batchSize() + ")");
+        }
+        int perEpoch = train.size() / args.batchSize(); // the last partial batch is dropped (shapes stay bucketed)
+        int total = perEpoch * args.epochs();
+        LinearSchedule schedule = new LinearSchedule(args.learningRate(), (int) Math.round(total * args.warmupRatio()),
+                total);
+        Optimizer opt = Optimizer.byName(args.optimizer(), args.weightDecay());
+        Random random = new Random(args.seed());
+        List<Double> losses = new ArrayList<>();
+        Map<String, INDArray> best = snapshot();
+        double bestAcc = -1;
+        int bestStep = 0;
+        int sinceBest = 0;
+        boolean stopped = false;
+        int step = 0;
+        long t0 = System.nanoTime();
+        long examples = 0;
+        try (ProgressBar bar = new ProgressBarBuilder().setTaskName("train").setInitialMax(total)
+                .setStyle(ProgressBarStyle.ASCII).setConsumer(new ConsoleProgressBarConsumer(out, 110))
+                .setUpdateIntervalMillis(250).build()) {
+            outer:
+            for (int epoch = 0; epoch < args.epochs(); epoch++) {
+                List<LabelledText> order = new ArrayList<>(train);
+                Collections.shuffle(order, random);
+                for (int i = 0; i + args.batchSize() <= order.size(); i += args.batchSize()) {
+                    List<LabelledText> chunk = order.subList(i, i + args.batchSize());
+                    Batch batch = encode(chunk.stream().map(LabelledText::text).toList(), args.maxLength());
+                    IntervenableModel.Gradients g = gradients(batch, chunk.stream().mapToInt(LabelledText::label)
+                            .toArray());
+                    Map<String, INDArray> grads = collect(g);
+                    checkFinite(step, g.loss(), grads);
+                    clip(grads, args.maxGradNorm());
+                    opt.step(params, grads, schedule.at(step));
+                    retract();
+                    losses.add(g.loss());
+                    step++;
+                    examples += chunk.size();
+                    double secs = (System.nanoTime() - t0) / 1e9;
+                    bar.step();
+                    bar.setExtraMessage(String.format(" epoch %d loss %.4f %.1f ex/s", epoch + 1, g.loss(),
+                            examples / secs));
+                    boolean evalNow = args.evalEvery() > 0 ? step % args.evalEvery() == 0
+                            : i + 2L * args.batchSize() > order.size();
+                    if (evalNow && dev != null && !dev.isEmpty()) {
+                        double acc = accuracy(dev, 32, args.maxLength());
+                        if (acc > bestAcc) {
+                            bestAcc = acc;
+                            bestStep = step;
+                            best = snapshot();
+                            sinceBest = 0;
+                        } else if (args.patience() > 0 && ++sinceBest >= args.patience()) {
+                            stopped = true;
+                            break outer;
+                        }
+                    }
+                }
+            }
+        }
+        if (bestAcc >= 0) {
+            best.forEach((k, v) -> params.get(k).assign(v));
+        }
+        double secs = (System.nanoTime() - t0) / 1e9;
+        return new TrainingResult(step, secs, examples / secs, losses, bestAcc, bestStep, stopped);
+    }
+
+    private Map<String, INDArray> collect(IntervenableModel.Gradients g) {
+        Map<String, INDArray> grads = new LinkedHashMap<>();
+        for (int i = 0; i < defs.size(); i++) {
+            String prefix = defs.get(i).prefix;
+            g.perSite().get(i).forEach((k, v) -> grads.put(prefix + "." + k, v));
+        }
+        grads.putAll(g.extra());
+        return grads;
+    }
+
+    private static void checkFinite(int step, double loss, Map<String, INDArray> grads) {
+        if (!Double.isFinite(loss)) {
+            throw new NonFiniteException("training stopped at step " + step + ": the loss is " + loss);
+        }
+        for (var e : grads.entrySet()) {
+            double n = e.getValue().norm2Number().doubleValue();
+            if (!Double.isFinite(n)) {
+                throw new NonFiniteException("training stopped at step " + step + ": the gradient of '" + e.getKey()
+                        + "' contains NaN or Inf (loss " + loss + ")");
+            }
+        }
+    }
+
+    /** Scales all gradients so their global L2 norm is at most {@code max} (no-op for max ≤ 0). */
+    static double clip(Map<String, INDArray> grads, double max) {
+        double sq = 0;
+        for (INDArray g : grads.values()) {
+            double n = g.norm2Number().doubleValue();
+            sq += n * n;
+        }
+        double norm = Math.sqrt(sq);
+        if (max > 0 && norm > max) {
+            grads.values().forEach(g -> g.muli(max / norm));
+        }
+        return norm;
+    }
+
+    /** LoReFT keeps R's rows orthonormal: a retraction after every step (see {@link Orthogonal}). */
+    private void retract() {
+        if (!config.intervention().equals("loreft")) {
+            return;
+        }
+        for (SiteDef s : defs) {
+            Orthogonal.retractRows(params.get(s.prefix + ".R"));
+        }
+    }
+
+    private Map<String, INDArray> snapshot() {
+        Map<String, INDArray> m = new LinkedHashMap<>();
+        params.forEach((k, v) -> m.put(k, v.dup()));
+        return m;
+    }
+}
