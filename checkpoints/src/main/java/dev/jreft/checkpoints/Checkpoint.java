@@ -1,0 +1,380 @@
+package dev.jreft.checkpoints;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NotDirectoryException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+import java.util.stream.Stream;
+
+/**
+ * A trained intervention on disk: a directory holding {@code config.json} (the caller's configuration plus
+ * {@code format}, {@code schema_version}, {@code model_fingerprint} and {@code tensors}) and
+ * {@code tensors.safetensors} (the learned tensors, with the model fingerprint repeated in its metadata).
+ *
+ * <p>Why a directory of two plain files: both are readable without jreft (any JSON parser, Python's
+ * {@code safetensors}), the config is diffable, and the schema version lets later releases refuse or migrate old
+ * checkpoints explicitly. Why the fingerprint: an intervention learned on one model's activations silently produces
+ * garbage on another, so {@link #load} refuses a checkpoint trained on a different model.
+ *
+ * <p>{@link #save} replaces the whole directory atomically: it writes a fresh sibling directory and renames it into
+ * place, so a reader sees the old checkpoint or the new one, never a mix, and a failed save leaves the previous
+ * checkpoint (if any) as it was and no temporary directories behind.
+ */
+public final class Checkpoint {
+    /** Value of {@code "format"} in {@code config.json}. */
+    public static final String FORMAT = "jreft-checkpoint";
+    /** The schema version {@link #save} writes. */
+    public static final int SCHEMA_VERSION = 1;
+    /** The schema versions {@link #load} reads. */
+    public static final Set<Integer> SUPPORTED_SCHEMA_VERSIONS = Set.of(1);
+    public static final String CONFIG_FILE = "config.json";
+    public static final String TENSORS_FILE = "tensors.safetensors";
+    /** Key of the model fingerprint in both {@code config.json} and the safetensors metadata. */
+    public static final String FINGERPRINT_KEY = "model_fingerprint";
+
+    private static final JsonMapper JSON = JsonMapper.builder()
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .enable(SerializationFeature.INDENT_OUTPUT)
+            .build();
+
+    private final Path dir;
+    private final ObjectNode config;
+    private final Map<String, INDArray> tensors;
+    private final String modelFingerprint;
+
+    private Checkpoint(Path dir, ObjectNode config, Map<String, INDArray> tensors, String modelFingerprint) {
+        this.dir = dir;
+        this.config = config;
+        this.tensors = tensors;
+        this.modelFingerprint = modelFingerprint;
+    }
+
+    /** The directory it was loaded from. */
+    public Path dir() {
+        return dir;
+    }
+
+    /** The full {@code config.json}, including the fields {@link #save} adds; a copy, free to modify. */
+    public ObjectNode config() {
+        return config.deepCopy();
+    }
+
+    /** The tensors in file order; the map is unmodifiable. */
+    public Map<String, INDArray> tensors() {
+        return tensors;
+    }
+
+    /** The fingerprint of the model the checkpoint was trained on. */
+    public String modelFingerprint() {
+        return modelFingerprint;
+    }
+
+    /**
+     * The tensor called {@code name}.
+     *
+     * @throws IllegalArgumentException naming the tensors that do exist, when there is none of that name
+     */
+    public INDArray tensor(String name) {
+        INDArray t = tensors.get(name);
+        if (t == null) {
+            throw new IllegalArgumentException("checkpoint " + dir + " has no tensor '" + name + "'; it holds "
+                    + tensors.keySet());
+        }
+        return t;
+    }
+
+    // ------------------------------------------------------------------------------------------------ saving
+
+    /**
+     * Writes a checkpoint to {@code dir}, replacing any checkpoint there. {@code config} (may be null) is copied,
+     * not modified; the copy gets {@code format}, {@code schema_version}, {@code model_fingerprint} and
+     * {@code tensors} set, overwriting fields of those names.
+     *
+     * <p>An existing {@code dir} is replaced only if it is empty or holds a jreft checkpoint, so a wrong path cannot
+     * delete unrelated files. Missing parent directories are created.
+     *
+     * @throws IllegalArgumentException for tensors {@link SafeTensors} cannot store, a blank fingerprint, or a
+     *                                  {@code dir} that exists and is not a checkpoint
+     * @throws IOException              when writing fails; nothing new is then left at {@code dir} or beside it
+     */
+    public static void save(Path dir, ObjectNode config, Map<String, INDArray> tensors, String modelFingerprint)
+            throws IOException {
+        save(dir, config, tensors, modelFingerprint, Checkpoint::rename);
+    }
+
+    /** Renames one directory; replaced in tests to simulate a failing file system. */
+    @FunctionalInterface
+    interface Renamer {
+        void rename(Path from, Path to) throws IOException;
+    }
+
+    static void save(Path dir, ObjectNode config, Map<String, INDArray> tensors, String modelFingerprint,
+                     Renamer renamer) throws IOException {
+        if (dir == null) {
+            throw new IllegalArgumentException("checkpoint directory must not be null");
+        }
+        if (modelFingerprint == null || modelFingerprint.isBlank()) {
+            throw new IllegalArgumentException("model fingerprint must not be blank: a checkpoint records which "
+                    + "model it was trained on (HookedModel.fingerprint())");
+        }
+        Path target = dir.toAbsolutePath().normalize();
+        Path parent = target.getParent();
+        if (parent == null) {
+            throw new IllegalArgumentException("cannot save a checkpoint as the file system root " + target);
+        }
+        ObjectNode cfg = config == null ? JSON.createObjectNode() : config.deepCopy();
+        cfg.put("format", FORMAT);
+        cfg.put("schema_version", SCHEMA_VERSION);
+        cfg.put(FINGERPRINT_KEY, modelFingerprint);
+        cfg.put("tensors", TENSORS_FILE);
+        byte[] configBytes = JSON.writeValueAsBytes(cfg);
+        // validates the tensors before anything touches the disk
+        byte[] tensorBytes = SafeTensors.toBytes(tensors, Map.of(FINGERPRINT_KEY, modelFingerprint));
+        checkReplaceable(target);
+        try {
+            Files.createDirectories(parent);
+        } catch (FileAlreadyExistsException | NotDirectoryException e) {
+            throw new IOException("cannot save checkpoint " + target + ": " + e.getFile()
+                    + " exists and is not a directory", e);
+        }
+        String name = target.getFileName().toString();
+        Path tmp = Files.createTempDirectory(parent, "." + name + ".tmp-");
+        try {
+            write(tmp.resolve(TENSORS_FILE), tensorBytes);
+            write(tmp.resolve(CONFIG_FILE), configBytes);
+            syncDirectory(tmp);
+            install(tmp, target, renamer);
+            syncDirectory(parent);
+        } catch (IOException | RuntimeException | Error e) {
+            try {
+                deleteTree(tmp);
+            } catch (IOException | RuntimeException cleanup) {
+                e.addSuppressed(cleanup);
+            }
+            throw e;
+        }
+    }
+
+    /** Moves {@code tmp} to {@code target}; an old {@code target} is moved aside, then deleted once tmp is in. */
+    private static void install(Path tmp, Path target, Renamer renamer) throws IOException {
+        if (!Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+            renamer.rename(tmp, target);
+            return;
+        }
+        Path aside = target.resolveSibling("." + target.getFileName() + ".old-" + UUID.randomUUID());
+        renamer.rename(target, aside);
+        try {
+            renamer.rename(tmp, target);
+        } catch (IOException | RuntimeException | Error e) {
+            try {
+                renamer.rename(aside, target);
+            } catch (IOException | RuntimeException restore) {
+                e.addSuppressed(new IOException("could not move the previous checkpoint back from " + aside
+                        + " to " + target + "; it is still at " + aside, restore));
+            }
+            throw e;
+        }
+        try {
+            deleteTree(aside);
+        } catch (IOException e) {
+            throw new IOException("checkpoint " + target + " was saved, but the previous version, moved aside to "
+                    + aside + ", could not be deleted: " + e.getMessage(), e);
+        }
+    }
+
+    /** Refuses to replace anything but an empty directory or a checkpoint, so a typo cannot delete user files. */
+    private static void checkReplaceable(Path target) throws IOException {
+        if (!Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+            return;
+        }
+        if (!Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS)) {
+            throw new IllegalArgumentException("cannot save checkpoint to " + target + ": it exists and is not a "
+                    + "directory; remove it or choose another path");
+        }
+        try (Stream<Path> entries = Files.list(target)) {
+            if (entries.findAny().isEmpty()) {
+                return;
+            }
+        }
+        Path cfg = target.resolve(CONFIG_FILE);
+        boolean isCheckpoint = false;
+        if (Files.isRegularFile(cfg)) {
+            try {
+                JsonNode node = JSON.readTree(cfg.toFile());
+                isCheckpoint = node != null && FORMAT.equals(node.path("format").asText(null));
+            } catch (JsonProcessingException e) {
+                isCheckpoint = false;
+            }
+        }
+        if (!isCheckpoint) {
+            throw new IllegalArgumentException("cannot save checkpoint to " + target + ": the directory exists, is "
+                    + "not empty and holds no jreft checkpoint (no " + CONFIG_FILE + " with \"format\": \"" + FORMAT
+                    + "\"); refusing to replace it. Choose an empty or new directory");
+        }
+    }
+
+    private static void write(Path file, byte[] bytes) throws IOException {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            ByteBuffer b = ByteBuffer.wrap(bytes);
+            while (b.hasRemaining()) {
+                ch.write(b);
+            }
+            ch.force(true);
+        }
+    }
+
+    /** Best effort: flushes a directory's entries so a rename survives a crash; not every platform allows it. */
+    private static void syncDirectory(Path dir) {
+        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+            ch.force(true);
+        } catch (IOException | UnsupportedOperationException e) {
+            // directories cannot be opened for sync on some platforms (Windows); the rename is still atomic
+        }
+    }
+
+    private static void rename(Path from, Path to) throws IOException {
+        Files.move(from, to, StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    private static void deleteTree(Path root) throws IOException {
+        if (!Files.exists(root, LinkOption.NOFOLLOW_LINKS)) {
+            return;
+        }
+        List<Path> all = new ArrayList<>();
+        try (Stream<Path> walk = Files.walk(root)) {
+            walk.forEach(all::add);
+        }
+        all.sort(Comparator.comparingInt(Path::getNameCount).reversed());
+        for (Path p : all) {
+            Files.deleteIfExists(p);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ loading
+
+    /**
+     * Reads and validates the checkpoint in {@code dir}.
+     *
+     * @param expectedModelFingerprint the fingerprint of the model it will be used with, or null to skip the check
+     * @throws CheckpointFormatException     when {@code dir} does not hold a valid checkpoint; the message says
+     *                                       what is wrong and what would be valid
+     * @throws FingerprintMismatchException  when the checkpoint was trained on a different model
+     * @throws UncheckedIOException          when the files exist but cannot be read (I/O error, permissions)
+     */
+    public static Checkpoint load(Path dir, String expectedModelFingerprint) {
+        if (dir == null) {
+            throw new IllegalArgumentException("checkpoint directory must not be null");
+        }
+        if (!Files.exists(dir)) {
+            throw new CheckpointFormatException("checkpoint directory " + dir + " does not exist");
+        }
+        if (!Files.isDirectory(dir)) {
+            throw new CheckpointFormatException(dir + " is not a directory; a checkpoint is a directory holding "
+                    + CONFIG_FILE + " and " + TENSORS_FILE);
+        }
+        Path cfgFile = dir.resolve(CONFIG_FILE);
+        if (!Files.isRegularFile(cfgFile)) {
+            throw new CheckpointFormatException("checkpoint directory " + dir + " has no " + CONFIG_FILE
+                    + "; a checkpoint directory holds " + CONFIG_FILE + " and " + TENSORS_FILE
+                    + " (as written by Checkpoint.save)");
+        }
+        JsonNode root;
+        try {
+            root = JSON.readTree(Files.readAllBytes(cfgFile));
+        } catch (JsonProcessingException e) {
+            throw new CheckpointFormatException(cfgFile + " is not valid JSON: " + e.getOriginalMessage(), e);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + cfgFile + ": " + e.getMessage(), e);
+        }
+        if (root == null || !root.isObject()) {
+            throw new CheckpointFormatException(cfgFile + " must hold a JSON object, found "
+                    + (root == null ? "nothing" : root.getNodeType()));
+        }
+        ObjectNode config = (ObjectNode) root;
+        JsonNode format = config.get("format");
+        if (format == null || !format.isTextual()) {
+            throw new CheckpointFormatException(cfgFile + " has no string \"format\" field (expected \"format\": \""
+                    + FORMAT + "\"); it is not a jreft checkpoint config");
+        }
+        if (!format.textValue().equals(FORMAT)) {
+            throw new CheckpointFormatException(cfgFile + " has \"format\": \"" + format.textValue()
+                    + "\", expected \"" + FORMAT + "\"; it is not a jreft checkpoint");
+        }
+        int version = schemaVersion(config.get("schema_version"), cfgFile);
+        String fingerprint = textField(config, FINGERPRINT_KEY, cfgFile);
+        if (expectedModelFingerprint != null && !expectedModelFingerprint.equals(fingerprint)) {
+            throw new FingerprintMismatchException(dir, fingerprint, expectedModelFingerprint);
+        }
+        String tensorsName = textField(config, "tensors", cfgFile);
+        if (tensorsName.equals(".") || tensorsName.equals("..") || tensorsName.contains("/")
+                || tensorsName.contains("\\") || Path.of(tensorsName).getNameCount() != 1) {
+            throw new CheckpointFormatException(cfgFile + " has \"tensors\": \"" + tensorsName + "\"; it must name a "
+                    + "file inside the checkpoint directory, such as \"" + TENSORS_FILE + "\"");
+        }
+        Path tensorsFile = dir.resolve(tensorsName);
+        if (!Files.isRegularFile(tensorsFile)) {
+            throw new CheckpointFormatException("checkpoint directory " + dir + " has no " + tensorsName
+                    + " (named by \"tensors\" in " + CONFIG_FILE + "); the checkpoint is incomplete");
+        }
+        SafeTensors.Contents contents = SafeTensors.read(tensorsFile);
+        String recorded = contents.metadata().get(FINGERPRINT_KEY);
+        if (recorded == null) {
+            throw new CheckpointFormatException(tensorsFile + " has no \"" + FINGERPRINT_KEY + "\" in its metadata; "
+                    + "a schema_version " + version + " checkpoint records the model fingerprint there too");
+        }
+        if (!recorded.equals(fingerprint)) {
+            String[] s = FingerprintMismatchException.shorten(recorded, fingerprint);
+            throw new CheckpointFormatException(tensorsFile + " was written for model " + s[0] + " but " + CONFIG_FILE
+                    + " says model " + s[1] + "; the two files come from different checkpoints");
+        }
+        return new Checkpoint(dir, config, contents.tensors(), fingerprint);
+    }
+
+    private static int schemaVersion(JsonNode v, Path cfgFile) {
+        String supported = "supported: " + SUPPORTED_SCHEMA_VERSIONS.stream().sorted().toList();
+        if (v == null || !v.isIntegralNumber() || !v.canConvertToInt()) {
+            throw new CheckpointFormatException(cfgFile + " needs an integer \"schema_version\" (" + supported
+                    + "), found " + (v == null ? "none" : v));
+        }
+        int version = v.intValue();
+        if (!SUPPORTED_SCHEMA_VERSIONS.contains(version)) {
+            int newest = SUPPORTED_SCHEMA_VERSIONS.stream().max(Integer::compare).orElseThrow();
+            throw new CheckpointFormatException(cfgFile + " has schema_version " + version + ", which this version "
+                    + "of jreft cannot read (" + supported + ")"
+                    + (version > newest ? "; it was written by a newer jreft" : ""));
+        }
+        return version;
+    }
+
+    private static String textField(ObjectNode config, String field, Path cfgFile) {
+        JsonNode v = config.get(field);
+        if (v == null || !v.isTextual() || v.textValue().isBlank()) {
+            throw new CheckpointFormatException(cfgFile + " needs a non-empty string \"" + field + "\", found "
+                    + (v == null ? "none" : v));
+        }
+        return v.textValue();
+    }
+}
