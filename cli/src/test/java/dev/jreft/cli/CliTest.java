@@ -115,6 +115,46 @@ class CliTest {
     }
 
     @Test
+    void trainThenEvalAJsonlTask(@TempDir Path tmp) throws Exception {
+        StringBuilder train = new StringBuilder();
+        String[] good = {"great", "wonderful", "excellent", "lovely"};
+        String[] bad = {"awful", "terrible", "horrible", "boring"};
+        for (String f : new String[] {"The film was %s.", "What a %s meal.", "Service is %s.", "%s acting."}) {
+            for (int i = 0; i < good.length; i++) {
+                train.append("{\"text\": \"").append(String.format(f, good[i])).append("\", \"label\": 1}\n");
+                train.append("{\"text\": \"").append(String.format(f, bad[i])).append("\", \"label\": 0}\n");
+            }
+        }
+        Files.writeString(tmp.resolve("train.jsonl"), train);
+        Path config = tmp.resolve("train.json");
+        Path out = tmp.resolve("run");
+        Files.writeString(config, """
+                {"model": "minilm",
+                 "data": {"train": "%1$s/train.jsonl", "test": "%1$s/train.jsonl"},
+                 "reft": {"intervention": "loreft", "hooks": ["blocks.2.block_output"], "rank": 2},
+                 "training": {"epochs": 1, "batch_size": 8, "learning_rate": 0.01, "weight_decay": 0, "warmup_ratio": 0,
+                              "max_grad_norm": 1, "seed": 3, "eval_every": 0, "patience": 0, "optimizer": "adamw",
+                              "max_length": 32},
+                 "output": "%2$s"}
+                """.formatted(tmp.toString().replace("\\", "/"), out.toString().replace("\\", "/")));
+        Run r = jreft("train", "--config", config.toString(), "--metrics", tmp.resolve("m.json").toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(Files.isRegularFile(out.resolve("config.json")) && Files.isRegularFile(out.resolve(
+                "tensors.safetensors")));
+        var metrics = new com.fasterxml.jackson.databind.ObjectMapper().readTree(tmp.resolve("m.json").toFile());
+        assertEquals(4, metrics.get("steps").asInt());
+        Run e = jreft("eval", "--checkpoint", out.toString(), "--data", tmp.resolve("train.jsonl").toString());
+        assertEquals(0, e.code(), e.err());
+        var evalMetrics = new com.fasterxml.jackson.databind.ObjectMapper().readTree(e.out().strip());
+        assertEquals(metrics.get("test_accuracy").asDouble(), evalMetrics.get("accuracy").asDouble(), 0.0);
+
+        Files.writeString(config, "{\"data\": {\"train\": \"x.jsonl\"}, \"reft\": {\"hooks\": []}, \"bogus\": 1}");
+        Run rejected = jreft("train", "--config", config.toString());
+        assertEquals(2, rejected.code());
+        assertTrue(rejected.err().contains("Unrecognized field \"bogus\""), rejected.err());
+    }
+
+    @Test
     void badInputIsOneClearLineAndNoStackTrace(@TempDir Path tmp) throws Exception {
         Path gpt2 = fixtures().resolve("models/gpt2/gpt2_op14.onnx");
         Run unknown = jreft("cache", "--model", gpt2.toString(), "--ids", "1,2", "--hooks", "blocks.9.block_output",

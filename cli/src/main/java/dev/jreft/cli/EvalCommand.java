@@ -1,0 +1,65 @@
+package dev.jreft.cli;
+
+import dev.jreft.hooks.graph.AtomicFiles;
+import dev.jreft.interventions.data.Datasets;
+import dev.jreft.interventions.data.LabelledText;
+import dev.jreft.interventions.train.TrainConfig;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+@Command(name = "eval", description = "Evaluate a checkpoint on labelled data: a .jsonl file ({\"text\",\"label\"}"
+        + " per line) or the sentiment set's split.")
+final class EvalCommand implements Callable<Integer> {
+    @Mixin
+    ModelOptions model;
+
+    @Option(names = "--checkpoint", required = true, description = "checkpoint directory")
+    Path checkpoint;
+
+    @Option(names = "--data", description = "a .jsonl file of {\"text\", \"label\"}")
+    Path data;
+
+    @Option(names = "--sentiment", description = "the sentiment data folder (fetched if missing)")
+    Path sentiment;
+
+    @Option(names = "--split", defaultValue = "test", description = "train, dev or test of --sentiment"
+            + " (default: ${DEFAULT-VALUE})")
+    String split;
+
+    @Option(names = "--split-seed", defaultValue = "42", description = "seed of the sentiment split")
+    long splitSeed;
+
+    @Option(names = "--out", description = "metrics JSON to write")
+    Path out;
+
+    @Override
+    public Integer call() throws Exception {
+        List<LabelledText> examples;
+        if ((data == null) == (sentiment == null)) {
+            throw new IllegalArgumentException("give either --data FILE.jsonl or --sentiment DIR");
+        }
+        if (data != null) {
+            examples = Datasets.jsonl(data);
+        } else {
+            var s = new TrainConfig.DataSpec(sentiment.toString(), splitSeed, null, null, null).load(Path.of(""));
+            examples = switch (split) {
+                case "train" -> s.train();
+                case "dev" -> s.dev();
+                case "test" -> s.test();
+                default -> throw new IllegalArgumentException("--split must be train, dev or test; got " + split);
+            };
+        }
+        var metrics = TrainConfig.evaluate(checkpoint, model.load(), examples);
+        String json = TrainConfig.toJson(metrics);
+        System.out.println(json);
+        if (out != null) {
+            AtomicFiles.write(out, json.getBytes());
+        }
+        return 0;
+    }
+}

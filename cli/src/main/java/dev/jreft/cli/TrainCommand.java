@@ -1,0 +1,28 @@
+package dev.jreft.cli;
+
+import dev.jreft.interventions.train.TrainConfig;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+@Command(name = "train", description = "Train a ReFT classifier from a JSON config; writes the checkpoint (config"
+        + " \"output\") and a metrics JSON.")
+final class TrainCommand implements Callable<Integer> {
+    @Option(names = "--config", required = true, description = "training config (JSON; see README)")
+    Path config;
+
+    @Option(names = "--metrics", description = "metrics JSON to write (default: <output>.metrics.json)")
+    Path metrics;
+
+    @Override
+    public Integer call() throws Exception {
+        TrainConfig c = TrainConfig.read(config);
+        Path out = metrics != null ? metrics : Path.of(c.output() + ".metrics.json");
+        var m = c.run(Path.of(""), out, System.out);
+        System.out.println(TrainConfig.toJson(m));
+        System.out.println("checkpoint: " + c.output() + ", metrics: " + out);
+        return 0;
+    }
+}
