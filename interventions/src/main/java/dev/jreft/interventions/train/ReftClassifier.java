@@ -235,19 +235,14 @@ public final class ReftClassifier {
                 for (int i = 0; i + args.batchSize() <= order.size(); i += args.batchSize()) {
                     List<LabelledText> chunk = order.subList(i, i + args.batchSize());
                     Batch batch = encode(chunk.stream().map(LabelledText::text).toList(), args.maxLength());
-                    IntervenableModel.Gradients g = gradients(batch, chunk.stream().mapToInt(LabelledText::label)
-                            .toArray());
-                    Map<String, INDArray> grads = collect(g);
-                    checkFinite(step, g.loss(), grads);
-                    clip(grads, args.maxGradNorm());
-                    opt.step(params, grads, schedule.at(step));
-                    retract();
-                    losses.add(g.loss());
+                    double loss = step(batch, chunk.stream().mapToInt(LabelledText::label).toArray(), opt,
+                            schedule.at(step), args.maxGradNorm(), step);
+                    losses.add(loss);
                     step++;
                     examples += chunk.size();
                     double secs = (System.nanoTime() - t0) / 1e9;
                     bar.step();
-                    bar.setExtraMessage(String.format(" epoch %d loss %.4f %.1f ex/s", epoch + 1, g.loss(),
+                    bar.setExtraMessage(String.format(" epoch %d loss %.4f %.1f ex/s", epoch + 1, loss,
                             examples / secs));
                     boolean evalNow = args.evalEvery() > 0 ? step % args.evalEvery() == 0
                             : i + 2L * args.batchSize() > order.size();
@@ -271,6 +266,20 @@ public final class ReftClassifier {
         }
         double secs = (System.nanoTime() - t0) / 1e9;
         return new TrainingResult(step, secs, examples / secs, losses, bestAcc, bestStep, stopped);
+    }
+
+    /**
+     * One optimisation step on a batch: gradients of every parameter, a NaN/Inf check, clipping to
+     * {@code maxGradNorm}, the optimiser update with {@code lr}, and LoReFT's retraction. Returns the batch loss.
+     */
+    public double step(Batch batch, int[] labels, Optimizer opt, double lr, double maxGradNorm, int stepIndex) {
+        IntervenableModel.Gradients g = gradients(batch, labels);
+        Map<String, INDArray> grads = collect(g);
+        checkFinite(stepIndex, g.loss(), grads);
+        clip(grads, maxGradNorm);
+        opt.step(params, grads, lr);
+        retract();
+        return g.loss();
     }
 
     private Map<String, INDArray> collect(IntervenableModel.Gradients g) {
