@@ -75,6 +75,20 @@ class ReftClassifierTest {
     }
 
     @Test
+    void earlyStoppingAfterPatienceEvaluationsWithoutImprovementKeepsTheBestParameters() {
+        // the dev set has the training labels flipped: learning the task makes dev accuracy worse
+        List<LabelledText> flipped = data.stream().map(t -> new LabelledText(t.text(), 1 - t.label(), "flipped"))
+                .toList();
+        ReftClassifier c = ReftClassifier.create(model, config(true), 5);
+        TrainingArguments args = new TrainingArguments(3, 8, 2e-2, 0, 0, 1, 4, 1, 2, "adamw", 32);
+        TrainingResult r = c.train(data, flipped, args, new PrintStream(new ByteArrayOutputStream()));
+        assertTrue(r.stoppedEarly(), "should stop early: " + r);
+        assertTrue(r.steps() < 3 * data.size() / 8, "stopped after " + r.steps() + " steps");
+        // the parameters restored are those of the best dev evaluation
+        assertEquals(r.bestDevAccuracy(), c.accuracy(flipped, 16, 32), 1e-12);
+    }
+
+    @Test
     void nonFiniteLossStopsTrainingNamingTheStep() {
         ReftClassifier c = ReftClassifier.create(model, config(true), 5);
         c.parameters().get(ClassificationHead.W).putScalar(0, 0, Float.NaN);
