@@ -5,7 +5,6 @@ import dev.jreft.hooks.runtime.Batch;
 import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.interventions.IntervenableModel;
 import dev.jreft.interventions.InterventionSite;
-import dev.jreft.interventions.Interventions;
 import dev.jreft.interventions.data.LabelledText;
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
@@ -37,17 +36,10 @@ public final class ReftClassifier {
                          int classes, ClassificationHead.Pooling pooling) {
     }
 
-    /** One spliced site: its hook, its parameter prefix, and which part of the position spec it covers. */
-    private record SiteDef(String hook, String prefix, Part part) {
-    }
-
-    private enum Part { ALL, FIRST, LAST }
-
     private final HookedModel model;
     private final IntervenableModel intervenable;
     private final Config config;
-    private final PositionSpec positions;
-    private final List<SiteDef> defs = new ArrayList<>();
+    private final ReftSites sites;
     private final Map<String, INDArray> params;
     private final long width;
 
@@ -55,19 +47,9 @@ public final class ReftClassifier {
         this.model = model;
         this.intervenable = new IntervenableModel(model);
         this.config = config;
-        this.positions = PositionSpec.parse(config.positions());
         this.width = model.hooks().config().hidden();
-        int k = 0;
-        boolean split = !config.shareWeights() && positions.first() > 0 && positions.last() > 0;
-        for (String hook : config.hooks()) {
-            model.hook(hook); // unknown hooks fail here, with suggestions
-            if (split) {
-                defs.add(new SiteDef(hook, "site" + k++, Part.FIRST));
-                defs.add(new SiteDef(hook, "site" + k++, Part.LAST));
-            } else {
-                defs.add(new SiteDef(hook, "site" + k++, Part.ALL));
-            }
-        }
+        this.sites = new ReftSites(model, config.intervention(), config.hooks(), config.rank(), config.positions(),
+                config.shareWeights());
         this.params = params;
     }
 
@@ -76,13 +58,9 @@ public final class ReftClassifier {
         ReftClassifier c = new ReftClassifier(model, config, new LinkedHashMap<>());
         Random random = new Random(seed);
         long d = c.width;
+        c.sites.initialise(c.params, d, random);
         double bound = 1 / Math.sqrt(d);
-        for (SiteDef s : c.defs) {
-            c.params.put(s.prefix + ".R", Orthogonal.randomRows(config.rank(), (int) d, random));
-            c.params.put(s.prefix + ".W", uniform(random, bound, config.rank(), d));
-            c.params.put(s.prefix + ".b", Nd4j.zeros(DataType.FLOAT, config.rank()));
-        }
-        c.params.put(ClassificationHead.W, uniform(random, bound, d, config.classes()));
+        c.params.put(ClassificationHead.W, ReftSites.uniform(random, bound, d, config.classes()));
         c.params.put(ClassificationHead.B, Nd4j.zeros(DataType.FLOAT, config.classes()));
         return c;
     }
@@ -104,14 +82,6 @@ public final class ReftClassifier {
             e.setValue(v.castTo(DataType.FLOAT).dup());
         }
         return fresh;
-    }
-
-    private static INDArray uniform(Random r, double bound, long... shape) {
-        INDArray a = Nd4j.create(DataType.FLOAT, shape);
-        for (long i = 0; i < a.length(); i++) {
-            a.putScalar(i, (r.nextDouble() * 2 - 1) * bound);
-        }
-        return a;
     }
 
     public Config config() {
@@ -145,27 +115,13 @@ public final class ReftClassifier {
 
     /** The interventions for this batch, with the current parameter values. */
     public List<InterventionSite> sites(Batch batch) {
-        List<InterventionSite> sites = new ArrayList<>();
-        for (SiteDef s : defs) {
-            int[][] pos = switch (s.part) {
-                case ALL -> positions.positions(batch);
-                case FIRST -> positions.firstPositions(batch);
-                case LAST -> positions.lastPositions(batch);
-            };
-            Map<String, INDArray> p = new LinkedHashMap<>();
-            for (String name : List.of("R", "W", "b")) {
-                p.put(name, params.get(s.prefix + "." + name));
-            }
-            sites.add(InterventionSite.at(s.hook, Interventions.create(config.intervention(),
-                    new Interventions.Options(config.rank(), null))).positions(pos).params(p).build());
-        }
-        return sites;
+        return sites.sites(batch, params);
     }
 
     /** Class logits [b, C] (forward only). */
     public INDArray logits(Batch batch) {
         String out = model.graph().outputNames().get(0);
-        INDArray hidden = defs.isEmpty() ? model.run(batch).get(out) : intervenable.run(batch, sites(batch)).output(out);
+        INDArray hidden = sites.isEmpty() ? model.run(batch).get(out) : intervenable.run(batch, sites(batch)).output(out);
         return ClassificationHead.logits(ClassificationHead.pool(hidden, batch.attentionMask(), config.pooling()),
                 params.get(ClassificationHead.W), params.get(ClassificationHead.B));
     }
@@ -274,59 +230,13 @@ public final class ReftClassifier {
      */
     public double step(Batch batch, int[] labels, Optimizer opt, double lr, double maxGradNorm, int stepIndex) {
         IntervenableModel.Gradients g = gradients(batch, labels);
-        Map<String, INDArray> grads = collect(g);
-        checkFinite(stepIndex, g.loss(), grads);
-        clip(grads, maxGradNorm);
-        opt.step(params, grads, lr);
-        retract();
+        sites.apply(params, sites.collect(g), g.loss(), opt, lr, maxGradNorm, stepIndex);
         return g.loss();
     }
 
-    private Map<String, INDArray> collect(IntervenableModel.Gradients g) {
-        Map<String, INDArray> grads = new LinkedHashMap<>();
-        for (int i = 0; i < defs.size(); i++) {
-            String prefix = defs.get(i).prefix;
-            g.perSite().get(i).forEach((k, v) -> grads.put(prefix + "." + k, v));
-        }
-        grads.putAll(g.extra());
-        return grads;
-    }
-
-    private static void checkFinite(int step, double loss, Map<String, INDArray> grads) {
-        if (!Double.isFinite(loss)) {
-            throw new NonFiniteException("training stopped at step " + step + ": the loss is " + loss);
-        }
-        for (var e : grads.entrySet()) {
-            double n = e.getValue().norm2Number().doubleValue();
-            if (!Double.isFinite(n)) {
-                throw new NonFiniteException("training stopped at step " + step + ": the gradient of '" + e.getKey()
-                        + "' contains NaN or Inf (loss " + loss + ")");
-            }
-        }
-    }
-
-    /** Scales all gradients so their global L2 norm is at most {@code max} (no-op for max ≤ 0). */
+    /** Scales all gradients so their global L2 norm is at most {@code max}; returns the norm before. */
     static double clip(Map<String, INDArray> grads, double max) {
-        double sq = 0;
-        for (INDArray g : grads.values()) {
-            double n = g.norm2Number().doubleValue();
-            sq += n * n;
-        }
-        double norm = Math.sqrt(sq);
-        if (max > 0 && norm > max) {
-            grads.values().forEach(g -> g.muli(max / norm));
-        }
-        return norm;
-    }
-
-    /** LoReFT keeps R's rows orthonormal: a retraction after every step (see {@link Orthogonal}). */
-    private void retract() {
-        if (!config.intervention().equals("loreft")) {
-            return;
-        }
-        for (SiteDef s : defs) {
-            Orthogonal.retractRows(params.get(s.prefix + ".R"));
-        }
+        return ReftSites.clip(grads, max);
     }
 
     private Map<String, INDArray> snapshot() {
