@@ -24,10 +24,12 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Runs a model with interventions spliced into its graph. Per site the graph gains: GatherND of the selected base
- * rows, the intervention's formula, Where(feature mask) and ScatterND back into the hook tensor. Positions, the
- * feature mask, source values and parameters are graph inputs, so only a new (hook, intervention) structure builds
- * a new session; new positions, heads, sources or parameter values reuse it.
+ * Runs a model with interventions spliced into its graph. Per site the graph gains the intervention's formula on
+ * the hook tensor and Where(position mask AND feature mask, formula, hook). Positions, the feature mask, source
+ * values, parameters and the intervention's non-trained inputs ({@link Intervention#inputShapes}) are graph inputs,
+ * so only a new (hook, intervention) structure builds a new session; new positions, heads, sources or parameter
+ * values reuse it. A site's params map carries both parameters and non-trained inputs; a non-trained input it
+ * leaves out is fed {@link Intervention#inputDefault} (for the ReFT dropout mask: ones, i.e. evaluation mode).
  */
 public final class IntervenableModel {
     private final HookedModel model;
@@ -75,7 +77,8 @@ public final class IntervenableModel {
 
     /**
      * Gradients of a loss (appended to the intervened graph by {@code appendLoss}) with respect to the parameters
-     * of every site; the model's weights are frozen and source values are constants.
+     * of every site; the model's weights are frozen, source values and non-trained inputs (dropout masks,
+     * temperatures) are constants and get no entry.
      */
     public Gradients gradients(Batch base, List<InterventionSite> sites,
                                java.util.function.Function<OnnxGraph, String> appendLoss,
@@ -167,8 +170,13 @@ public final class IntervenableModel {
         return runs;
     }
 
+    /**
+     * One site ready to splice: {@code paramInputs} and {@code otherInputs} map the intervention's parameter and
+     * non-trained input names to graph input names; {@code declaredShapes} holds the declared shapes of both.
+     */
     private record Prepared(InterventionSite site, HookPoint point, String ns, boolean collect, long width,
-                            boolean[] mask, Map<String, String> paramInputs, Map<String, INDArray> feeds) {
+                            boolean[] mask, Map<String, String> paramInputs, Map<String, String> otherInputs,
+                            Map<String, long[]> declaredShapes, Map<String, INDArray> feeds) {
     }
 
     private Prepared prepare(int index, InterventionSite site, Batch base, Map<Batch, ActivationCache> sourceRuns) {
@@ -202,7 +210,9 @@ public final class IntervenableModel {
             throw new IllegalArgumentException(where + ": " + iv.type() + " takes no source, but one was given");
         }
         Map<String, String> paramInputs = new LinkedHashMap<>();
-        for (var e : iv.parameterShapes(width).entrySet()) {
+        Map<String, long[]> declaredShapes = new LinkedHashMap<>();
+        Map<String, long[]> paramShapes = iv.parameterShapes(width);
+        for (var e : paramShapes.entrySet()) {
             INDArray v = site.params().get(e.getKey());
             if (v == null) {
                 throw new IllegalArgumentException(where + ": parameter '" + e.getKey() + "' is missing (needs shape "
@@ -213,9 +223,53 @@ public final class IntervenableModel {
                         + Arrays.toString(v.shape()) + ", expected " + Arrays.toString(e.getValue()));
             }
             paramInputs.put(e.getKey(), ns + "." + e.getKey());
+            declaredShapes.put(ns + "." + e.getKey(), e.getValue());
             feeds.put(ns + "." + e.getKey(), v.castTo(DataType.FLOAT));
         }
-        return new Prepared(site, point, ns, collect, width, mask, paramInputs, feeds);
+        Map<String, String> otherInputs = new LinkedHashMap<>();
+        for (var e : iv.inputShapes(width).entrySet()) {
+            String name = e.getKey();
+            long[] shape = e.getValue();
+            if (paramShapes.containsKey(name)) {
+                throw new IllegalStateException(iv.type() + " declares '" + name + "' as both a parameter and a"
+                        + " non-trained input");
+            }
+            INDArray v = site.params().get(name);
+            if (v == null) {
+                Float fill = iv.inputDefault(name);
+                if (fill == null) {
+                    throw new IllegalArgumentException(where + ": input '" + name + "' is missing (needs shape "
+                            + shapeText(shape) + ")");
+                }
+                v = Nd4j.ones(DataType.FLOAT, Arrays.stream(shape).map(d -> d < 0 ? 1 : d).toArray()).muli(fill);
+            } else if (!fits(v.shape(), shape)) {
+                throw new IllegalArgumentException(where + ": input '" + name + "' has shape "
+                        + Arrays.toString(v.shape()) + ", expected " + shapeText(shape));
+            }
+            otherInputs.put(name, ns + "." + name);
+            declaredShapes.put(ns + "." + name, shape);
+            feeds.put(ns + "." + name, v.castTo(DataType.FLOAT));
+        }
+        return new Prepared(site, point, ns, collect, width, mask, paramInputs, otherInputs, declaredShapes, feeds);
+    }
+
+    /** True when {@code shape} has the declared rank and matches every declared dim that is not -1. */
+    private static boolean fits(long[] shape, long[] declared) {
+        if (shape.length != declared.length) {
+            return false;
+        }
+        for (int i = 0; i < shape.length; i++) {
+            if (declared[i] >= 0 && shape[i] != declared[i]) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** A declared shape with its -1 dims written as "any". */
+    private static String shapeText(long[] declared) {
+        return Arrays.stream(declared).mapToObj(d -> d < 0 ? "any" : Long.toString(d))
+                .collect(java.util.stream.Collectors.joining(", ", "[", "]"));
     }
 
     private long width(HookPoint point, Batch base, String where) {
@@ -403,10 +457,10 @@ public final class IntervenableModel {
             String positions = b.input(ns + ".position_mask", ElemTypes.BOOL, -1, -1, 1);
             String features = b.input(ns + ".feature_mask", ElemTypes.BOOL, p.width);
             String s = iv.needsSource() ? b.input(ns + ".source", ElemTypes.FLOAT, -1, -1, p.width) : null;
-            for (String name : p.paramInputs.values()) {
-                b.input(name, ElemTypes.FLOAT, iv.parameterShapes(p.width).get(name.substring(ns.length() + 1)));
-            }
-            String rows = iv.emit(b, original, s, p.paramInputs);
+            p.declaredShapes.forEach((name, shape) -> b.input(name, ElemTypes.FLOAT, shape));
+            Map<String, String> inputs = new LinkedHashMap<>(p.paramInputs);
+            inputs.putAll(p.otherInputs);
+            String rows = iv.emit(b, original, s, inputs);
             return b.op("Where", List.of(b.op("And", List.of(positions, features)), rows, original));
         });
     }

@@ -5,11 +5,11 @@ import dev.jreft.hooks.graph.SubgraphBuilder;
 import java.util.Map;
 
 /**
- * An intervention rewrites the selected rows of a hook tensor. The splicer gathers the base rows {@code h}
- * ([n, width], one per selected (example, position)) and, for interventions that read a source, the paired source
- * rows {@code s}; {@link #emit} returns the tensor of new rows. The splicer then keeps the new values only on the
- * unit's features (a head's slice, a subspace) and scatters them back, so positions that are not selected stay
- * exactly unchanged.
+ * An intervention rewrites the selected positions of a hook tensor. The splicer hands {@link #emit} the whole base
+ * tensor {@code h} ([batch, seq, width]) and, for interventions that read a source, the source values {@code s}
+ * aligned to the base positions; {@link #emit} returns the tensor of new values. The splicer then keeps the new
+ * values only at the selected positions and on the unit's features (a head's slice, a subspace):
+ * {@code Where(position mask AND feature mask, result, h)}, so everything else stays exactly unchanged.
  */
 public interface Intervention {
     /** Stable name used in configs and checkpoints (never a Java class name). */
@@ -17,7 +17,7 @@ public interface Intervention {
 
     /**
      * What makes two instances build different graphs (for example a DAS subspace baked in as a constant);
-     * parameters and positions are graph inputs and never part of it.
+     * parameters, non-trained inputs and positions are graph inputs and never part of it.
      */
     default String structureKey() {
         return type();
@@ -26,14 +26,31 @@ public interface Intervention {
     /** True when the formula reads source values {@code s}. */
     boolean needsSource();
 
-    /** Parameter names and shapes for a hook of the given width; fed as graph inputs. */
+    /** Trained parameter names and shapes for a hook of the given width; fed as graph inputs, differentiated. */
     default Map<String, long[]> parameterShapes(long width) {
         return Map.of();
     }
 
     /**
-     * Emits the formula. {@code h} and {@code s} are [n, width] tensors ({@code s} is null without a source);
-     * {@code params} maps parameter names to graph input names.
+     * Non-trained inputs the formula reads beside its parameters (a dropout mask, a temperature): names and shapes
+     * for a hook of the given width, a dim of -1 taking any size (declared symbolic). A site feeds them through its
+     * params map like parameters; they are never differentiated. Names must differ from the parameters'.
+     */
+    default Map<String, long[]> inputShapes(long width) {
+        return Map.of();
+    }
+
+    /**
+     * The value fed for non-trained input {@code name} when a site gives none: a tensor of that shape filled with
+     * this number, each -1 dim of size 1 (so it broadcasts); null when the site must give it.
+     */
+    default Float inputDefault(String name) {
+        return null;
+    }
+
+    /**
+     * Emits the formula. {@code h} and {@code s} are [batch, seq, width] tensors ({@code s} is null without a
+     * source); {@code params} maps parameter and non-trained input names to graph input names.
      */
     String emit(SubgraphBuilder b, String h, String s, Map<String, String> params);
 }

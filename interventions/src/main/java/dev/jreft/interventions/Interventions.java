@@ -1,10 +1,16 @@
 package dev.jreft.interventions;
 
+import dev.jreft.interventions.das.BoundlessRotatedSpaceInterchange;
 import dev.jreft.interventions.das.LowRankRotatedSpaceInterchange;
 import dev.jreft.interventions.das.RotatedSpaceInterchange;
+import dev.jreft.interventions.das.SigmoidMaskInterchange;
+import dev.jreft.interventions.reft.Activation;
+import dev.jreft.interventions.reft.ConsReFT;
 import dev.jreft.interventions.reft.DiReFT;
 import dev.jreft.interventions.reft.LoReFT;
+import dev.jreft.interventions.reft.LobiReFT;
 import dev.jreft.interventions.reft.NoReFT;
+import dev.jreft.interventions.reft.NodiReFT;
 import dev.jreft.interventions.statics.Addition;
 import dev.jreft.interventions.statics.Collect;
 import dev.jreft.interventions.statics.Subtraction;
@@ -16,7 +22,10 @@ import java.util.Map;
 import java.util.Set;
 import java.util.function.Function;
 
-/** Interventions by their stable config names, built from options ({@code rank}, {@code subspace}). */
+/**
+ * Interventions by their stable config names, built from options ({@code rank}, {@code subspace},
+ * {@code activation}, {@code dropout}).
+ */
 public final class Interventions {
     /** Types whose {@code subspace} selects features of the unit (for DAS it is the rotated coordinates). */
     public static final Set<String> FEATURE_SUBSPACE = Set.of("vanilla_interchange", "zero_ablation", "addition",
@@ -24,9 +33,38 @@ public final class Interventions {
 
     private static final Map<String, Function<Options, Intervention>> REGISTRY = new LinkedHashMap<>();
 
-    /** Construction options from a config: the rank of low-rank interventions, DAS's rotated subspace. */
-    public record Options(Integer rank, int[] subspace) {
+    /**
+     * Construction options from a config: the rank of low-rank interventions, DAS's rotated subspace, and for the
+     * ReFT family pyreft's {@code act_fn} on {@code h Wᵀ + b} (LoReFT, NoReFT, DiReFT, NodiReFT; default linear)
+     * and its output dropout p in [0, 1) (default 0). Types that have no use for an option ignore it, except that
+     * ConsReFT and LobiReFT (no W) reject a non-linear activation.
+     */
+    public record Options(Integer rank, int[] subspace, Activation activation, double dropout) {
         public static final Options NONE = new Options(null, null);
+
+        public Options {
+            if (activation == null) {
+                activation = Activation.LINEAR;
+            }
+            if (!(dropout >= 0 && dropout < 1)) {
+                throw new IllegalArgumentException("dropout must be in [0, 1); got " + dropout);
+            }
+        }
+
+        /** Rank and subspace only: linear activation, no dropout. */
+        public Options(Integer rank, int[] subspace) {
+            this(rank, subspace, Activation.LINEAR, 0);
+        }
+
+        /** These options with the activation of this config name (linear, relu, tanh, sigmoid, gelu). */
+        public Options withActivation(String name) {
+            return new Options(rank, subspace, Activation.named(name), dropout);
+        }
+
+        /** These options with output dropout p. */
+        public Options withDropout(double p) {
+            return new Options(rank, subspace, activation, p);
+        }
 
         int requireRank(String type) {
             if (rank == null) {
@@ -41,6 +79,13 @@ public final class Interventions {
             }
             return subspace;
         }
+
+        void requireLinear(String type) {
+            if (activation != Activation.LINEAR) {
+                throw new IllegalArgumentException(type + " has no learned projection W, so no activation applies;"
+                        + " got activation '" + activation.configName() + "' (only 'linear')");
+            }
+        }
     }
 
     static {
@@ -49,13 +94,24 @@ public final class Interventions {
         register("addition", o -> new Addition());
         register("subtraction", o -> new Subtraction());
         register("collect", o -> new Collect());
-        register("loreft", o -> new LoReFT(o.requireRank("loreft")));
-        register("noreft", o -> new NoReFT(o.requireRank("noreft")));
-        register("direft", o -> new DiReFT(o.requireRank("direft")));
+        register("loreft", o -> new LoReFT(o.requireRank("loreft"), o.activation(), o.dropout()));
+        register("noreft", o -> new NoReFT(o.requireRank("noreft"), o.activation(), o.dropout()));
+        register("direft", o -> new DiReFT(o.requireRank("direft"), o.activation(), o.dropout()));
+        register("nodireft", o -> new NodiReFT(o.requireRank("nodireft"), o.activation(), o.dropout()));
+        register("consreft", o -> {
+            o.requireLinear("consreft");
+            return new ConsReFT(o.requireRank("consreft"), o.dropout());
+        });
+        register("lobireft", o -> {
+            o.requireLinear("lobireft");
+            return new LobiReFT(o.requireRank("lobireft"), o.dropout());
+        });
         register("rotated_space_interchange",
                 o -> new RotatedSpaceInterchange(o.requireSubspace("rotated_space_interchange")));
         register("low_rank_rotated_space_interchange",
                 o -> new LowRankRotatedSpaceInterchange(o.requireRank("low_rank_rotated_space_interchange")));
+        register("boundless_rotated_space_interchange", o -> new BoundlessRotatedSpaceInterchange());
+        register("sigmoid_mask_interchange", o -> new SigmoidMaskInterchange());
     }
 
     private Interventions() {

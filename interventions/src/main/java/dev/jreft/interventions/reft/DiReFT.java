@@ -2,13 +2,19 @@ package dev.jreft.interventions.reft;
 
 import dev.jreft.hooks.graph.SubgraphBuilder;
 
-import java.util.List;
 import java.util.Map;
 
-/** DiReFT (pyreft): {@code h + Rᵀ(Wh + b)}, no projection of h removed; row form {@code h + (h Wᵀ + b) R}. */
+/**
+ * DiReFT (pyreft): {@code h + Rᵀ act(Wh + b)}, no projection of h removed; row form {@code h + act(h Wᵀ + b) R},
+ * times the dropout mask when p > 0.
+ */
 public final class DiReFT extends LowRankEdit {
     public DiReFT(int rank) {
-        super(rank);
+        this(rank, Activation.LINEAR, 0);
+    }
+
+    public DiReFT(int rank, Activation activation, double dropout) {
+        super(rank, activation, dropout);
     }
 
     @Override
@@ -18,7 +24,6 @@ public final class DiReFT extends LowRankEdit {
 
     @Override
     public String emit(SubgraphBuilder b, String h, String s, Map<String, String> p) {
-        String edit = b.op("Add", List.of(project(b, h, p.get("W")), p.get("b")));
-        return b.op("Add", List.of(h, b.op("MatMul", List.of(edit, p.get("R")))));
+        return addEdit(b, h, learnedSource(b, h, p), p);
     }
 }

@@ -6,12 +6,16 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * LoReFT (Wu et al. 2024, eq. 2): {@code Φ(h) = h + Rᵀ(Wh + b − Rh)}, R with orthonormal rows; row form
- * {@code h + (h Wᵀ + b − h Rᵀ) R}. No activation, no dropout here (as in the fixtures).
+ * LoReFT (Wu et al. 2024, eq. 2): {@code Φ(h) = h + Rᵀ(act(Wh + b) − Rh)}, R with orthonormal rows; row form
+ * {@code h + (act(h Wᵀ + b) − h Rᵀ) R}, times the dropout mask when p > 0 (act is linear by default).
  */
 public final class LoReFT extends LowRankEdit {
     public LoReFT(int rank) {
-        super(rank);
+        this(rank, Activation.LINEAR, 0);
+    }
+
+    public LoReFT(int rank, Activation activation, double dropout) {
+        super(rank, activation, dropout);
     }
 
     @Override
@@ -21,8 +25,7 @@ public final class LoReFT extends LowRankEdit {
 
     @Override
     public String emit(SubgraphBuilder b, String h, String s, Map<String, String> p) {
-        String edit = b.op("Sub", List.of(b.op("Add", List.of(project(b, h, p.get("W")), p.get("b"))),
-                project(b, h, p.get("R"))));
-        return b.op("Add", List.of(h, b.op("MatMul", List.of(edit, p.get("R")))));
+        String edit = b.op("Sub", List.of(learnedSource(b, h, p), project(b, h, p.get("R"))));
+        return addEdit(b, h, edit, p);
     }
 }

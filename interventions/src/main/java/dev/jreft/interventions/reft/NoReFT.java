@@ -5,10 +5,17 @@ import dev.jreft.hooks.graph.SubgraphBuilder;
 import java.util.List;
 import java.util.Map;
 
-/** NoReFT (pyreft): LoReFT's formula {@code h + Rᵀ(Wh + b − Rh)} with R unconstrained (no orthogonality). */
+/**
+ * NoReFT (pyreft): LoReFT's formula {@code h + (act(h Wᵀ + b) − h Rᵀ) R} with R unconstrained (no orthogonality),
+ * times the dropout mask when p > 0.
+ */
 public final class NoReFT extends LowRankEdit {
     public NoReFT(int rank) {
-        super(rank);
+        this(rank, Activation.LINEAR, 0);
+    }
+
+    public NoReFT(int rank, Activation activation, double dropout) {
+        super(rank, activation, dropout);
     }
 
     @Override
@@ -18,8 +25,7 @@ public final class NoReFT extends LowRankEdit {
 
     @Override
     public String emit(SubgraphBuilder b, String h, String s, Map<String, String> p) {
-        String edit = b.op("Sub", List.of(b.op("Add", List.of(project(b, h, p.get("W")), p.get("b"))),
-                project(b, h, p.get("R"))));
-        return b.op("Add", List.of(h, b.op("MatMul", List.of(edit, p.get("R")))));
+        String edit = b.op("Sub", List.of(learnedSource(b, h, p), project(b, h, p.get("R"))));
+        return addEdit(b, h, edit, p);
     }
 }
