@@ -42,6 +42,8 @@ public final class ReftCheckpoint {
         reft.put("share_weights", c.shareWeights());
         reft.put("classes", c.classes());
         reft.put("pooling", c.pooling().name().toLowerCase());
+        reft.put("activation", c.activation());
+        reft.put("dropout", c.dropout());
         reft.set("parameters", JSON.valueToTree(new ArrayList<>(classifier.parameters().keySet())));
         if (args != null) {
             config.set("training", JSON.valueToTree(args));
@@ -65,7 +67,9 @@ public final class ReftCheckpoint {
         r.get("hooks").forEach(h -> hooks.add(h.asText()));
         ReftClassifier.Config c = new ReftClassifier.Config(r.get("intervention").asText(), hooks,
                 r.get("rank").asInt(), r.get("positions").asText(), r.get("share_weights").asBoolean(),
-                r.get("classes").asInt(), ClassificationHead.Pooling.valueOf(r.get("pooling").asText().toUpperCase()));
+                r.get("classes").asInt(), ClassificationHead.Pooling.valueOf(r.get("pooling").asText().toUpperCase()),
+                r.has("activation") ? r.get("activation").asText() : "linear",
+                r.has("dropout") ? r.get("dropout").asDouble() : 0);
         return ReftClassifier.withParameters(model, c, ck.tensors());
     }
 

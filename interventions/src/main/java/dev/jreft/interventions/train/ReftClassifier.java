@@ -33,7 +33,12 @@ public final class ReftClassifier {
      * the positions ({@code f1+l1} ...), whether first and last positions share one intervention, and the head.
      */
     public record Config(String intervention, List<String> hooks, int rank, String positions, boolean shareWeights,
-                         int classes, ClassificationHead.Pooling pooling) {
+                         int classes, ClassificationHead.Pooling pooling, String activation, double dropout) {
+        /** No activation, no dropout (the LoReFT of the paper). */
+        public Config(String intervention, List<String> hooks, int rank, String positions, boolean shareWeights,
+                      int classes, ClassificationHead.Pooling pooling) {
+            this(intervention, hooks, rank, positions, shareWeights, classes, pooling, "linear", 0);
+        }
     }
 
     private final HookedModel model;
@@ -49,7 +54,7 @@ public final class ReftClassifier {
         this.config = config;
         this.width = model.hooks().config().hidden();
         this.sites = new ReftSites(model, config.intervention(), config.hooks(), config.rank(), config.positions(),
-                config.shareWeights());
+                config.shareWeights(), config.activation(), config.dropout());
         this.params = params;
     }
 
@@ -179,6 +184,7 @@ public final class ReftClassifier {
         int sinceBest = 0;
         boolean stopped = false;
         int step = 0;
+        sites.training(new Random(args.seed() ^ 0x5eedL));
         long t0 = System.nanoTime();
         long examples = 0;
         try (ProgressBar bar = new ProgressBarBuilder().setTaskName("train").setInitialMax(total)
@@ -203,7 +209,9 @@ public final class ReftClassifier {
                     boolean evalNow = args.evalEvery() > 0 ? step % args.evalEvery() == 0
                             : i + 2L * args.batchSize() > order.size();
                     if (evalNow && dev != null && !dev.isEmpty()) {
+                        sites.training(null);
                         double acc = accuracy(dev, 32, args.maxLength());
+                        sites.training(new Random(args.seed() ^ step));
                         if (acc > bestAcc) {
                             bestAcc = acc;
                             bestStep = step;
@@ -217,6 +225,7 @@ public final class ReftClassifier {
                 }
             }
         }
+        sites.training(null);
         if (bestAcc >= 0) {
             best.forEach((k, v) -> params.get(k).assign(v));
         }

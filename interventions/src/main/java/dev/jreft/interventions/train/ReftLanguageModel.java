@@ -23,7 +23,12 @@ import java.util.Random;
  */
 public final class ReftLanguageModel {
     /** What is trained: intervention type, hooks, rank, positions and weight sharing (as {@link ReftClassifier}). */
-    public record Config(String intervention, List<String> hooks, int rank, String positions, boolean shareWeights) {
+    public record Config(String intervention, List<String> hooks, int rank, String positions, boolean shareWeights,
+                         String activation, double dropout) {
+        /** No activation, no dropout. */
+        public Config(String intervention, List<String> hooks, int rank, String positions, boolean shareWeights) {
+            this(intervention, hooks, rank, positions, shareWeights, "linear", 0);
+        }
     }
 
     /** Token ids of one sequence; the loss covers the tokens from {@code promptLength} on. */
@@ -46,7 +51,7 @@ public final class ReftLanguageModel {
         this.model = model;
         this.intervenable = new IntervenableModel(model);
         this.sites = new ReftSites(model, config.intervention(), config.hooks(), config.rank(), config.positions(),
-                config.shareWeights());
+                config.shareWeights(), config.activation(), config.dropout());
         if (sites.isEmpty()) {
             throw new IllegalArgumentException("a ReFT language model needs at least one hook");
         }
@@ -138,6 +143,7 @@ public final class ReftLanguageModel {
         long t0 = System.nanoTime();
         long examples = 0;
         int step = 0;
+        sites.training(new Random(args.seed() ^ 0x5eedL));
         for (int epoch = 0; epoch < args.epochs(); epoch++) {
             List<TokenExample> order = new ArrayList<>(train);
             Collections.shuffle(order, random);
@@ -149,6 +155,7 @@ public final class ReftLanguageModel {
             }
             out.printf("epoch %d: loss %.4f%n", epoch + 1, losses.get(losses.size() - 1));
         }
+        sites.training(null);
         double secs = (System.nanoTime() - t0) / 1e9;
         return new TrainingResult(step, secs, examples / secs, losses, Double.NaN, step, false);
     }

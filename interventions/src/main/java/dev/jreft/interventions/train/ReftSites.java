@@ -26,17 +26,25 @@ final class ReftSites {
 
     private enum Part { ALL, FIRST, LAST }
 
+    /** Types whose R has orthonormal rows (pyreft's rotate layer); the others leave R unconstrained. */
+    static final java.util.Set<String> ORTHONORMAL_R = java.util.Set.of("loreft", "consreft", "lobireft");
+
     private final String intervention;
-    private final int rank;
+    private final Interventions.Options options;
+    private final double dropout;
     private final PositionSpec positions;
     private final List<SiteDef> defs = new ArrayList<>();
+    private final Map<String, long[]> shapes;
+    private Random dropoutRandom;
 
     ReftSites(HookedModel model, String intervention, List<String> hooks, int rank, String positions,
-              boolean shareWeights) {
+              boolean shareWeights, String activation, double dropout) {
         this.intervention = intervention;
-        this.rank = rank;
+        this.options = new Interventions.Options(rank, null).withActivation(activation).withDropout(dropout);
+        this.dropout = dropout;
         this.positions = PositionSpec.parse(positions);
-        Interventions.create(intervention, new Interventions.Options(rank, null)); // unknown types fail here
+        // unknown types, ranks or activations fail here
+        this.shapes = Interventions.create(intervention, options).parameterShapes(model.hooks().config().hidden());
         int k = 0;
         boolean split = !shareWeights && this.positions.first() > 0 && this.positions.last() > 0;
         for (String hook : hooks) {
@@ -54,14 +62,25 @@ final class ReftSites {
         return defs.isEmpty();
     }
 
-    /** Fresh parameters: R with orthonormal rows, W uniform ±1/√d, b = 0. */
+    /** Fresh parameters: R with orthonormal rows, W uniform ±1/√d, b and anything else zero. */
     void initialise(Map<String, INDArray> params, long width, Random random) {
         double bound = 1 / Math.sqrt(width);
         for (SiteDef s : defs) {
-            params.put(s.prefix + ".R", Orthogonal.randomRows(rank, (int) width, random));
-            params.put(s.prefix + ".W", uniform(random, bound, rank, width));
-            params.put(s.prefix + ".b", Nd4j.zeros(DataType.FLOAT, rank));
+            for (var e : shapes.entrySet()) {
+                long[] shape = e.getValue();
+                INDArray v = switch (e.getKey()) {
+                    case "R" -> Orthogonal.randomRows((int) shape[0], (int) shape[1], random);
+                    case "W" -> uniform(random, bound, shape);
+                    default -> Nd4j.zeros(DataType.FLOAT, shape);
+                };
+                params.put(s.prefix + "." + e.getKey(), v);
+            }
         }
+    }
+
+    /** Training mode: sites get fresh dropout masks from {@code random}; null switches back to evaluation. */
+    void training(Random random) {
+        this.dropoutRandom = random;
     }
 
     static INDArray uniform(Random r, double bound, long... shape) {
@@ -82,13 +101,27 @@ final class ReftSites {
                 case LAST -> positions.lastPositions(batch);
             };
             Map<String, INDArray> p = new LinkedHashMap<>();
-            for (String name : List.of("R", "W", "b")) {
+            for (String name : shapes.keySet()) {
                 p.put(name, params.get(s.prefix + "." + name));
             }
-            sites.add(InterventionSite.at(s.hook, Interventions.create(intervention,
-                    new Interventions.Options(rank, null))).positions(pos).params(p).build());
+            if (dropout > 0 && dropoutRandom != null) { // evaluation feeds no mask: the default of ones
+                p.put("dropout_mask", dropoutMask(batch, dropoutRandom));
+            }
+            sites.add(InterventionSite.at(s.hook, Interventions.create(intervention, options)).positions(pos)
+                    .params(p).build());
         }
         return sites;
+    }
+
+    /** Inverted dropout: each entry kept with probability 1 − p and scaled by 1/(1 − p). */
+    private INDArray dropoutMask(Batch batch, Random random) {
+        long width = shapes.get("R")[1];
+        INDArray m = Nd4j.create(DataType.FLOAT, batch.size(), batch.seqLen(), width);
+        float keep = (float) (1 / (1 - dropout));
+        for (long i = 0; i < m.length(); i++) {
+            m.putScalar(i, random.nextDouble() < dropout ? 0f : keep);
+        }
+        return m;
     }
 
     /** Gradients by parameter name: the sites' (prefixed) and the extra ones (a head's). */
@@ -108,7 +141,7 @@ final class ReftSites {
         checkFinite(step, loss, grads);
         clip(grads, maxGradNorm);
         opt.step(params, grads, lr);
-        if (intervention.equals("loreft")) { // R keeps orthonormal rows: a retraction after every step
+        if (ORTHONORMAL_R.contains(intervention)) { // R keeps orthonormal rows: a retraction after every step
             for (SiteDef s : defs) {
                 Orthogonal.retractRows(params.get(s.prefix + ".R"));
             }

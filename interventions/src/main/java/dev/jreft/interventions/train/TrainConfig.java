@@ -51,7 +51,8 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, ReftSpe
 
     /** The ReFT setup, as in the checkpoint's {@code "reft"} section. */
     public record ReftSpec(String intervention, List<String> hooks, Integer rank, String positions,
-                           @JsonProperty("share_weights") Boolean shareWeights, Integer classes, String pooling) {
+                           @JsonProperty("share_weights") Boolean shareWeights, Integer classes, String pooling,
+                           String activation, Double dropout) {
         public ReftClassifier.Config toConfig() {
             if (hooks == null || hooks.isEmpty()) {
                 throw new IllegalArgumentException("reft.hooks must list at least one hook, e.g. [\"blocks.2.block_output\"]");
@@ -60,7 +61,8 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, ReftSpe
                     rank == null ? 4 : rank, positions == null ? "f1+l1" : positions,
                     shareWeights != null && shareWeights, classes == null ? 2 : classes,
                     pooling == null ? ClassificationHead.Pooling.MEAN
-                            : ClassificationHead.Pooling.valueOf(pooling.toUpperCase()));
+                            : ClassificationHead.Pooling.valueOf(pooling.toUpperCase()),
+                    activation == null ? "linear" : activation, dropout == null ? 0 : dropout);
         }
     }
 

@@ -19,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ReftCheckpointTest {
     static final ReftClassifier.Config CONFIG = new ReftClassifier.Config("loreft",
             List.of("blocks.2.block_output", "blocks.4.block_output"), 4, "f1+l1", false, 3,
-            ClassificationHead.Pooling.FIRST);
+            ClassificationHead.Pooling.FIRST, "gelu", 0.05);
 
     @Test
     void roundTripIsBitwiseAndGivesTheSameLogits(@TempDir Path tmp) throws Exception {

@@ -62,6 +62,28 @@ class ReftClassifierTest {
     }
 
     @Test
+    void everyReftTypeTrainsWithActivationAndDropout() {
+        for (String type : List.of("noreft", "direft", "nodireft", "consreft", "lobireft")) {
+            boolean hasW = !type.equals("consreft") && !type.equals("lobireft");
+            ReftClassifier c = ReftClassifier.create(model, new ReftClassifier.Config(type,
+                    List.of("blocks.2.block_output"), 2, "f1+l1", true, 2, ClassificationHead.Pooling.MEAN,
+                    hasW ? "tanh" : "linear", 0.1), 9);
+            TrainingArguments args = new TrainingArguments(3, 16, 1e-2, 0, 0, 1, 2, 0, 0, "adamw", 32);
+            TrainingResult r = c.train(data, List.of(), args, new PrintStream(new ByteArrayOutputStream()));
+            double first = r.losses().get(0);
+            double last = r.losses().get(r.losses().size() - 1);
+            assertTrue(last < first, type + ": loss " + first + " -> " + last);
+            assertEquals(hasW, c.parameters().containsKey("site0.W"), type);
+            if (ReftSites.ORTHONORMAL_R.contains(type)) {
+                assertTrue(Orthogonal.deviation(c.parameters().get("site0.R"), false) < 1e-5, type);
+            }
+            // evaluation feeds no dropout mask: two evaluations agree exactly
+            var batch = c.encode(List.of("The film was great.", "What an awful meal."), 32);
+            assertEquals(c.logits(batch), c.logits(batch), type);
+        }
+    }
+
+    @Test
     void sameSeedSameParameters() {
         TrainingArguments args = new TrainingArguments(1, 8, 1e-2, 0.01, 0.0, 1.0, 11, 0, 0, "adamw", 32);
         List<LabelledText> few = data.subList(0, 16);
