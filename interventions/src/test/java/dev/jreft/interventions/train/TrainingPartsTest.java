@@ -63,6 +63,17 @@ class TrainingPartsTest {
     }
 
     @Test
+    void temperatureAnnealsLinearlyAndHolds() {
+        TemperatureSchedule t = new TemperatureSchedule(50, 0.1, 5);
+        assertEquals(50, t.at(0), 1e-12);
+        assertEquals(25.05, t.at(2), 1e-9);
+        assertEquals(0.1, t.at(4), 1e-12);
+        assertEquals(0.1, t.at(100), 1e-12);
+        assertEquals(50f, t.tensorAt(0).getFloat(0), 0f);
+        assertThrows(IllegalArgumentException.class, () -> new TemperatureSchedule(0, 1, 3));
+    }
+
+    @Test
     void retractionKeepsRowsOrthonormal() {
         INDArray r = Orthogonal.randomRows(4, 32, new Random(1));
         assertTrue(Orthogonal.deviation(r, false) < 1e-6);
