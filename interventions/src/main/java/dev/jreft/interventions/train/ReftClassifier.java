@@ -173,8 +173,7 @@ public final class ReftClassifier {
         }
         int perEpoch = train.size() / args.batchSize(); // the last partial batch is dropped (shapes stay bucketed)
         int total = perEpoch * args.epochs();
-        LinearSchedule schedule = new LinearSchedule(args.learningRate(), (int) Math.round(total * args.warmupRatio()),
-                total);
+        LinearSchedule schedule = LinearSchedule.of(args, total);
         Optimizer opt = Optimizer.byName(args.optimizer(), args.weightDecay());
         Random random = new Random(args.seed());
         List<Double> losses = new ArrayList<>();

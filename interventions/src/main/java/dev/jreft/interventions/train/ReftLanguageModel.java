@@ -135,8 +135,7 @@ public final class ReftLanguageModel {
     public TrainingResult train(List<TokenExample> train, TrainingArguments args, PrintStream out) {
         int perEpoch = (train.size() + args.batchSize() - 1) / args.batchSize();
         int total = perEpoch * args.epochs();
-        LinearSchedule schedule = new LinearSchedule(args.learningRate(), (int) Math.round(total * args.warmupRatio()),
-                total);
+        LinearSchedule schedule = LinearSchedule.of(args, total);
         Optimizer opt = Optimizer.byName(args.optimizer(), args.weightDecay());
         Random random = new Random(args.seed());
         List<Double> losses = new ArrayList<>();
