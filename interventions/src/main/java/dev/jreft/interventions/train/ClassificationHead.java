@@ -5,7 +5,8 @@ import dev.jreft.hooks.graph.ElemTypes;
 import dev.jreft.hooks.graph.OnnxGraph;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.indexing.NDArrayIndex;
+import dev.jreft.hooks.runtime.Batch;
+import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.List;
 
@@ -17,51 +18,64 @@ import java.util.List;
 public final class ClassificationHead {
     public static final String W = "head.W";
     public static final String B = "head.b";
+    /** Pooling weights [b, s] fed to the training graph: pooled = Σ_t weight[b,t] · h[b,t]. */
+    public static final String POOL_WEIGHTS = "head.pool_weights";
 
     /** How the [b, s, d] hidden states become one vector per example. */
     public enum Pooling {
         /** Mean over real tokens (sentence-transformers' pooling for MiniLM). */
         MEAN,
         /** The first token ([CLS]). */
-        FIRST
+        FIRST,
+        /** The last real token (for causal models, whose last token has seen the whole text). */
+        LAST
     }
 
     private ClassificationHead() {
     }
 
     /**
-     * Appends pooling, the head and the mean cross-entropy to {@code g}; inputs {@code loss.mask} [b, s] float,
-     * {@code head.W}, {@code head.b}, {@code loss.labels} [b, 1] int64. Returns the loss tensor.
+     * Appends pooling, the head and the mean cross-entropy to {@code g}; inputs {@code head.pool_weights} [b, s]
+     * (see {@link #poolWeights}), {@code head.W}, {@code head.b}, {@code loss.labels} [b, 1] int64. All poolings are
+     * one weighted sum, so they share one graph. Returns the loss tensor.
      */
-    public static String appendLoss(OnnxGraph g, String hidden, long width, int classes, Pooling pooling) {
+    public static String appendLoss(OnnxGraph g, String hidden, long width, int classes) {
         String[] logits = new String[1];
         g.append("head", b -> {
             String w = b.input(W, ElemTypes.FLOAT, width, classes);
             String bias = b.input(B, ElemTypes.FLOAT, classes);
-            String pooled;
-            if (pooling == Pooling.MEAN) {
-                String mask = b.input(LossGraphs.MASK, ElemTypes.FLOAT, -1, -1);
-                String m3 = b.op("Reshape", List.of(mask, b.constantInts(new long[] {0, 0, 1}, 3)));
-                String sum = b.reduceSum(b.op("Mul", List.of(hidden, m3)), new long[] {1}, false);
-                pooled = b.op("Div", List.of(sum, b.reduceSum(mask, new long[] {1}, true)));
-            } else {
-                String first = b.op("Slice", List.of(hidden, b.constantInts(new long[] {0}, 1),
-                        b.constantInts(new long[] {1}, 1), b.constantInts(new long[] {1}, 1)));
-                pooled = b.op("Reshape", List.of(first, b.constantInts(new long[] {0, -1}, 2)));
-            }
+            String weights = b.input(POOL_WEIGHTS, ElemTypes.FLOAT, -1, -1);
+            String w3 = b.op("Reshape", List.of(weights, b.constantInts(new long[] {0, 0, 1}, 3)));
+            String pooled = b.reduceSum(b.op("Mul", List.of(hidden, w3)), new long[] {1}, false);
             logits[0] = b.op("Add", List.of(b.op("MatMul", List.of(pooled, w)), bias));
         });
         return LossGraphs.classificationCrossEntropy(g, logits[0]);
     }
 
-    /** Pooled features [b, d] from hidden states [b, s, d] and the attention mask [b, s]. */
-    public static INDArray pool(INDArray hidden, INDArray mask, Pooling pooling) {
-        if (pooling == Pooling.FIRST) {
-            return hidden.get(NDArrayIndex.all(), NDArrayIndex.point(0), NDArrayIndex.all()).dup();
+    /** Per-token pooling weights [b, s]: 1/len on real tokens (mean), or 1 at the first / last real token. */
+    public static INDArray poolWeights(Batch batch, Pooling pooling) {
+        INDArray w = Nd4j.zeros(DataType.FLOAT, batch.size(), batch.seqLen());
+        for (int b = 0; b < batch.size(); b++) {
+            int last = batch.lastReal(b);
+            switch (pooling) {
+                case MEAN -> {
+                    for (int t = 0; t <= last; t++) {
+                        if (batch.isReal(b, t)) {
+                            w.putScalar(b, t, 1.0 / (last + 1));
+                        }
+                    }
+                }
+                case FIRST -> w.putScalar(b, 0, 1);
+                case LAST -> w.putScalar(b, last, 1);
+            }
         }
-        INDArray m = mask.castTo(DataType.FLOAT);
-        INDArray sum = hidden.mul(m.reshape(m.size(0), m.size(1), 1)).sum(1);
-        return sum.diviColumnVector(m.sum(1).reshape(m.size(0), 1));
+        return w;
+    }
+
+    /** Pooled features [b, d] from hidden states [b, s, d]. */
+    public static INDArray pool(INDArray hidden, Batch batch, Pooling pooling) {
+        INDArray w = poolWeights(batch, pooling);
+        return hidden.mul(w.reshape(w.size(0), w.size(1), 1)).sum(1);
     }
 
     /** Logits [b, C] on the host. */

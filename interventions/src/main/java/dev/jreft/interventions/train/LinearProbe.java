@@ -38,7 +38,7 @@ public final class LinearProbe {
             List<String> texts = data.subList(i, Math.min(data.size(), i + batchSize)).stream()
                     .map(LabelledText::text).toList();
             Batch batch = model.complete(model.tokenizer().orElseThrow().encode(texts, maxLength, 16));
-            rows.add(ClassificationHead.pool(model.run(batch).get(out), batch.attentionMask(), pooling));
+            rows.add(ClassificationHead.pool(model.run(batch).get(out), batch, pooling));
         }
         return Nd4j.concat(0, rows.toArray(new INDArray[0]));
     }

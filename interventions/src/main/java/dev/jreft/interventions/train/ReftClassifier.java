@@ -127,7 +127,7 @@ public final class ReftClassifier {
     public INDArray logits(Batch batch) {
         String out = model.graph().outputNames().get(0);
         INDArray hidden = sites.isEmpty() ? model.run(batch).get(out) : intervenable.run(batch, sites(batch)).output(out);
-        return ClassificationHead.logits(ClassificationHead.pool(hidden, batch.attentionMask(), config.pooling()),
+        return ClassificationHead.logits(ClassificationHead.pool(hidden, batch, config.pooling()),
                 params.get(ClassificationHead.W), params.get(ClassificationHead.B));
     }
 
@@ -154,13 +154,13 @@ public final class ReftClassifier {
             l[i][0] = labels[i];
         }
         Map<String, INDArray> lossFeeds = new LinkedHashMap<>();
-        lossFeeds.put(LossGraphs.MASK, batch.attentionMask().castTo(DataType.FLOAT));
+        lossFeeds.put(ClassificationHead.POOL_WEIGHTS, ClassificationHead.poolWeights(batch, config.pooling()));
         lossFeeds.put(LossGraphs.LABELS, Nd4j.createFromArray(l));
         lossFeeds.put(ClassificationHead.W, params.get(ClassificationHead.W));
         lossFeeds.put(ClassificationHead.B, params.get(ClassificationHead.B));
         String out = model.graph().outputNames().get(0);
-        return intervenable.gradients(batch, sites(batch), "classify:" + config.pooling() + ":" + config.classes(),
-                g -> ClassificationHead.appendLoss(g, out, width, config.classes(), config.pooling()), lossFeeds,
+        return intervenable.gradients(batch, sites(batch), "classify:" + config.classes(),
+                g -> ClassificationHead.appendLoss(g, out, width, config.classes()), lossFeeds,
                 List.of(ClassificationHead.W, ClassificationHead.B));
     }
 

@@ -84,6 +84,16 @@ class ReftClassifierTest {
     }
 
     @Test
+    void aHeadOnTheLastTokenTrains() {
+        ReftClassifier c = ReftClassifier.create(model, new ReftClassifier.Config("loreft",
+                List.of("blocks.4.block_output"), 2, "l1", true, 2, ClassificationHead.Pooling.LAST), 2);
+        TrainingArguments args = new TrainingArguments(4, 16, 2e-2, 0, 0, 1, 2, 0, 0, "adamw", 32);
+        TrainingResult r = c.train(data, List.of(), args, new PrintStream(new ByteArrayOutputStream()));
+        assertTrue(r.losses().get(r.losses().size() - 1) < r.losses().get(0), r.losses().toString());
+        assertTrue(c.accuracy(data, 16, 32) > 0.8, "accuracy " + c.accuracy(data, 16, 32));
+    }
+
+    @Test
     void sameSeedSameParameters() {
         TrainingArguments args = new TrainingArguments(1, 8, 1e-2, 0.01, 0.0, 1.0, 11, 0, 0, "adamw", 32);
         List<LabelledText> few = data.subList(0, 16);

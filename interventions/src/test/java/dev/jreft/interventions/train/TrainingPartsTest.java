@@ -33,6 +33,21 @@ class TrainingPartsTest {
     }
 
     @Test
+    void poolingWeightsCoverRealTokensOnly() {
+        var mean = ClassificationHead.poolWeights(PADDED, ClassificationHead.Pooling.MEAN);
+        assertEquals(1.0, mean.getRow(1).sumNumber().doubleValue(), 1e-6);
+        assertEquals(0.0, mean.getDouble(1, 3), 0.0);
+        assertEquals(1.0 / 3, mean.getDouble(1, 2), 1e-6);
+        var last = ClassificationHead.poolWeights(PADDED, ClassificationHead.Pooling.LAST);
+        assertEquals(1.0, last.getDouble(0, 5), 0.0);
+        assertEquals(1.0, last.getDouble(1, 2), 0.0);
+        assertEquals(1.0, last.getDouble(2, 0), 0.0);
+        assertEquals(3.0, last.sumNumber().doubleValue(), 0.0);
+        var first = ClassificationHead.poolWeights(PADDED, ClassificationHead.Pooling.FIRST);
+        assertEquals(3.0, first.getColumn(0).sumNumber().doubleValue(), 0.0);
+    }
+
+    @Test
     void adamWMatchesTheFormula() {
         INDArray p = Nd4j.createFromArray(1.0f, -2.0f);
         INDArray g = Nd4j.createFromArray(0.5f, 0.25f);
