@@ -1,18 +1,10 @@
 package dev.jreft.analysis;
 
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
-/** Sentence embeddings from hidden states, as sentence-transformers computes them for MiniLM. */
+/** Distances between sentence embeddings. */
 public final class Embeddings {
     private Embeddings() {
-    }
-
-    /** Mean of the real-token rows: hidden [b, s, d], mask [b, s] → [b, d]. */
-    public static INDArray meanPool(INDArray hidden, INDArray mask) {
-        INDArray m = mask.castTo(DataType.FLOAT);
-        INDArray summed = hidden.mul(m.reshape(m.size(0), m.size(1), 1)).sum(1);
-        return summed.diviColumnVector(m.sum(1).reshape(m.size(0), 1));
     }
 
     /** 1 − cos(a, b) for two vectors. */

@@ -7,6 +7,7 @@ import dev.jreft.interventions.IntervenableModel;
 import dev.jreft.interventions.InterventionSite;
 import dev.jreft.interventions.Source;
 import dev.jreft.interventions.statics.VanillaInterchange;
+import dev.jreft.interventions.train.ClassificationHead;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.ArrayList;
@@ -30,6 +31,20 @@ public final class PatchingSweep {
     private PatchingSweep() {
     }
 
+    /** Sentence embedding as sentence-transformers computes it for MiniLM: the mean over real tokens. */
+    static INDArray embedding(INDArray hidden, Batch batch) {
+        return ClassificationHead.pool(hidden, batch, ClassificationHead.Pooling.MEAN);
+    }
+
+    /** Cosine distance between the clean embeddings of two texts. */
+    public static double embeddingDistance(HookedModel model, String a, String b) {
+        Batch x = model.tokenize(List.of(a));
+        Batch y = model.tokenize(List.of(b));
+        String out = model.graph().outputNames().get(0);
+        return Embeddings.cosineDistance(embedding(model.run(x).get(out), x).getRow(0),
+                embedding(model.run(y).get(out), y).getRow(0));
+    }
+
     public static List<LayerEffect> blockOutputInterchange(HookedModel model, String baseText, String sourceText,
                                                            Positions which) {
         Batch base = model.tokenize(List.of(baseText));
@@ -41,8 +56,8 @@ public final class PatchingSweep {
         }
         String output = model.graph().outputNames().get(0);
         ActivationCache sourceCache = model.runWithCache(source, hooks);
-        INDArray sourceEmb = Embeddings.meanPool(sourceCache.output(output), source.attentionMask());
-        INDArray baseEmb = Embeddings.meanPool(model.run(base).get(output), base.attentionMask());
+        INDArray sourceEmb = embedding(sourceCache.output(output), source);
+        INDArray baseEmb = embedding(model.run(base).get(output), base);
         int shared = Math.min(base.lastReal(0), source.lastReal(0)) + 1;
         INDArray baseIds = base.inputs().get(Batch.INPUT_IDS);
         INDArray sourceIds = source.inputs().get(Batch.INPUT_IDS);
@@ -60,7 +75,7 @@ public final class PatchingSweep {
             INDArray patched = im.run(base, List.of(InterventionSite.at(hook, new VanillaInterchange())
                     .positions(positions).source(Source.cached(sourceCache.get(hook)), positions).build()))
                     .output(output);
-            INDArray emb = Embeddings.meanPool(patched, base.attentionMask());
+            INDArray emb = embedding(patched, base);
             effects.add(new LayerEffect(l, Embeddings.cosineDistance(emb.getRow(0), baseEmb.getRow(0)),
                     Embeddings.cosineDistance(emb.getRow(0), sourceEmb.getRow(0)), chosen));
         }

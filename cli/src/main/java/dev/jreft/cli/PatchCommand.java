@@ -21,15 +21,6 @@ final class PatchCommand implements Callable<Integer> {
     @Option(names = "--all-positions", description = "patch every shared position, not only those that differ")
     boolean allPositions;
 
-    private double baseSourceDistance(HookedModel m) {
-        var b = m.tokenize(List.of(base));
-        var s = m.tokenize(List.of(source));
-        String out = m.graph().outputNames().get(0);
-        return dev.jreft.analysis.Embeddings.cosineDistance(
-                dev.jreft.analysis.Embeddings.meanPool(m.run(b).get(out), b.attentionMask()).getRow(0),
-                dev.jreft.analysis.Embeddings.meanPool(m.run(s).get(out), s.attentionMask()).getRow(0));
-    }
-
     @Override
     public Integer call() {
         long t0 = System.nanoTime();
@@ -49,7 +40,7 @@ final class PatchCommand implements Callable<Integer> {
                     e.distanceToSource());
         }
         System.out.println();
-        System.out.println("clean distance base↔source: " + String.format("%.5f", baseSourceDistance(m))
+        System.out.println("clean distance base↔source: " + String.format("%.5f", PatchingSweep.embeddingDistance(m, base, source))
                 + "   (embedding = mean over real tokens of last_hidden_state)");
         System.out.printf("done in %.1f s%n", (System.nanoTime() - t0) / 1e9);
         return 0;

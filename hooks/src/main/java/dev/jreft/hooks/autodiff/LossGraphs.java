@@ -32,7 +32,7 @@ public final class LossGraphs {
             String p = b.op("MatMul", List.of(hidden, b.op("Reshape", List.of(probe,
                     b.constantInts(new long[] {width, 1}, 2)))));
             String m = b.op("Reshape", List.of(mask, b.constantInts(new long[] {0, 0, 1}, 3)));
-            out[0] = sumAll(b, g.opset(), b.op("Mul", List.of(p, m)));
+            out[0] = sumAll(b, b.op("Mul", List.of(p, m)));
         });
         return out[0];
     }
@@ -51,8 +51,8 @@ public final class LossGraphs {
             String picked = b.op("GatherElements", List.of(lsm, t), Attr.i("axis", 2));
             String weighted = b.op("Mul", List.of(picked, b.op("Reshape", List.of(w,
                     b.constantInts(new long[] {0, 0, 1}, 3)))));
-            out[0] = b.op("Neg", List.of(b.op("Div", List.of(sumAll(b, g.opset(), weighted),
-                    sumAll(b, g.opset(), w)))));
+            out[0] = b.op("Neg", List.of(b.op("Div", List.of(sumAll(b, weighted),
+                    sumAll(b, w)))));
         });
         return out[0];
     }
@@ -64,16 +64,15 @@ public final class LossGraphs {
             String labels = b.input(LABELS, ElemTypes.INT64, -1, 1);
             String lsm = b.op("LogSoftmax", List.of(logits), Attr.i("axis", 1));
             String picked = b.op("GatherElements", List.of(lsm, labels), Attr.i("axis", 1));
-            String mean = g.opset() >= 18
-                    ? b.op("ReduceMean", List.of(picked), Attr.i("keepdims", 0))
-                    : b.op("ReduceMean", List.of(picked), Attr.i("keepdims", 0));
+            // ReduceMean without axes reduces everything at every opset
+            String mean = b.op("ReduceMean", List.of(picked), Attr.i("keepdims", 0));
             out[0] = b.op("Neg", List.of(mean));
         });
         return out[0];
     }
 
     /** Sum over all axes to a 0-d scalar (ReduceSum with no axes reduces everything at every opset). */
-    private static String sumAll(dev.jreft.hooks.graph.SubgraphBuilder b, int opset, String x) {
+    private static String sumAll(dev.jreft.hooks.graph.SubgraphBuilder b, String x) {
         return b.op("ReduceSum", List.of(x), Attr.i("keepdims", 0));
     }
 }

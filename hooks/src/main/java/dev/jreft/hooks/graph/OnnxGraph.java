@@ -383,7 +383,6 @@ public final class OnnxGraph {
         for (int i = 0; i < nodes.size(); i++) {
             g.addNode(p + 1 + i, nodes.get(i));
         }
-        // value_info of the old name no longer describes a node output it could check; keep it for both names
         changed();
     }
 

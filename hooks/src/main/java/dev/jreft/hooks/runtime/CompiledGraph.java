@@ -45,11 +45,7 @@ public final class CompiledGraph {
     }
 
     public Set<String> inputNames() {
-        try {
-            return session().getInputNames();
-        } catch (RuntimeException e) {
-            throw e;
-        }
+        return session().getInputNames();
     }
 
     /** Runs with {@code feeds}; returns {@code outputs} (all graph outputs when empty). */
