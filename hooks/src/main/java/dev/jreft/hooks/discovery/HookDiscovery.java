@@ -29,6 +29,15 @@ public final class HookDiscovery {
         throw new DetectionException(describeUnrecognised(graph));
     }
 
+    /** As {@link #discover}, but a graph of no known family gets a map of raw {@code tensor:} hooks only. */
+    public static HookMap discoverOrRaw(OnnxGraph graph) {
+        try {
+            return discover(graph);
+        } catch (DetectionException e) {
+            return HookMap.rawOnly(graph, e.getMessage());
+        }
+    }
+
     private static String describeUnrecognised(OnnxGraph graph) {
         Map<String, Long> ops = graph.nodes().stream()
                 .collect(Collectors.groupingBy(NodeProto::getOpType, TreeMap::new, Collectors.counting()));

@@ -18,6 +18,7 @@ public final class HookMap {
     private final ModelConfig config;
     private final Map<String, HookPoint> hooks;
     private final OnnxGraph graph;
+    private final String unrecognised;
 
     public HookMap(ModelConfig config, List<HookPoint> hooks, OnnxGraph graph) {
         this.config = config;
@@ -27,9 +28,31 @@ public final class HookMap {
         }
         this.hooks = Collections.unmodifiableMap(m);
         this.graph = graph;
+        this.unrecognised = null;
     }
 
+    private HookMap(OnnxGraph graph, String why) {
+        this.config = null;
+        this.hooks = Map.of();
+        this.graph = graph;
+        this.unrecognised = why;
+    }
+
+    /** A graph of no known family: only raw {@code tensor:} hooks resolve; {@code why} says what was found. */
+    public static HookMap rawOnly(OnnxGraph graph, String why) {
+        return new HookMap(graph, why);
+    }
+
+    /** True when a family was recognised and canonical hook names resolve. */
+    public boolean recognised() {
+        return unrecognised == null;
+    }
+
+    /** The model's sizes; an error for a graph of no known family. */
     public ModelConfig config() {
+        if (config == null) {
+            throw new DetectionException(unrecognised);
+        }
         return config;
     }
 
@@ -54,6 +77,9 @@ public final class HookMap {
                         + suggest(tensor, graph.producedTensors()));
             }
             return HookPoint.raw(tensor);
+        }
+        if (!recognised()) {
+            throw new UnknownHookException("hook '" + name + "' needs a recognised model family; " + unrecognised);
         }
         throw new UnknownHookException("unknown hook '" + name + "' for this " + config.family() + " model ("
                 + config.layers() + " layers: blocks.0.." + (config.layers() - 1) + ".<component>, components "

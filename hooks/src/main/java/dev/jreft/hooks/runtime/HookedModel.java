@@ -37,7 +37,8 @@ public final class HookedModel implements AutoCloseable {
 
     public HookedModel(OnnxGraph graph, TextTokenizer tokenizer, OrtRuntime runtime) {
         this.graph = graph;
-        this.hooks = HookDiscovery.discover(graph);
+        // any graph runs: a family that is not recognised still has raw tensor: hooks
+        this.hooks = HookDiscovery.discoverOrRaw(graph);
         this.tokenizer = tokenizer;
         this.runtime = runtime;
         this.fingerprint = graph.fingerprint();
