@@ -341,6 +341,41 @@ public final class OnnxGraph {
         changed();
     }
 
+    /**
+     * Turns graph input {@code name} into a float initializer holding {@code values} (row-major) with the given dims:
+     * how trained weights fed as inputs become the frozen model's own.
+     */
+    public void freezeInput(String name, float[] values, long[] dims) {
+        GraphProto.Builder g = model.getGraphBuilder();
+        int idx = -1;
+        for (int i = 0; i < g.getInputCount(); i++) {
+            if (g.getInput(i).getName().equals(name)) {
+                idx = i;
+            }
+        }
+        if (idx < 0) {
+            throw new IllegalArgumentException("graph has no input '" + name + "' (inputs: " + inputNames() + ")");
+        }
+        long n = 1;
+        for (long d : dims) {
+            n *= d;
+        }
+        if (n != values.length) {
+            throw new IllegalArgumentException("input '" + name + "': " + values.length + " values for dims "
+                    + java.util.Arrays.toString(dims));
+        }
+        java.nio.ByteBuffer raw = java.nio.ByteBuffer.allocate(values.length * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        raw.asFloatBuffer().put(values);
+        TensorProto.Builder t = TensorProto.newBuilder().setName(name).setDataType(ElemTypes.FLOAT)
+                .setRawData(ByteString.copyFrom(raw.array()));
+        for (long d : dims) {
+            t.addDims(d);
+        }
+        g.removeInput(idx);
+        g.addInitializer(t);
+        changed();
+    }
+
     public void addInitializer(TensorProto tensor) {
         if (hasTensor(tensor.getName())) {
             throw new IllegalArgumentException("graph already has a tensor named '" + tensor.getName() + "'");

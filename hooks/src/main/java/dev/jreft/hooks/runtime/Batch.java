@@ -9,8 +9,10 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * Model inputs by graph input name ({@code input_ids}, {@code attention_mask}, ...), each [batch, seq] int64.
- * Right padding: {@code attention_mask} is 1 on real tokens and 0 on padding.
+ * Model inputs by graph input name ({@code input_ids}, {@code attention_mask}, ...), each [batch, seq] int64 for
+ * token models; any other model's inputs (a float [batch, seq, ...] tensor) work too. Batch size and sequence length
+ * come from {@code input_ids} when present, else from the first input. Right padding: {@code attention_mask} is 1 on
+ * real tokens and 0 on padding; without one every position is real.
  */
 public record Batch(Map<String, INDArray> inputs) {
     public static final String INPUT_IDS = "input_ids";
@@ -18,12 +20,17 @@ public record Batch(Map<String, INDArray> inputs) {
 
     public Batch {
         inputs = Collections.unmodifiableMap(new LinkedHashMap<>(inputs));
-        if (!inputs.containsKey(INPUT_IDS)) {
-            throw new IllegalArgumentException("a batch needs input_ids; got " + inputs.keySet());
+        if (inputs.isEmpty()) {
+            throw new IllegalArgumentException("a batch needs at least one input (input_ids for token models)");
         }
-        long[] shape = inputs.get(INPUT_IDS).shape();
-        if (shape.length != 2) {
+        INDArray ids = inputs.get(INPUT_IDS);
+        long[] shape = (ids != null ? ids : inputs.values().iterator().next()).shape();
+        if (ids != null && shape.length != 2) {
             throw new IllegalArgumentException("input_ids must be [batch, seq]; got " + java.util.Arrays.toString(shape));
+        }
+        if (shape.length < 2) {
+            throw new IllegalArgumentException("batch inputs must be at least [batch, seq]; got "
+                    + java.util.Arrays.toString(shape));
         }
         INDArray mask = inputs.get(ATTENTION_MASK);
         if (mask != null && mask.size(0) != shape[0]) {
@@ -39,12 +46,17 @@ public record Batch(Map<String, INDArray> inputs) {
         return new Batch(m);
     }
 
+    private INDArray primary() {
+        INDArray ids = inputs.get(INPUT_IDS);
+        return ids != null ? ids : inputs.values().iterator().next();
+    }
+
     public int size() {
-        return (int) inputs.get(INPUT_IDS).size(0);
+        return (int) primary().size(0);
     }
 
     public int seqLen() {
-        return (int) inputs.get(INPUT_IDS).size(1);
+        return (int) primary().size(1);
     }
 
     /** The attention mask; all ones when the batch has none. */

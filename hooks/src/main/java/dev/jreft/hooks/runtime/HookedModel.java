@@ -118,9 +118,6 @@ public final class HookedModel implements AutoCloseable {
             }
             in.put(name, v);
         }
-        if (!in.containsKey(Batch.INPUT_IDS)) {
-            in.put(Batch.INPUT_IDS, batch.inputs().get(Batch.INPUT_IDS));
-        }
         Map<String, INDArray> all = new LinkedHashMap<>(in);
         batch.inputs().forEach(all::putIfAbsent);
         return new Batch(all);

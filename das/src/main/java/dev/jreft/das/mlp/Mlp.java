@@ -1,0 +1,168 @@
+package dev.jreft.das.mlp;
+
+import dev.jreft.hooks.autodiff.GraphGradients;
+import dev.jreft.hooks.autodiff.LossGraphs;
+import dev.jreft.hooks.graph.ElemTypes;
+import dev.jreft.hooks.graph.OnnxGraph;
+import dev.jreft.hooks.runtime.CompiledGraph;
+import dev.jreft.hooks.runtime.OrtRuntime;
+import dev.jreft.interventions.train.AdamW;
+import dev.jreft.interventions.train.LinearSchedule;
+import dev.jreft.interventions.train.TrainingArguments;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * A ReLU MLP built as an ONNX graph in Java and trained with jreft's own autodiff (every weight is a graph input and
+ * a gradient source). Input {@code x} is [b, 1, in] and hidden layer k is the tensor {@code hidden.k} [b, 1, h], so
+ * interventions address it as {@code tensor:hidden.k} at position 0; the output {@code logits} is [b, classes].
+ * {@link #frozen()} turns the trained weights into initializers: the model DAS then looks into.
+ */
+public final class Mlp {
+    public static final String INPUT = "x";
+    public static final String LOGITS = "logits";
+
+    private final int in;
+    private final int[] hidden;
+    private final int classes;
+    private final OnnxGraph graph;
+    private final Map<String, INDArray> weights = new LinkedHashMap<>();
+
+    public Mlp(int in, int[] hidden, int classes, long seed) {
+        this.in = in;
+        this.hidden = hidden.clone();
+        this.classes = classes;
+        this.graph = OnnxGraph.create(17, "mlp");
+        Random r = new Random(seed);
+        graph.append("mlp", b -> {
+            String x = b.input(INPUT, ElemTypes.FLOAT, -1, 1, in);
+            int width = in;
+            for (int k = 0; k <= hidden.length; k++) {
+                int out = k < hidden.length ? hidden[k] : classes;
+                String w = b.input("mlp.W" + k, ElemTypes.FLOAT, width, out);
+                String bias = b.input("mlp.b" + k, ElemTypes.FLOAT, out);
+                double bound = Math.sqrt(6.0 / width); // He-uniform for ReLU layers
+                weights.put("mlp.W" + k, uniform(r, bound, width, out));
+                weights.put("mlp.b" + k, Nd4j.zeros(DataType.FLOAT, out));
+                String z = b.op("Add", List.of(b.op("MatMul", List.of(x, w)), bias));
+                if (k < hidden.length) {
+                    x = b.opTo("hidden." + k, "Relu", List.of(z));
+                } else {
+                    b.opTo(LOGITS, "Reshape", List.of(z, b.constantInts(new long[] {-1, classes}, 2)));
+                }
+                width = out;
+            }
+            b.expose(LOGITS);
+        });
+    }
+
+    private static INDArray uniform(Random r, double bound, long... shape) {
+        INDArray a = Nd4j.create(DataType.FLOAT, shape);
+        for (long i = 0; i < a.length(); i++) {
+            a.putScalar(i, (r.nextDouble() * 2 - 1) * bound);
+        }
+        return a;
+    }
+
+    public Map<String, INDArray> weights() {
+        return weights;
+    }
+
+    /** Features [n, in] as the graph's input [n, 1, in]. */
+    public static INDArray input(INDArray features) {
+        return features.reshape(features.size(0), 1, features.size(1)).castTo(DataType.FLOAT);
+    }
+
+    /** Trains on (features [n, in], labels) with mini-batches of {@code args.batchSize()}; returns per-epoch losses. */
+    public List<Double> train(INDArray features, int[] labels, TrainingArguments args, PrintStream out) {
+        int n = (int) features.size(0);
+        int steps = n / args.batchSize() * args.epochs();
+        LinearSchedule schedule = LinearSchedule.of(args, steps);
+        AdamW opt = new AdamW(0.9, 0.999, 1e-8, args.weightDecay());
+        Random random = new Random(args.seed());
+        List<Double> epochLosses = new ArrayList<>();
+        int step = 0;
+        String key = "mlp" + in + java.util.Arrays.toString(hidden) + classes;
+        for (int epoch = 0; epoch < args.epochs(); epoch++) {
+            int[] order = shuffled(n, random);
+            double sum = 0;
+            int batches = 0;
+            for (int i = 0; i + args.batchSize() <= n; i += args.batchSize()) {
+                int[] idx = java.util.Arrays.copyOfRange(order, i, i + args.batchSize());
+                Map<String, INDArray> feeds = new LinkedHashMap<>(weights);
+                feeds.put(INPUT, input(rows(features, idx)));
+                var r = GraphGradients.compute(key, "cls", graph, feeds, g -> LossGraphs.classificationCrossEntropy(
+                        g, LOGITS), Map.of(LossGraphs.LABELS, labelColumn(labels, idx)),
+                        new ArrayList<>(weights.keySet()), OrtRuntime.shared());
+                opt.step(weights, new LinkedHashMap<>(r.gradients()), schedule.at(step++));
+                sum += r.loss();
+                batches++;
+            }
+            epochLosses.add(sum / batches);
+            out.printf("mlp epoch %d: loss %.4f%n", epoch + 1, sum / batches);
+        }
+        return epochLosses;
+    }
+
+    /** Logits [n, classes] for features [n, in] with the current weights. */
+    public INDArray logits(INDArray features) {
+        Map<String, INDArray> feeds = new LinkedHashMap<>(weights);
+        feeds.put(INPUT, input(features));
+        return new CompiledGraph(graph, graph.fingerprint(), OrtRuntime.shared()).run(feeds, List.of(LOGITS))
+                .get(LOGITS);
+    }
+
+    public double accuracy(INDArray features, int[] labels) {
+        INDArray pred = logits(features).argMax(1);
+        int ok = 0;
+        for (int i = 0; i < labels.length; i++) {
+            if (pred.getInt(i) == labels[i]) {
+                ok++;
+            }
+        }
+        return (double) ok / labels.length;
+    }
+
+    /** The trained network with its weights as initializers (only {@code x} left as input). */
+    public OnnxGraph frozen() {
+        OnnxGraph g = graph.copy();
+        for (var e : weights.entrySet()) {
+            g.freezeInput(e.getKey(), e.getValue().dup('c').data().asFloat(), e.getValue().shape());
+        }
+        return g;
+    }
+
+    static int[] shuffled(int n, Random r) {
+        int[] o = new int[n];
+        for (int i = 0; i < n; i++) {
+            o[i] = i;
+        }
+        for (int i = n - 1; i > 0; i--) {
+            int j = r.nextInt(i + 1);
+            int t = o[i];
+            o[i] = o[j];
+            o[j] = t;
+        }
+        return o;
+    }
+
+    static INDArray rows(INDArray a, int[] idx) {
+        return a.getRows(idx);
+    }
+
+    static INDArray labelColumn(int[] labels, int[] idx) {
+        long[][] l = new long[idx.length][1];
+        for (int i = 0; i < idx.length; i++) {
+            l[i][0] = labels[idx[i]];
+        }
+        return Nd4j.createFromArray(l);
+    }
+}
