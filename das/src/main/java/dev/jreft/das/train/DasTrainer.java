@@ -143,23 +143,45 @@ public final class DasTrainer {
         Random random = new Random(args.seed());
         List<Double> losses = new ArrayList<>();
         int step = 0;
+        // a batch intervenes on one set of variables: group, then shuffle batches across groups each epoch
+        Map<java.util.Set<String>, List<InterchangeExample>> groups = new LinkedHashMap<>();
+        for (InterchangeExample x : train) {
+            groups.computeIfAbsent(new java.util.TreeSet<>(x.sources().keySet()), k -> new ArrayList<>()).add(x);
+        }
         for (int epoch = 0; epoch < args.epochs(); epoch++) {
-            List<InterchangeExample> order = new ArrayList<>(train);
-            Collections.shuffle(order, random);
-            double sum = 0;
-            int n = 0;
-            for (int i = 0; i + args.batchSize() <= order.size(); i += args.batchSize()) {
-                sum += step(order.subList(i, i + args.batchSize()), opt, schedule.at(step++));
-                n++;
+            List<List<InterchangeExample>> batches = new ArrayList<>();
+            for (List<InterchangeExample> group : groups.values()) {
+                List<InterchangeExample> order = new ArrayList<>(group);
+                Collections.shuffle(order, random);
+                for (int i = 0; i + args.batchSize() <= order.size(); i += args.batchSize()) {
+                    batches.add(order.subList(i, i + args.batchSize()));
+                }
             }
-            losses.add(sum / n);
-            out.printf("das epoch %d: loss %.4f%n", epoch + 1, sum / n);
+            Collections.shuffle(batches, random);
+            double sum = 0;
+            for (List<InterchangeExample> batch : batches) {
+                sum += step(batch, opt, schedule.at(step++));
+            }
+            losses.add(sum / batches.size());
+            out.printf("das epoch %d: loss %.4f%n", epoch + 1, sum / batches.size());
         }
         return losses;
     }
 
     /** Interchange intervention accuracy on {@code examples} (evaluated in batches of {@code batchSize}). */
     public double iia(List<InterchangeExample> examples, int batchSize) {
+        Map<java.util.Set<String>, List<InterchangeExample>> groups = new LinkedHashMap<>();
+        for (InterchangeExample x : examples) {
+            groups.computeIfAbsent(new java.util.TreeSet<>(x.sources().keySet()), k -> new ArrayList<>()).add(x);
+        }
+        int ok = 0;
+        for (List<InterchangeExample> group : groups.values()) {
+            ok += correct(group, batchSize);
+        }
+        return (double) ok / examples.size();
+    }
+
+    private int correct(List<InterchangeExample> examples, int batchSize) {
         int ok = 0;
         for (int i = 0; i < examples.size(); i += batchSize) {
             List<InterchangeExample> chunk = examples.subList(i, Math.min(examples.size(), i + batchSize));
@@ -172,6 +194,6 @@ public final class DasTrainer {
                 }
             }
         }
-        return (double) ok / examples.size();
+        return ok;
     }
 }
