@@ -9,6 +9,7 @@ import dev.jreft.interventions.Source;
 import dev.jreft.interventions.das.RotatedSpaceInterchange;
 import dev.jreft.interventions.train.AdamW;
 import dev.jreft.interventions.train.LinearSchedule;
+import dev.jreft.interventions.train.NonFiniteException;
 import dev.jreft.interventions.train.Orthogonal;
 import dev.jreft.interventions.train.TrainingArguments;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -117,7 +118,7 @@ public final class DasTrainer {
     }
 
     /** One step: cross-entropy of the intervened prediction against the counterfactual labels; returns the loss. */
-    public double step(List<InterchangeExample> examples, AdamW opt, double lr) {
+    public double step(List<InterchangeExample> examples, AdamW opt, double lr, int stepIndex) {
         Batch base = batch(examples.stream().map(InterchangeExample::base).toList());
         List<InterventionSite> sites = sites(examples);
         IntervenableModel.Gradients g = intervenable.gradients(base, sites, "das-ce",
@@ -126,10 +127,7 @@ public final class DasTrainer {
         for (Map<String, INDArray> site : g.perSite()) {
             grad.addi(site.get("R")); // R is tied across the variables' sites
         }
-        if (!Double.isFinite(g.loss()) || !Double.isFinite(grad.norm2Number().doubleValue())) {
-            throw new dev.jreft.interventions.train.NonFiniteException("DAS step: loss " + g.loss()
-                    + " or the gradient of R is not finite");
-        }
+        NonFiniteException.check(stepIndex, g.loss(), Map.of("R", grad));
         opt.step(Map.of("R", rotation), Map.of("R", grad), lr);
         Orthogonal.retractColumns(rotation);
         return g.loss();
@@ -160,7 +158,8 @@ public final class DasTrainer {
             Collections.shuffle(batches, random);
             double sum = 0;
             for (List<InterchangeExample> batch : batches) {
-                sum += step(batch, opt, schedule.at(step++));
+                sum += step(batch, opt, schedule.at(step), step);
+                step++;
             }
             losses.add(sum / batches.size());
             out.printf("das epoch %d: loss %.4f%n", epoch + 1, sum / batches.size());

@@ -138,25 +138,12 @@ final class ReftSites {
     /** Check, clip, update, retract: the common tail of an optimisation step. */
     void apply(Map<String, INDArray> params, Map<String, INDArray> grads, double loss, Optimizer opt, double lr,
                double maxGradNorm, int step) {
-        checkFinite(step, loss, grads);
+        NonFiniteException.check(step, loss, grads);
         clip(grads, maxGradNorm);
         opt.step(params, grads, lr);
         if (ORTHONORMAL_R.contains(intervention)) { // R keeps orthonormal rows: a retraction after every step
             for (SiteDef s : defs) {
                 Orthogonal.retractRows(params.get(s.prefix + ".R"));
-            }
-        }
-    }
-
-    static void checkFinite(int step, double loss, Map<String, INDArray> grads) {
-        if (!Double.isFinite(loss)) {
-            throw new NonFiniteException("training stopped at step " + step + ": the loss is " + loss);
-        }
-        for (var e : grads.entrySet()) {
-            double n = e.getValue().norm2Number().doubleValue();
-            if (!Double.isFinite(n)) {
-                throw new NonFiniteException("training stopped at step " + step + ": the gradient of '" + e.getKey()
-                        + "' contains NaN or Inf (loss " + loss + ")");
             }
         }
     }
