@@ -7,6 +7,7 @@ import dev.jreft.das.causal.HierarchicalEquality;
 import dev.jreft.das.mlp.Mlp;
 import dev.jreft.das.train.DasTrainer;
 import dev.jreft.das.train.InterchangeExample;
+import dev.jreft.das.train.ModelInputs;
 import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.hooks.runtime.OrtRuntime;
 import dev.jreft.interventions.train.TrainingArguments;
@@ -73,22 +74,24 @@ public final class HierarchicalEqualityExperiment {
         Map<String, int[]> subspaces = new LinkedHashMap<>();
         subspaces.put(HierarchicalEquality.WX, IntStream.range(0, s.subspace()).toArray());
         subspaces.put(HierarchicalEquality.YZ, IntStream.range(s.subspace(), 2 * s.subspace()).toArray());
-        List<InterchangeExample> dasTrain = new ArrayList<>();
-        List<InterchangeExample> wxTest = interchanges(causal, sampler, List.of(HierarchicalEquality.WX),
+        List<InterchangeExample<float[]>> dasTrain = new ArrayList<>();
+        List<InterchangeExample<float[]>> wxTest = interchanges(causal, sampler, List.of(HierarchicalEquality.WX),
                 s.testExamples(), s.seed() + 10);
-        List<InterchangeExample> yzTest = interchanges(causal, sampler, List.of(HierarchicalEquality.YZ),
+        List<InterchangeExample<float[]>> yzTest = interchanges(causal, sampler, List.of(HierarchicalEquality.YZ),
                 s.testExamples(), s.seed() + 11);
-        List<InterchangeExample> bothTest = interchanges(causal, sampler, List.of(HierarchicalEquality.WX,
+        List<InterchangeExample<float[]>> bothTest = interchanges(causal, sampler, List.of(HierarchicalEquality.WX,
                 HierarchicalEquality.YZ), s.testExamples(), s.seed() + 12);
         dasTrain.addAll(interchanges(causal, sampler, List.of(HierarchicalEquality.WX), s.dasExamples(), s.seed() + 20));
         dasTrain.addAll(interchanges(causal, sampler, List.of(HierarchicalEquality.YZ), s.dasExamples(), s.seed() + 21));
         dasTrain.addAll(interchanges(causal, sampler, List.of(HierarchicalEquality.WX, HierarchicalEquality.YZ),
                 s.dasExamples(), s.seed() + 22));
         INDArray initial = DasTrainer.randomRotation(w, s.seed() + 30);
-        DasTrainer control = new DasTrainer(frozen, "tensor:hidden.0", Mlp.INPUT, Mlp.LOGITS, subspaces, initial);
+        DasTrainer<float[]> control = new DasTrainer<>(frozen, ModelInputs.features(Mlp.INPUT), "tensor:hidden.0",
+                Mlp.LOGITS, subspaces, initial);
         double controlIia = (control.iia(wxTest, 500) + control.iia(yzTest, 500)) / 2;
         double controlBoth = control.iia(bothTest, 500);
-        DasTrainer das = new DasTrainer(frozen, "tensor:hidden.0", Mlp.INPUT, Mlp.LOGITS, subspaces, initial);
+        DasTrainer<float[]> das = new DasTrainer<>(frozen, ModelInputs.features(Mlp.INPUT), "tensor:hidden.0",
+                Mlp.LOGITS, subspaces, initial);
         das.train(dasTrain, new TrainingArguments(s.dasEpochs(), 64, s.dasLearningRate(), 0, 0.05, 0, s.seed(), 0, 0, "adamw", 2), out);
         double wx = das.iia(wxTest, 500);
         double yz = das.iia(yzTest, 500);
@@ -121,15 +124,15 @@ public final class HierarchicalEqualityExperiment {
         return new Object[] {x, y};
     }
 
-    static List<InterchangeExample> interchanges(CausalModel causal, Function<Random, Map<String, Object>> sampler,
+    static List<InterchangeExample<float[]>> interchanges(CausalModel causal, Function<Random, Map<String, Object>> sampler,
                                                  List<String> variables, int n, long seed) {
-        List<InterchangeExample> out = new ArrayList<>();
+        List<InterchangeExample<float[]>> out = new ArrayList<>();
         for (CounterfactualExample e : CounterfactualDataset.sample(causal, sampler, variables, n, seed)) {
             Map<String, float[]> sources = new LinkedHashMap<>();
             for (String v : variables) {
                 sources.put(v, HierarchicalEquality.features(e.sourceFor(v)));
             }
-            out.add(new InterchangeExample(HierarchicalEquality.features(e.baseInputs()), sources,
+            out.add(new InterchangeExample<>(HierarchicalEquality.features(e.baseInputs()), sources,
                     (Boolean) e.counterfactualOutput() ? 1 : 0));
         }
         return out;

@@ -3,14 +3,19 @@ package dev.jreft.das.train;
 import dev.jreft.hooks.autodiff.LossGraphs;
 import dev.jreft.hooks.runtime.Batch;
 import dev.jreft.hooks.runtime.HookedModel;
+import dev.jreft.interventions.Intervention;
 import dev.jreft.interventions.IntervenableModel;
 import dev.jreft.interventions.InterventionSite;
 import dev.jreft.interventions.Source;
+import dev.jreft.interventions.das.BoundlessRotatedSpaceInterchange;
+import dev.jreft.interventions.das.LowRankRotatedSpaceInterchange;
 import dev.jreft.interventions.das.RotatedSpaceInterchange;
 import dev.jreft.interventions.train.AdamW;
 import dev.jreft.interventions.train.LinearSchedule;
 import dev.jreft.interventions.train.NonFiniteException;
 import dev.jreft.interventions.train.Orthogonal;
+import dev.jreft.interventions.train.OrthogonalAdam;
+import dev.jreft.interventions.train.TemperatureSchedule;
 import dev.jreft.interventions.train.TrainingArguments;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -23,93 +28,232 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.stream.IntStream;
 
 /**
- * Distributed alignment search (Geiger et al. 2023) on a model whose input is a feature vector ({@code x} [b, 1,
- * in]): one orthogonal R [w, w] over a hook of width w, and per causal variable a subspace of R's coordinates. For an
- * example, each intervened variable's subspace is interchanged from that variable's source run, and R is trained so
- * the intervened model predicts the causal model's counterfactual label (cross-entropy); R is retracted to the
- * orthogonal group after every step. IIA is the share of examples whose intervened prediction equals that label.
+ * Distributed alignment search (Geiger et al. 2023) at one hook: each high-level causal variable is aligned with a
+ * linear subspace of the hook's representation, and interchanging that subspace from a source run must make the
+ * model give the causal model's counterfactual output. Training minimises the cross-entropy between the intervened
+ * model's logits and the counterfactual labels; the rotations move on the orthogonal group ({@link OrthogonalAdam}).
+ * IIA (interchange intervention accuracy) is the share of examples whose intervened prediction equals that label.
+ *
+ * <p>Three ways to parametrise the alignment ({@link Method}), as pyvene's interventions:
+ * <ul>
+ *   <li>{@code ROTATED}: one rotation R [w, w] shared by all variables, each owning a block of its coordinates
+ *       (the DAS paper's setup; pyvene {@code RotatedSpaceIntervention} with a shared link key);</li>
+ *   <li>{@code LOW_RANK}: per variable its own R [w, k] with orthonormal columns
+ *       ({@code LowRankRotatedSpaceIntervention});</li>
+ *   <li>{@code BOUNDLESS}: per variable a rotation [w, w] and a learned boundary, with a temperature annealed from
+ *       50 to 0.1 ({@code BoundlessRotatedSpaceIntervention}).</li>
+ * </ul>
+ *
+ * @param <T> the model's input type
  */
-public final class DasTrainer {
+public final class DasTrainer<T> {
+    /** How variables map to trained parameters. */
+    public enum Method { ROTATED, LOW_RANK, BOUNDLESS }
+
+    /** pyvene's boundless DAS anneals the temperature from 50 to 0.1. */
+    static final double TEMPERATURE_START = 50;
+    static final double TEMPERATURE_END = 0.1;
+
     private final HookedModel model;
+    private final ModelInputs<T> inputs;
     private final String hook;
-    private final String input;
     private final String logits;
+    private final Method method;
     private final Map<String, int[]> subspaces;
-    private final INDArray rotation;
+    private final Map<String, INDArray> params = new LinkedHashMap<>();
     private final IntervenableModel intervenable;
+    private double temperatureStart = TEMPERATURE_START;
+    private double temperatureEnd = TEMPERATURE_END;
+    private INDArray temperature = Nd4j.createFromArray((float) TEMPERATURE_END);
 
     /**
-     * @param subspaces for each causal variable, the rotated coordinates it is aligned with (disjoint)
+     * @param sizes per causal variable (in order), its subspace size: a block of R's coordinates ({@code ROTATED},
+     *              blocks laid out in order, together at most w), the rank k ({@code LOW_RANK}), or unused
+     *              ({@code BOUNDLESS}, whose boundary is learned)
+     * @param width the hook's width w
      */
-    public DasTrainer(HookedModel model, String hook, String input, String logits, Map<String, int[]> subspaces,
-                      INDArray initialRotation) {
+    public DasTrainer(HookedModel model, ModelInputs<T> inputs, String hook, String logits, Method method,
+                      Map<String, Integer> sizes, int width, long seed) {
         this.model = model;
+        this.inputs = inputs;
         this.hook = hook;
-        this.input = input;
         this.logits = logits;
-        this.subspaces = new LinkedHashMap<>(subspaces);
-        this.rotation = initialRotation.castTo(DataType.FLOAT).dup();
+        this.method = method;
         this.intervenable = new IntervenableModel(model);
+        this.subspaces = new LinkedHashMap<>();
+        if (sizes.isEmpty()) {
+            throw new IllegalArgumentException("DAS needs at least one causal variable to align");
+        }
+        Random random = new Random(seed);
+        int next = 0;
+        for (var e : sizes.entrySet()) {
+            int k = e.getValue();
+            if (method != Method.BOUNDLESS && (k < 1 || k > width)) {
+                throw new IllegalArgumentException("subspace size of '" + e.getKey() + "' must be in [1, " + width
+                        + "] (the hook's width); got " + k);
+            }
+            switch (method) {
+                case ROTATED -> {
+                    if (next + k > width) {
+                        throw new IllegalArgumentException("the variables' subspaces " + sizes + " need " + (next + k)
+                                + " coordinates, more than the hook's width " + width);
+                    }
+                    subspaces.put(e.getKey(), IntStream.range(next, next + k).toArray());
+                    next += k;
+                }
+                case LOW_RANK -> params.put(e.getKey() + ".R", randomColumns(width, k, random));
+                case BOUNDLESS -> {
+                    subspaces.put(e.getKey(), new int[0]);
+                    params.put(e.getKey() + ".R", randomColumns(width, width, random));
+                    params.put(e.getKey() + ".boundary", Nd4j.createFromArray(0.5f)); // pyvene's initial boundary
+                }
+            }
+        }
+        if (method == Method.ROTATED) {
+            params.put("R", randomColumns(width, width, random));
+        } else if (method == Method.LOW_RANK) {
+            sizes.keySet().forEach(v -> subspaces.put(v, new int[0]));
+        }
+    }
+
+    /**
+     * A {@code ROTATED} alignment with given subspaces and initial R [w, w] (for hand-built checks and frozen
+     * controls).
+     */
+    public DasTrainer(HookedModel model, ModelInputs<T> inputs, String hook, String logits,
+                      Map<String, int[]> subspaces, INDArray rotation) {
+        this.model = model;
+        this.inputs = inputs;
+        this.hook = hook;
+        this.logits = logits;
+        this.method = Method.ROTATED;
+        this.intervenable = new IntervenableModel(model);
+        this.subspaces = new LinkedHashMap<>(subspaces);
         if (rotation.rank() != 2 || rotation.size(0) != rotation.size(1)) {
             throw new IllegalArgumentException("R must be square [w, w]; got " + java.util.Arrays.toString(
                     rotation.shape()));
         }
+        params.put("R", rotation.castTo(DataType.FLOAT).dup());
     }
 
     /** A random orthogonal R [w, w]. */
     public static INDArray randomRotation(int width, long seed) {
-        return Orthogonal.randomRows(width, width, new Random(seed));
+        return randomColumns(width, width, new Random(seed));
     }
 
+    private static INDArray randomColumns(int rows, int cols, Random random) {
+        return Orthogonal.randomRows(cols, rows, random).transpose().dup();
+    }
+
+    /**
+     * The temperature annealing of {@code BOUNDLESS} (linear over the run; pyvene's 50 → 0.1 by default). The mask
+     * is a sigmoid over coordinate indices, so the start should be of the order of the hook's width: at 50 a hook
+     * of width 4 sees a flat mask of about 0.25 until the last few percent of the run.
+     */
+    public DasTrainer<T> annealing(double start, double end) {
+        new TemperatureSchedule(start, end, 1); // validates
+        this.temperatureStart = start;
+        this.temperatureEnd = end;
+        this.temperature = Nd4j.createFromArray((float) end);
+        return this;
+    }
+
+    /** The trained parameters by name ({@code R}, or {@code <variable>.R} and {@code <variable>.boundary}). */
+    public Map<String, INDArray> parameters() {
+        return params;
+    }
+
+    /** The tied rotation of a {@code ROTATED} alignment. */
     public INDArray rotation() {
-        return rotation;
+        return params.get("R");
     }
 
-    private Batch batch(List<float[]> rows) {
-        int n = rows.size();
-        int w = rows.get(0).length;
-        float[] flat = new float[n * w];
-        for (int i = 0; i < n; i++) {
-            System.arraycopy(rows.get(i), 0, flat, i * w, w);
-        }
-        return new Batch(Map.of(input, Nd4j.create(flat, new long[] {n, 1, w}, 'c')));
+    public Method method() {
+        return method;
     }
 
-    /** The sites for a batch: one rotated-space interchange per intervened variable, all sharing R. */
-    private List<InterventionSite> sites(List<InterchangeExample> examples) {
-        int[][] pos = new int[examples.size()][];
-        for (int i = 0; i < pos.length; i++) {
-            pos[i] = new int[] {0};
+    /** The variables, in order. */
+    public Set<String> variables() {
+        return subspaces.keySet();
+    }
+
+    /**
+     * The boundary of a {@code BOUNDLESS} variable as a number of coordinates ({@code clip(boundary, 1e-3, 1)·w}).
+     */
+    public double boundaryCoordinates(String variable) {
+        INDArray b = params.get(variable + ".boundary");
+        INDArray r = params.get(variable + ".R");
+        if (b == null) {
+            throw new IllegalArgumentException("'" + variable + "' has no learned boundary (method " + method + ")");
         }
-        List<InterventionSite> sites = new ArrayList<>();
-        for (var e : subspaces.entrySet()) {
-            String variable = e.getKey();
-            if (!examples.get(0).sources().containsKey(variable)) {
-                continue;
+        return Math.min(1, Math.max(1e-3, b.getDouble(0))) * r.size(0);
+    }
+
+    private Intervention intervention(String variable) {
+        return switch (method) {
+            case ROTATED -> new RotatedSpaceInterchange(subspaces.get(variable));
+            case LOW_RANK -> new LowRankRotatedSpaceInterchange((int) params.get(variable + ".R").size(1));
+            case BOUNDLESS -> new BoundlessRotatedSpaceInterchange();
+        };
+    }
+
+    private Map<String, INDArray> siteParams(String variable) {
+        return switch (method) {
+            case ROTATED -> Map.of("R", params.get("R"));
+            case LOW_RANK -> Map.of("R", params.get(variable + ".R"));
+            case BOUNDLESS -> Map.of("R", params.get(variable + ".R"), "boundary", params.get(variable + ".boundary"),
+                    "temperature", temperature);
+        };
+    }
+
+    private static int[][] positions(List<int[]> each) {
+        return each.toArray(new int[0][]);
+    }
+
+    /** The sites for a batch: one interchange per aligned variable that the batch intervenes on. */
+    private List<String> siteVariables(List<InterchangeExample<T>> examples) {
+        List<String> vars = new ArrayList<>();
+        for (String v : subspaces.keySet()) {
+            if (examples.get(0).sources().containsKey(v)) {
+                vars.add(v);
             }
-            List<float[]> src = new ArrayList<>();
-            for (InterchangeExample x : examples) {
-                float[] s = x.sources().get(variable);
+        }
+        for (String v : examples.get(0).sources().keySet()) {
+            if (!subspaces.containsKey(v)) {
+                throw new IllegalArgumentException("the examples intervene on '" + v + "', which is not aligned;"
+                        + " aligned variables: " + subspaces.keySet());
+            }
+        }
+        return vars;
+    }
+
+    private List<InterventionSite> sites(List<InterchangeExample<T>> examples, List<String> vars) {
+        int[][] basePositions = positions(examples.stream().map(x -> inputs.positions(x.base())).toList());
+        List<InterventionSite> sites = new ArrayList<>();
+        for (String variable : vars) {
+            List<T> src = new ArrayList<>();
+            for (InterchangeExample<T> x : examples) {
+                T s = x.sources().get(variable);
                 if (s == null) {
                     throw new IllegalArgumentException("examples in one batch must intervene on the same variables;"
                             + " one lacks a source for '" + variable + "'");
                 }
                 src.add(s);
             }
-            INDArray values = model.runWithCache(batch(src), hook).get(hook);
-            sites.add(InterventionSite.at(hook, new RotatedSpaceInterchange(e.getValue())).positions(pos)
-                    .source(Source.cached(values), pos).params(Map.of("R", rotation)).build());
-        }
-        if (sites.isEmpty()) {
-            throw new IllegalArgumentException("the examples intervene on none of the aligned variables "
-                    + subspaces.keySet());
+            INDArray values = model.runWithCache(inputs.batch(src), hook).get(hook);
+            int[][] sourcePositions = positions(src.stream().map(inputs::positions).toList());
+            sites.add(InterventionSite.at(hook, intervention(variable)).positions(basePositions)
+                    .source(Source.cached(values), sourcePositions).params(siteParams(variable)).build());
         }
         return sites;
     }
 
-    private static INDArray labels(List<InterchangeExample> examples) {
+    private static <T> INDArray labels(List<InterchangeExample<T>> examples) {
         long[][] l = new long[examples.size()][1];
         for (int i = 0; i < l.length; i++) {
             l[i][0] = examples.get(i).label();
@@ -117,39 +261,64 @@ public final class DasTrainer {
         return Nd4j.createFromArray(l);
     }
 
-    /** One step: cross-entropy of the intervened prediction against the counterfactual labels; returns the loss. */
-    public double step(List<InterchangeExample> examples, AdamW opt, double lr, int stepIndex) {
-        Batch base = batch(examples.stream().map(InterchangeExample::base).toList());
-        List<InterventionSite> sites = sites(examples);
-        IntervenableModel.Gradients g = intervenable.gradients(base, sites, "das-ce",
+    /** The two optimisers of a run: rotations on the orthogonal group, boundaries in plain Adam. */
+    private record Optimisers(OrthogonalAdam rotations, AdamW others) {
+    }
+
+    /** One step on a batch that intervenes on one set of variables; returns the loss. */
+    private double step(List<InterchangeExample<T>> examples, Optimisers opt, double lr, int stepIndex) {
+        Batch base = inputs.batch(examples.stream().map(InterchangeExample::base).toList());
+        List<String> vars = siteVariables(examples);
+        IntervenableModel.Gradients g = intervenable.gradients(base, sites(examples, vars), "das-ce",
                 gr -> LossGraphs.classificationCrossEntropy(gr, logits), Map.of(LossGraphs.LABELS, labels(examples)));
-        INDArray grad = Nd4j.zeros(DataType.FLOAT, rotation.shape());
-        for (Map<String, INDArray> site : g.perSite()) {
-            grad.addi(site.get("R")); // R is tied across the variables' sites
+        Map<String, INDArray> grads = new LinkedHashMap<>();
+        for (int i = 0; i < vars.size(); i++) {
+            for (var e : g.perSite().get(i).entrySet()) {
+                String name = method == Method.ROTATED ? e.getKey() : vars.get(i) + "." + e.getKey();
+                // R is tied across the variables' sites in ROTATED: its gradients add up
+                grads.merge(name, e.getValue().dup(), INDArray::addi);
+            }
         }
-        NonFiniteException.check(stepIndex, g.loss(), Map.of("R", grad));
-        opt.step(Map.of("R", rotation), Map.of("R", grad), lr);
-        Orthogonal.retractColumns(rotation);
+        NonFiniteException.check(stepIndex, g.loss(), grads);
+        Map<String, INDArray> rotations = new LinkedHashMap<>();
+        Map<String, INDArray> others = new LinkedHashMap<>();
+        for (String name : grads.keySet()) {
+            (name.equals("R") || name.endsWith(".R") ? rotations : others).put(name, params.get(name));
+        }
+        opt.rotations().step(rotations, grads, lr);
+        if (!others.isEmpty()) {
+            opt.others().step(others, grads, lr);
+        }
         return g.loss();
     }
 
-    /** Trains R; returns the mean loss of each epoch. */
-    public List<Double> train(List<InterchangeExample> train, TrainingArguments args, PrintStream out) {
-        int steps = train.size() / args.batchSize() * args.epochs();
+    /**
+     * Trains the alignment on {@code train} (batches of one intervened-variable set, shuffled across sets each
+     * epoch); returns the mean loss of each epoch. With {@code BOUNDLESS} the temperature is annealed over the run
+     * and left at its final value for evaluation.
+     */
+    public List<Double> train(List<InterchangeExample<T>> train, TrainingArguments args, PrintStream out) {
+        Map<Set<String>, List<InterchangeExample<T>>> groups = groups(train);
+        int perEpoch = 0;
+        for (List<InterchangeExample<T>> group : groups.values()) {
+            perEpoch += group.size() / args.batchSize();
+        }
+        if (perEpoch == 0) {
+            throw new IllegalArgumentException("no full batch of " + args.batchSize() + " examples for any"
+                    + " intervened-variable set (sizes " + groups.values().stream().map(List::size).toList()
+                    + "); lower the batch size");
+        }
+        int steps = perEpoch * args.epochs();
         LinearSchedule schedule = LinearSchedule.of(args, steps);
-        AdamW opt = new AdamW(0.9, 0.999, 1e-8, 0);
+        TemperatureSchedule anneal = new TemperatureSchedule(temperatureStart, temperatureEnd, steps);
+        Optimisers opt = new Optimisers(new OrthogonalAdam(), new AdamW(0.9, 0.999, 1e-8, 0));
         Random random = new Random(args.seed());
         List<Double> losses = new ArrayList<>();
         int step = 0;
-        // a batch intervenes on one set of variables: group, then shuffle batches across groups each epoch
-        Map<java.util.Set<String>, List<InterchangeExample>> groups = new LinkedHashMap<>();
-        for (InterchangeExample x : train) {
-            groups.computeIfAbsent(new java.util.TreeSet<>(x.sources().keySet()), k -> new ArrayList<>()).add(x);
-        }
         for (int epoch = 0; epoch < args.epochs(); epoch++) {
-            List<List<InterchangeExample>> batches = new ArrayList<>();
-            for (List<InterchangeExample> group : groups.values()) {
-                List<InterchangeExample> order = new ArrayList<>(group);
+            List<List<InterchangeExample<T>>> batches = new ArrayList<>();
+            for (List<InterchangeExample<T>> group : groups.values()) {
+                List<InterchangeExample<T>> order = new ArrayList<>(group);
                 Collections.shuffle(order, random);
                 for (int i = 0; i + args.batchSize() <= order.size(); i += args.batchSize()) {
                     batches.add(order.subList(i, i + args.batchSize()));
@@ -157,42 +326,46 @@ public final class DasTrainer {
             }
             Collections.shuffle(batches, random);
             double sum = 0;
-            for (List<InterchangeExample> batch : batches) {
+            for (List<InterchangeExample<T>> batch : batches) {
+                temperature = anneal.tensorAt(step);
                 sum += step(batch, opt, schedule.at(step), step);
                 step++;
             }
+            temperature = Nd4j.createFromArray((float) temperatureEnd);
             losses.add(sum / batches.size());
-            out.printf("das epoch %d: loss %.4f%n", epoch + 1, sum / batches.size());
+            if (out != null) {
+                out.printf("das epoch %d: loss %.4f%n", epoch + 1, sum / batches.size());
+            }
         }
         return losses;
     }
 
-    /** Interchange intervention accuracy on {@code examples} (evaluated in batches of {@code batchSize}). */
-    public double iia(List<InterchangeExample> examples, int batchSize) {
-        Map<java.util.Set<String>, List<InterchangeExample>> groups = new LinkedHashMap<>();
-        for (InterchangeExample x : examples) {
-            groups.computeIfAbsent(new java.util.TreeSet<>(x.sources().keySet()), k -> new ArrayList<>()).add(x);
+    private static <T> Map<Set<String>, List<InterchangeExample<T>>> groups(List<InterchangeExample<T>> examples) {
+        Map<Set<String>, List<InterchangeExample<T>>> groups = new LinkedHashMap<>();
+        for (InterchangeExample<T> x : examples) {
+            groups.computeIfAbsent(new TreeSet<>(x.sources().keySet()), k -> new ArrayList<>()).add(x);
         }
-        int ok = 0;
-        for (List<InterchangeExample> group : groups.values()) {
-            ok += correct(group, batchSize);
-        }
-        return (double) ok / examples.size();
+        return groups;
     }
 
-    private int correct(List<InterchangeExample> examples, int batchSize) {
+    /** Interchange intervention accuracy on {@code examples} (evaluated in batches of {@code batchSize}). */
+    public double iia(List<InterchangeExample<T>> examples, int batchSize) {
+        if (examples.isEmpty()) {
+            throw new IllegalArgumentException("IIA needs at least one example");
+        }
         int ok = 0;
-        for (int i = 0; i < examples.size(); i += batchSize) {
-            List<InterchangeExample> chunk = examples.subList(i, Math.min(examples.size(), i + batchSize));
-            Batch base = batch(chunk.stream().map(InterchangeExample::base).toList());
-            INDArray out = intervenable.run(base, sites(chunk)).output(logits);
-            INDArray pred = out.argMax(1);
-            for (int j = 0; j < chunk.size(); j++) {
-                if (pred.getInt(j) == chunk.get(j).label()) {
-                    ok++;
+        for (List<InterchangeExample<T>> group : groups(examples).values()) {
+            for (int i = 0; i < group.size(); i += batchSize) {
+                List<InterchangeExample<T>> chunk = group.subList(i, Math.min(group.size(), i + batchSize));
+                Batch base = inputs.batch(chunk.stream().map(InterchangeExample::base).toList());
+                INDArray pred = intervenable.run(base, sites(chunk, siteVariables(chunk))).output(logits).argMax(1);
+                for (int j = 0; j < chunk.size(); j++) {
+                    if (pred.getInt(j) == chunk.get(j).label()) {
+                        ok++;
+                    }
                 }
             }
         }
-        return ok;
+        return (double) ok / examples.size();
     }
 }

@@ -49,15 +49,15 @@ class DasTrainerTest {
     }
 
     /** Interchanges of A (and of B, separately) with their counterfactual labels. */
-    static List<InterchangeExample> examples(int n, long seed) {
+    static List<InterchangeExample<float[]>> examples(int n, long seed) {
         Random r = new Random(seed);
-        List<InterchangeExample> out = new ArrayList<>();
+        List<InterchangeExample<float[]>> out = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             int a = r.nextInt(2);
             int b = r.nextInt(2);
             int a2 = r.nextInt(2);
             int b2 = r.nextInt(2);
-            out.add(new InterchangeExample(input(a, b, r), Map.of("A", input(a2, b2, r)), a2 | b));
+            out.add(new InterchangeExample<>(input(a, b, r), Map.of("A", input(a2, b2, r)), a2 | b));
         }
         return out;
     }
@@ -66,10 +66,10 @@ class DasTrainerTest {
     void iiaIsExactlyOneOnANetworkThatComputesTheCausalModel() {
         INDArray identity = Nd4j.eye(4).castTo(DataType.FLOAT);
         HookedModel net = network(identity);
-        DasTrainer das = new DasTrainer(net, "tensor:hidden", "x", "logits", Map.of("A", new int[] {0}), identity);
+        DasTrainer<float[]> das = new DasTrainer<>(net, ModelInputs.features("x"), "tensor:hidden", "logits", Map.of("A", new int[] {0}), identity);
         assertEquals(1.0, das.iia(examples(512, 1), 64), 0.0);
         // control: aligning A with the wrong coordinate breaks the interchanges
-        DasTrainer wrong = new DasTrainer(net, "tensor:hidden", "x", "logits", Map.of("A", new int[] {2}), identity);
+        DasTrainer<float[]> wrong = new DasTrainer<>(net, ModelInputs.features("x"), "tensor:hidden", "logits", Map.of("A", new int[] {2}), identity);
         assertTrue(wrong.iia(examples(512, 1), 64) < 0.9);
     }
 
@@ -77,9 +77,9 @@ class DasTrainerTest {
     void dasRecoversAPlantedSubspaceFromARandomRotation() {
         INDArray q = Orthogonal.randomRows(4, 4, new Random(7));
         HookedModel net = network(q);
-        DasTrainer das = new DasTrainer(net, "tensor:hidden", "x", "logits", Map.of("A", new int[] {0}),
+        DasTrainer<float[]> das = new DasTrainer<>(net, ModelInputs.features("x"), "tensor:hidden", "logits", Map.of("A", new int[] {0}),
                 DasTrainer.randomRotation(4, 3));
-        List<InterchangeExample> test = examples(1024, 2);
+        List<InterchangeExample<float[]>> test = examples(1024, 2);
         double before = das.iia(test, 128);
         TrainingArguments args = new TrainingArguments(20, 64, 2e-2, 0, 0.05, 0, 5, 0, 0, "adamw", 2);
         das.train(examples(2048, 1), args, new PrintStream(new ByteArrayOutputStream()));
@@ -90,5 +90,46 @@ class DasTrainerTest {
         double cos = Math.abs(das.rotation().getColumn(0).castTo(DataType.DOUBLE).mul(q.getRow(0)
                 .castTo(DataType.DOUBLE)).sumNumber().doubleValue());
         assertTrue(cos > 0.9, "alignment with the planted direction: |cos| = " + cos);
+    }
+
+    @Test
+    void lowRankDasRecoversThePlantedDirection() {
+        INDArray q = Orthogonal.randomRows(4, 4, new Random(7));
+        DasTrainer<float[]> das = new DasTrainer<>(network(q), ModelInputs.features("x"), "tensor:hidden", "logits",
+                DasTrainer.Method.LOW_RANK, Map.of("A", 1), 4, 3);
+        das.train(examples(2048, 1), new TrainingArguments(20, 64, 2e-2, 0, 0.05, 0, 5, 0, 0, "adamw", 2),
+                new PrintStream(new ByteArrayOutputStream()));
+        assertTrue(das.iia(examples(1024, 2), 128) >= 0.99);
+        INDArray r = das.parameters().get("A.R");
+        assertEquals(4, r.size(0));
+        assertEquals(1, r.size(1));
+        assertTrue(Orthogonal.deviation(r, true) < 1e-5);
+        double cos = Math.abs(r.reshape(4).castTo(DataType.DOUBLE).mul(q.getRow(0).reshape(4).castTo(DataType.DOUBLE))
+                .sumNumber().doubleValue());
+        assertTrue(cos > 0.9, "|cos| with the planted direction = " + cos);
+    }
+
+    @Test
+    void boundlessDasLearnsABoundaryAndReachesHighIia() {
+        INDArray q = Orthogonal.randomRows(4, 4, new Random(7));
+        DasTrainer<float[]> das = new DasTrainer<>(network(q), ModelInputs.features("x"), "tensor:hidden", "logits",
+                DasTrainer.Method.BOUNDLESS, Map.of("A", 0), 4, 3).annealing(2, 0.1);
+        List<InterchangeExample<float[]>> test = examples(1024, 2);
+        double before = das.iia(test, 128);
+        das.train(examples(2048, 1), new TrainingArguments(20, 64, 2e-2, 0, 0.05, 0, 5, 0, 0, "adamw", 2),
+                new PrintStream(new ByteArrayOutputStream()));
+        double after = das.iia(test, 128);
+        assertTrue(after >= 0.97 && after > before, "IIA " + before + " -> " + after);
+        double boundary = das.boundaryCoordinates("A");
+        assertTrue(boundary > 0 && boundary < 4, "boundary " + boundary);
+    }
+
+    @Test
+    void subspacesThatDoNotFitTheHookAreRejected() {
+        HookedModel net = network(Nd4j.eye(4).castTo(DataType.FLOAT));
+        var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> new DasTrainer<>(
+                net, ModelInputs.features("x"), "tensor:hidden", "logits", DasTrainer.Method.ROTATED,
+                new java.util.LinkedHashMap<>(Map.of("A", 3, "B", 2)), 4, 1));
+        assertTrue(e.getMessage().contains("width 4"), e.getMessage());
     }
 }

@@ -1,0 +1,139 @@
+package dev.jreft.interventions.train;
+
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+import org.nd4j.linalg.inverse.InvertMatrix;
+import org.nd4j.linalg.ops.transforms.Transforms;
+
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * Adam for matrices with orthonormal columns, Q [n, k] with k ≤ n (the rotations of DAS), run in the Lie algebra
+ * of the orthogonal group as torch's {@code orthogonal} parametrisation trains pyvene's rotations: Q is the first k
+ * columns of an orthogonal frame F [n, n], and a step moves F to {@code F·cayley(A)} with A skew-symmetric. A's free
+ * coordinates are the lower triangle's first k columns (entries i > j, j < k; the rest of the frame's rotation does
+ * not change Q); Adam's moments live on them.
+ *
+ * <p>Why not an Adam step followed by a QR retraction: that is not a descent direction on the group. For a plain
+ * gradient step and B = QᵀG, the loss changes to first order by {@code −lr·Σ_{i>j} B_ij (B_ij − B_ji)}, which is
+ * positive whenever B is nearly symmetric with its larger entries above the diagonal; DAS on a trained MLP then
+ * wanders (its loss rises while IIA creeps up). In the Lie algebra the gradient of coordinate (i, j) is
+ * {@code M_ij − M_ji} with {@code M = Fᵀ[G, 0]}, and Adam's step is a descent step.
+ */
+public final class OrthogonalAdam implements Optimizer {
+    private final double beta1;
+    private final double beta2;
+    private final double eps;
+    private final Map<String, INDArray> frames = new HashMap<>();
+    private final Map<String, INDArray> m = new HashMap<>();
+    private final Map<String, INDArray> v = new HashMap<>();
+    private final Random random = new Random(0);
+    private int t;
+
+    public OrthogonalAdam(double beta1, double beta2, double eps) {
+        this.beta1 = beta1;
+        this.beta2 = beta2;
+        this.eps = eps;
+    }
+
+    /** torch.optim.Adam's defaults. */
+    public OrthogonalAdam() {
+        this(0.9, 0.999, 1e-8);
+    }
+
+    /**
+     * One step for every parameter that has a gradient; each parameter must have orthonormal columns (it is updated
+     * in place and keeps them).
+     */
+    @Override
+    public void step(Map<String, INDArray> params, Map<String, INDArray> grads, double lr) {
+        t++;
+        double c1 = 1 - Math.pow(beta1, t);
+        double c2 = 1 - Math.pow(beta2, t);
+        for (var e : params.entrySet()) {
+            INDArray g = grads.get(e.getKey());
+            if (g == null) {
+                continue;
+            }
+            INDArray q = e.getValue();
+            if (q.rank() != 2 || q.size(1) > q.size(0) || !java.util.Arrays.equals(q.shape(), g.shape())) {
+                throw new IllegalArgumentException("'" + e.getKey() + "' must be a matrix [n, k] with k <= n and a"
+                        + " gradient of the same shape; got " + java.util.Arrays.toString(q.shape()) + " and "
+                        + java.util.Arrays.toString(g.shape()));
+            }
+            int n = (int) q.size(0);
+            int k = (int) q.size(1);
+            INDArray frame = frame(e.getKey(), q);
+            INDArray lower = lowerMask(n, k);
+            INDArray full = Nd4j.zeros(DataType.DOUBLE, n, n);
+            full.get(NDArrayIndex.all(), NDArrayIndex.interval(0, k)).assign(g.castTo(DataType.DOUBLE));
+            INDArray mGen = frame.transpose().mmul(full);
+            INDArray grad = mGen.sub(mGen.transpose()).muli(lower);
+            INDArray mi = m.computeIfAbsent(e.getKey(), key -> Nd4j.zeros(DataType.DOUBLE, n, n));
+            INDArray vi = v.computeIfAbsent(e.getKey(), key -> Nd4j.zeros(DataType.DOUBLE, n, n));
+            mi.muli(beta1).addi(grad.mul(1 - beta1));
+            vi.muli(beta2).addi(grad.mul(grad).muli(1 - beta2));
+            INDArray step = mi.div(c1).divi(Transforms.sqrt(vi.div(c2), false).addi(eps)).muli(-lr).muli(lower);
+            INDArray a = step.sub(step.transpose());
+            frame.assign(frame.mmul(cayley(a)));
+            q.assign(frame.get(NDArrayIndex.all(), NDArrayIndex.interval(0, k)).castTo(q.dataType()));
+        }
+    }
+
+    /**
+     * The frame whose first k columns are Q: kept across steps; made afresh (and the moments reset) when Q was
+     * changed from outside, e.g. a new initial rotation.
+     */
+    private INDArray frame(String name, INDArray q) {
+        int n = (int) q.size(0);
+        int k = (int) q.size(1);
+        INDArray qd = q.castTo(DataType.DOUBLE);
+        INDArray f = frames.get(name);
+        if (f != null && f.size(0) == n
+                && f.get(NDArrayIndex.all(), NDArrayIndex.interval(0, k)).sub(qd).amaxNumber().doubleValue() < 1e-4) {
+            return f;
+        }
+        if (Orthogonal.deviation(qd, true) > 1e-4) {
+            throw new IllegalArgumentException("'" + name + "' does not have orthonormal columns (max |QᵀQ − I| = "
+                    + Orthogonal.deviation(qd, true) + "); start from an orthogonal matrix");
+        }
+        INDArray fresh = Nd4j.zeros(DataType.DOUBLE, n, n);
+        fresh.get(NDArrayIndex.all(), NDArrayIndex.interval(0, k)).assign(qd);
+        if (k < n) {
+            double[][] extra = new double[n - k][n];
+            for (double[] row : extra) {
+                for (int i = 0; i < n; i++) {
+                    row[i] = random.nextGaussian();
+                }
+            }
+            fresh.get(NDArrayIndex.all(), NDArrayIndex.interval(k, n)).assign(Nd4j.createFromArray(extra).transpose());
+            // Gram–Schmidt keeps the first k columns (already orthonormal) and completes the rest
+            Orthogonal.retractColumns(fresh);
+        }
+        frames.put(name, fresh);
+        m.remove(name);
+        v.remove(name);
+        return fresh;
+    }
+
+    private static INDArray lowerMask(int n, int k) {
+        INDArray mask = Nd4j.zeros(DataType.DOUBLE, n, n);
+        for (int j = 0; j < k; j++) {
+            for (int i = j + 1; i < n; i++) {
+                mask.putScalar(i, j, 1.0);
+            }
+        }
+        return mask;
+    }
+
+    /** {@code (I − A/2)⁻¹ (I + A/2)}: orthogonal for skew-symmetric A. */
+    private static INDArray cayley(INDArray a) {
+        INDArray eye = Nd4j.eye(a.size(0)).castTo(DataType.DOUBLE);
+        INDArray half = a.mul(0.5);
+        return InvertMatrix.invert(eye.sub(half), false).mmul(eye.add(half));
+    }
+}
