@@ -94,6 +94,37 @@ public final class HierarchicalEquality {
         return in;
     }
 
+    /**
+     * As {@link #sample(Random, double[][])} but every vector is drawn fresh (uniform in [-1, 1)), as pyvene's
+     * hierarchical-equality tutorial samples: the network can only solve the task by comparing, never by memorising
+     * entities.
+     */
+    public static Function<Random, Map<String, Object>> freshSampler(int dim) {
+        if (dim < 1) {
+            throw new IllegalArgumentException("dim must be >= 1, got " + dim);
+        }
+        return r -> {
+            double[] a = fresh(r, dim);
+            double[] b = r.nextBoolean() ? a.clone() : fresh(r, dim);
+            double[] c = fresh(r, dim);
+            double[] d = r.nextBoolean() ? c.clone() : fresh(r, dim);
+            Map<String, Object> in = new LinkedHashMap<>();
+            in.put(A, a);
+            in.put(B, b);
+            in.put(C, c);
+            in.put(D, d);
+            return in;
+        };
+    }
+
+    private static double[] fresh(Random r, int dim) {
+        double[] v = new double[dim];
+        for (int j = 0; j < dim; j++) {
+            v[j] = 2 * r.nextDouble() - 1;
+        }
+        return v;
+    }
+
     /** {@link #sample(Random, double[][])} over a fixed pool, in the shape {@link CounterfactualDataset} takes. */
     public static Function<Random, Map<String, Object>> sampler(double[][] pool) {
         return r -> sample(r, pool);

@@ -49,9 +49,11 @@ public final class Mlp {
                 int out = k < hidden.length ? hidden[k] : classes;
                 String w = b.input("mlp.W" + k, ElemTypes.FLOAT, width, out);
                 String bias = b.input("mlp.b" + k, ElemTypes.FLOAT, out);
-                double bound = Math.sqrt(6.0 / width); // He-uniform for ReLU layers
+                // torch's nn.Linear default, as pyvene's MLP: weights and biases uniform in ±1/√fan_in. The larger
+                // He-uniform start gave layer-0 units mixing (a, b) with (c, d) more often.
+                double bound = 1 / Math.sqrt(width);
                 weights.put("mlp.W" + k, uniform(r, bound, width, out));
-                weights.put("mlp.b" + k, Nd4j.zeros(DataType.FLOAT, out));
+                weights.put("mlp.b" + k, uniform(r, bound, out));
                 String z = b.op("Add", List.of(b.op("MatMul", List.of(x, w)), bias));
                 if (k < hidden.length) {
                     x = b.opTo("hidden." + k, "Relu", List.of(z));
