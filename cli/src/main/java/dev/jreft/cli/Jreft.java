@@ -10,7 +10,7 @@ import picocli.CommandLine.Option;
 @Command(name = "jreft", mixinStandardHelpOptions = true, version = "jreft 0.1.0",
         description = "Interpretability and representation finetuning on exported ONNX transformers.",
         subcommands = {HooksCommand.class, CacheCommand.class, InterveneCommand.class, VerifyCommand.class,
-                DemoCommand.class, PatchCommand.class, TrainCommand.class, EvalCommand.class})
+                DemoCommand.class, PatchCommand.class, TrainCommand.class, EvalCommand.class, DasCommand.class})
 public final class Jreft implements Runnable {
     @Option(names = "--device", description = "cpu (default) or cuda; cuda falls back to cpu when unavailable",
             scope = CommandLine.ScopeType.INHERIT)

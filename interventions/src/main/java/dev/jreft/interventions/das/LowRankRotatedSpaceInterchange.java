@@ -26,6 +26,12 @@ public final class LowRankRotatedSpaceInterchange implements Intervention {
         return "low_rank_rotated_space_interchange";
     }
 
+    /** R's declared shape [d, r] is part of the graph, so graphs built for another rank cannot be reused. */
+    @Override
+    public String structureKey() {
+        return type() + "[rank=" + rank + "]";
+    }
+
     @Override
     public boolean needsSource() {
         return true;
