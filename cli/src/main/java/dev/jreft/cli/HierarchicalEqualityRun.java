@@ -43,10 +43,10 @@ final class HierarchicalEqualityRun implements DasCommand.DasExperiment {
                     + s.hidden() + " do not fit: WX and YZ take subspace coordinates each of the hidden layer, so"
                     + " subspace must be in 1..hidden/2 (1.." + s.hidden() / 2 + ")");
         }
-        // the experiment trains DAS in batches of 64 per intervened-variable set
-        if (s.dasExamples() < 64) {
+        // the experiment trains DAS in batches of das_batch_size per intervened-variable set
+        if (s.dasExamples() < s.dasBatchSize()) {
             throw new IllegalArgumentException("settings.das_examples " + s.dasExamples() + " is less than one DAS"
-                    + " batch; it must be at least 64");
+                    + " batch; it must be at least das_batch_size (" + s.dasBatchSize() + ")");
         }
     }
 }

@@ -18,8 +18,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class DasCommandTest {
     /** Small enough to train the MLP and sweep four cells in seconds; the rest of the settings keep defaults. */
     static final String TINY_SETTINGS = """
-            {"entities": 20, "hidden": 8, "train_examples": 1000, "mlp_epochs": 2, "das_examples": 128,
-             "das_epochs": 1, "test_examples": 100, "subspace": 2}""";
+            {"hidden": 8, "train_examples": 1000, "mlp_epochs": 2, "mlp_batch_size": 64, "das_examples": 128,
+             "das_epochs": 1, "das_batch_size": 64, "test_examples": 100, "subspace": 2}""";
 
     static Path config(Path dir, String json) throws Exception {
         Path f = dir.resolve("das.json");
@@ -97,7 +97,7 @@ class DasCommandTest {
                 "valid experiments: hierarchical-equality");
         assertClearError(das(tmp, "{\"experiment\": \"hierarchical-equality\","
                         + " \"settings\": {\"das_examples\": 10}}"),
-                "settings.das_examples 10", "at least 64");
+                "settings.das_examples 10", "at least das_batch_size");
         assertClearError(das(tmp, "{\"experiment\": \"hierarchical-equality\""),
                 "cannot parse");
         assertFalse(Files.exists(tmp.resolve("out/report.json")), "no run started");

@@ -78,17 +78,11 @@ public final class HierarchicalEqualityExperiment {
         Map<String, int[]> subspaces = new LinkedHashMap<>();
         subspaces.put(HierarchicalEquality.WX, IntStream.range(0, s.subspace()).toArray());
         subspaces.put(HierarchicalEquality.YZ, IntStream.range(s.subspace(), 2 * s.subspace()).toArray());
-        List<InterchangeExample<float[]>> dasTrain = new ArrayList<>();
-        List<InterchangeExample<float[]>> wxTest = interchanges(causal, sampler, List.of(HierarchicalEquality.WX),
-                s.testExamples(), s.seed() + 10);
-        List<InterchangeExample<float[]>> yzTest = interchanges(causal, sampler, List.of(HierarchicalEquality.YZ),
-                s.testExamples(), s.seed() + 11);
-        List<InterchangeExample<float[]>> bothTest = interchanges(causal, sampler, List.of(HierarchicalEquality.WX,
-                HierarchicalEquality.YZ), s.testExamples(), s.seed() + 12);
-        dasTrain.addAll(interchanges(causal, sampler, List.of(HierarchicalEquality.WX), s.dasExamples(), s.seed() + 20));
-        dasTrain.addAll(interchanges(causal, sampler, List.of(HierarchicalEquality.YZ), s.dasExamples(), s.seed() + 21));
-        dasTrain.addAll(interchanges(causal, sampler, List.of(HierarchicalEquality.WX, HierarchicalEquality.YZ),
-                s.dasExamples(), s.seed() + 22));
+        List<InterchangeExample<float[]>> wxTest = testInterchanges(s, List.of(HierarchicalEquality.WX));
+        List<InterchangeExample<float[]>> yzTest = testInterchanges(s, List.of(HierarchicalEquality.YZ));
+        List<InterchangeExample<float[]>> bothTest = testInterchanges(s, List.of(HierarchicalEquality.WX,
+                HierarchicalEquality.YZ));
+        List<InterchangeExample<float[]>> dasTrain = trainInterchanges(s);
         INDArray initial = DasTrainer.randomRotation(w, s.seed() + 30);
         DasTrainer<float[]> control = new DasTrainer<>(frozen, ModelInputs.features(Mlp.INPUT), "tensor:hidden.0",
                 Mlp.LOGITS, subspaces, initial);
@@ -96,12 +90,36 @@ public final class HierarchicalEqualityExperiment {
         double controlBoth = control.iia(bothTest, 500);
         DasTrainer<float[]> das = new DasTrainer<>(frozen, ModelInputs.features(Mlp.INPUT), "tensor:hidden.0",
                 Mlp.LOGITS, subspaces, initial);
-        das.train(dasTrain, new TrainingArguments(s.dasEpochs(), s.dasBatchSize(), s.dasLearningRate(), 0, 0.05, 0, s.seed(), 0,
-                0, "adamw", 2), out);
+        das.train(dasTrain, dasArguments(s), out);
         double wx = das.iia(wxTest, 500);
         double yz = das.iia(yzTest, 500);
         double both = das.iia(bothTest, 500);
         return new Report(factual, wx, yz, both, controlIia, controlBoth, (System.nanoTime() - t0) / 1e9, model);
+    }
+
+    /** DAS training data: {@code dasExamples} interchanges of WX, of YZ and of both (from two sources). */
+    static List<InterchangeExample<float[]>> trainInterchanges(Settings s) {
+        Function<Random, Map<String, Object>> sampler = HierarchicalEquality.freshSampler(s.dim());
+        CausalModel causal = HierarchicalEquality.model();
+        List<InterchangeExample<float[]>> train = new ArrayList<>();
+        List<List<String>> sets = List.of(List.of(HierarchicalEquality.WX), List.of(HierarchicalEquality.YZ),
+                List.of(HierarchicalEquality.WX, HierarchicalEquality.YZ));
+        for (int i = 0; i < sets.size(); i++) {
+            train.addAll(interchanges(causal, sampler, sets.get(i), s.dasExamples(), s.seed() + 20 + i));
+        }
+        return train;
+    }
+
+    /** Held-out interchanges of {@code variables} (WX, YZ, or both). */
+    static List<InterchangeExample<float[]>> testInterchanges(Settings s, List<String> variables) {
+        long offset = variables.size() == 2 ? 12 : variables.get(0).equals(HierarchicalEquality.WX) ? 10 : 11;
+        return interchanges(HierarchicalEquality.model(), HierarchicalEquality.freshSampler(s.dim()), variables,
+                s.testExamples(), s.seed() + offset);
+    }
+
+    static TrainingArguments dasArguments(Settings s) {
+        return new TrainingArguments(s.dasEpochs(), s.dasBatchSize(), s.dasLearningRate(), 0, 0.05, 0, s.seed(), 0, 0,
+                "adamw", 2);
     }
 
     public static void print(Report r, PrintStream out) {

@@ -68,29 +68,14 @@ public final class HierarchicalEqualitySweep {
     public static DasSweep.Table run(Settings s, Path model, List<String> hooks, List<Integer> sizes,
                                      List<DasTrainer.Method> methods, PrintStream progress) {
         check(s, hooks, sizes, methods);
-        Random r = new Random(s.seed());
-        Function<Random, Map<String, Object>> sampler = HierarchicalEquality.sampler(
-                HierarchicalEquality.pool(s.entities(), s.dim(), r));
-        CausalModel causal = HierarchicalEquality.model();
-        String wx = HierarchicalEquality.WX;
-        String yz = HierarchicalEquality.YZ;
-        List<InterchangeExample<float[]>> train = new ArrayList<>();
-        train.addAll(HierarchicalEqualityExperiment.interchanges(causal, sampler, List.of(wx), s.dasExamples(),
-                s.seed() + 20));
-        train.addAll(HierarchicalEqualityExperiment.interchanges(causal, sampler, List.of(yz), s.dasExamples(),
-                s.seed() + 21));
-        train.addAll(HierarchicalEqualityExperiment.interchanges(causal, sampler, List.of(wx, yz), s.dasExamples(),
-                s.seed() + 22));
+        List<InterchangeExample<float[]>> train = HierarchicalEqualityExperiment.trainInterchanges(s);
         List<InterchangeExample<float[]>> test = new ArrayList<>();
-        test.addAll(HierarchicalEqualityExperiment.interchanges(causal, sampler, List.of(wx), s.testExamples(),
-                s.seed() + 10));
-        test.addAll(HierarchicalEqualityExperiment.interchanges(causal, sampler, List.of(yz), s.testExamples(),
-                s.seed() + 11));
-        test.addAll(HierarchicalEqualityExperiment.interchanges(causal, sampler, List.of(wx, yz), s.testExamples(),
-                s.seed() + 12));
+        test.addAll(HierarchicalEqualityExperiment.testInterchanges(s, List.of(HierarchicalEquality.WX)));
+        test.addAll(HierarchicalEqualityExperiment.testInterchanges(s, List.of(HierarchicalEquality.YZ)));
+        test.addAll(HierarchicalEqualityExperiment.testInterchanges(s, List.of(HierarchicalEquality.WX,
+                HierarchicalEquality.YZ)));
         HookedModel mlp = new HookedModel(OnnxGraph.load(model), null, OrtRuntime.shared());
-        TrainingArguments args = new TrainingArguments(s.dasEpochs(), 64, s.dasLearningRate(), 0, 0.05, 0, s.seed(),
-                0, 0, "adamw", 2);
+        TrainingArguments args = HierarchicalEqualityExperiment.dasArguments(s);
         return new DasSweep<>(mlp, Mlp.LOGITS, train, test).run(hooks(s, hooks),
                 Map.of("0", ModelInputs.features(Mlp.INPUT)), sizes, methods, args, s.seed() + 30, progress);
     }
