@@ -75,6 +75,16 @@ public final class LinearProbe {
         return logitAccuracy(features.mmul(w).addiRowVector(b), labels);
     }
 
+    /** The head's weight W [d, C] (logits = pooled · W + b). */
+    public INDArray weights() {
+        return w;
+    }
+
+    /** The head's bias b [C]. */
+    public INDArray bias() {
+        return b;
+    }
+
     public long parameters() {
         return w.length() + b.length();
     }

@@ -71,6 +71,26 @@ class OrthogonalAdamTest {
     }
 
     @Test
+    void theLowRankCayleyStepEqualsTheFullOne() {
+        Random r = new Random(9);
+        int n = 12;
+        INDArray frame = Orthogonal.randomRows(n, n, r).castTo(DataType.DOUBLE).transpose().dup();
+        for (int k : new int[] {1, 3, 5}) {
+            INDArray step = Nd4j.zeros(DataType.DOUBLE, n, n);
+            for (int j = 0; j < k; j++) {
+                for (int i = j + 1; i < n; i++) {
+                    step.putScalar(i, j, r.nextGaussian() * 0.3);
+                }
+            }
+            INDArray full = frame.mmul(OrthogonalAdam.cayley(step.sub(step.transpose())));
+            INDArray lowRank = OrthogonalAdam.rotate(frame, step, k);
+            assertEquals(0, full.sub(lowRank).amaxNumber().doubleValue(), 1e-10, "k = " + k);
+            // the frame came from floats: the rotation must keep its orthogonality, not improve on it
+            assertTrue(Orthogonal.deviation(lowRank, true) < Orthogonal.deviation(frame, true) + 1e-10, "k = " + k);
+        }
+    }
+
+    @Test
     void rejectsAMatrixWithoutOrthonormalColumns() {
         INDArray q = Nd4j.ones(DataType.FLOAT, 4, 2);
         var e = assertThrows(IllegalArgumentException.class, () -> new OrthogonalAdam().step(Map.of("Q", q),
