@@ -36,7 +36,8 @@ import java.util.stream.Collectors;
 final class DasCommand implements Callable<Integer> {
     /** The experiments a config can name; each resolves its settings and checks its sweep before any training. */
     static final Map<String, DasExperiment> EXPERIMENTS = new TreeMap<>(Map.of(
-            "hierarchical-equality", new HierarchicalEqualityRun()));
+            HierarchicalEqualityRun.NAME, new HierarchicalEqualityRun(),
+            NegationProbeRun.NAME, new NegationProbeRun()));
 
     /** Reads configs: unknown fields are errors, so a misspelt setting never silently falls back to its default. */
     static final ObjectMapper CONFIG = new ObjectMapper()

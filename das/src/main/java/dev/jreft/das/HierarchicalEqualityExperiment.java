@@ -42,7 +42,7 @@ public final class HierarchicalEqualityExperiment {
                            double mlpLearningRate, int dasExamples, int dasEpochs, int dasBatchSize,
                            double dasLearningRate, int testExamples, int subspace, long seed) {
         public static Settings defaults() {
-            return new Settings(4, 16, 1 << 20, 3, 1024, 1e-3, 100_000, 5, 1024, 1e-2, 2_000, 8, 7);
+            return new Settings(4, 16, 1 << 20, 3, 1024, 1e-3, 100_000, 5, 1024, 1e-2, 2_000, 8, 2);
         }
     }
 
