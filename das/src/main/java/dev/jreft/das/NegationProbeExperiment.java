@@ -357,7 +357,7 @@ public final class NegationProbeExperiment {
 
     public static void print(Report r, PrintStream out) {
         out.println();
-        out.printf("factual accuracy, held-out subjects and adjectives   %.4f  (training sentences %.4f)%n",
+        out.printf("factual accuracy, sentences with held-out words       %.4f  (training sentences %.4f)%n",
                 r.factualAccuracy(), r.headTrainAccuracy());
         out.printf("negation slot: token position %d%n", r.slotPosition());
         out.printf("%-5s %-22s %-4s %-8s %-9s %-5s %-7s %-9s %-8s %-9s%n", "layer", "hook", "pos", "token", "method",
