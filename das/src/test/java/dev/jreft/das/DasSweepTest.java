@@ -1,13 +1,10 @@
 package dev.jreft.das;
 
 import dev.jreft.das.train.DasTrainer;
+import dev.jreft.das.train.DasTrainerTest;
 import dev.jreft.das.train.InterchangeExample;
 import dev.jreft.das.train.ModelInputs;
-import dev.jreft.hooks.graph.Attr;
-import dev.jreft.hooks.graph.ElemTypes;
-import dev.jreft.hooks.graph.OnnxGraph;
 import dev.jreft.hooks.runtime.HookedModel;
-import dev.jreft.hooks.runtime.OrtRuntime;
 import dev.jreft.interventions.train.Orthogonal;
 import dev.jreft.interventions.train.TrainingArguments;
 import org.junit.jupiter.api.Test;
@@ -32,26 +29,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * coordinate per variable can reach IIA 1 and a random rotation cannot.
  */
 class DasSweepTest {
-    static HookedModel network(INDArray q) {
-        OnnxGraph g = OnnxGraph.create(17, "a-or-b");
-        g.append("net", b -> {
-            String x = b.input("x", ElemTypes.FLOAT, -1, 1, 4);
-            String qc = b.constantFloats(q.dup('c').data().asFloat(), 4, 4);
-            String h = b.opTo("hidden", "MatMul", List.of(x, qc));
-            String back = b.op("MatMul", List.of(h, b.op("Transpose", List.of(qc), Attr.ints("perm", 1, 0))));
-            String w = b.constantFloats(new float[] {0, 4, 0, 4, 0, 0, 0, 0}, 4, 2);
-            String bias = b.constantFloats(new float[] {2, 0}, 2);
-            b.opTo("logits", "Reshape", List.of(b.op("Add", List.of(b.op("MatMul", List.of(back, w)), bias)),
-                    b.constantInts(new long[] {-1, 2}, 2)));
-            b.expose("logits");
-        });
-        return new HookedModel(g, null, OrtRuntime.shared());
-    }
-
-    static float[] input(int a, int b, Random r) {
-        return new float[] {a, b, (float) (0.5 * r.nextGaussian()), (float) (0.5 * r.nextGaussian())};
-    }
-
     /** Equal numbers of interchanges of A, of B, and of both (from two sources), with the counterfactual labels. */
     static List<InterchangeExample<float[]>> examples(int perSet, long seed) {
         Random r = new Random(seed);
@@ -64,13 +41,13 @@ class DasSweepTest {
                 int sb = r.nextInt(2);
                 Map<String, float[]> sources = new LinkedHashMap<>();
                 if (set != 1) {
-                    sources.put("A", input(sa, r.nextInt(2), r));
+                    sources.put("A", DasTrainerTest.input(sa, r.nextInt(2), r));
                 }
                 if (set != 0) {
-                    sources.put("B", input(r.nextInt(2), sb, r));
+                    sources.put("B", DasTrainerTest.input(r.nextInt(2), sb, r));
                 }
                 int label = (set != 1 ? sa : a) | (set != 0 ? sb : b);
-                out.add(new InterchangeExample<>(input(a, b, r), sources, label));
+                out.add(new InterchangeExample<>(DasTrainerTest.input(a, b, r), sources, label));
             }
         }
         return out;
@@ -80,7 +57,7 @@ class DasSweepTest {
 
     @Test
     void trainedAlignmentsReachFullIiaAndBeatTheirUntrainedControls(@TempDir Path tmp) throws Exception {
-        HookedModel net = network(Orthogonal.randomRows(4, 4, new Random(7)));
+        HookedModel net = DasTrainerTest.network(Orthogonal.randomRows(4, 4, new Random(7)));
         DasSweep<float[]> sweep = new DasSweep<>(net, "logits", examples(256, 1), examples(200, 2));
         DasSweep.Table t = sweep.run(List.of(new DasSweep.Hook("tensor:hidden", 4)),
                 Map.of("0", ModelInputs.features("x")), List.of(1, 2),
@@ -116,7 +93,7 @@ class DasSweepTest {
 
     @Test
     void cellsThatCannotFitAreRejectedBeforeAnyTraining() {
-        HookedModel net = network(Orthogonal.randomRows(4, 4, new Random(7)));
+        HookedModel net = DasTrainerTest.network(Orthogonal.randomRows(4, 4, new Random(7)));
         DasSweep<float[]> sweep = new DasSweep<>(net, "logits", examples(8, 1), examples(8, 2));
         var tooBig = assertThrows(IllegalArgumentException.class, () -> sweep.run(
                 List.of(new DasSweep.Hook("tensor:hidden", 4)), Map.of("0", ModelInputs.features("x")),

@@ -26,8 +26,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Q orthogonal), then logits = [2, 4·(h Qᵀ)·(1, 1, 0, 0)], i.e. exactly the causal model: A lives along Q's row 0 and
  * B along row 1.
  */
-class DasTrainerTest {
-    static HookedModel network(INDArray q) {
+public class DasTrainerTest {
+    /** The A-OR-B network described above, with hook {@code hidden} and output {@code logits}. */
+    public static HookedModel network(INDArray q) {
         OnnxGraph g = OnnxGraph.create(17, "a-or-b");
         g.append("net", b -> {
             String x = b.input("x", ElemTypes.FLOAT, -1, 1, 4);
@@ -44,7 +45,8 @@ class DasTrainerTest {
         return new HookedModel(g, null, OrtRuntime.shared());
     }
 
-    static float[] input(int a, int bb, Random r) {
+    /** The input [A, B, noise, noise]. */
+    public static float[] input(int a, int bb, Random r) {
         return new float[] {a, bb, (float) (0.5 * r.nextGaussian()), (float) (0.5 * r.nextGaussian())};
     }
 

@@ -30,6 +30,7 @@ public final class OrthogonalAdam implements Optimizer {
     private final Map<String, INDArray> frames = new HashMap<>();
     private final Map<String, INDArray> m = new HashMap<>();
     private final Map<String, INDArray> v = new HashMap<>();
+    private final Map<String, INDArray> masks = new HashMap<>();
     private final Random random = new Random(0);
     private int t;
 
@@ -67,7 +68,7 @@ public final class OrthogonalAdam implements Optimizer {
             int n = (int) q.size(0);
             int k = (int) q.size(1);
             INDArray frame = frame(e.getKey(), q);
-            INDArray lower = lowerMask(n, k);
+            INDArray lower = masks.computeIfAbsent(e.getKey(), key -> lowerMask(n, k)); // same shape every step
             INDArray full = Nd4j.zeros(DataType.DOUBLE, n, n);
             full.get(NDArrayIndex.all(), NDArrayIndex.interval(0, k)).assign(g.castTo(DataType.DOUBLE));
             INDArray mGen = frame.transpose().mmul(full);
@@ -114,6 +115,7 @@ public final class OrthogonalAdam implements Optimizer {
         }
         frames.put(name, fresh);
         m.remove(name);
+        masks.remove(name);
         v.remove(name);
         return fresh;
     }
