@@ -1,6 +1,7 @@
 package dev.jreft.hooks.runtime;
 
 import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtLoggingLevel;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 
@@ -14,12 +15,6 @@ import java.util.Map;
 public final class OrtRuntime implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger("jreft.runtime");
     private static OrtRuntime shared;
-
-    /**
-     * ORT 1.29's native initialisation crashes the JVM (SIGSEGV) when one command-line argument of the process is
-     * longer than about 4 KB, typically a long {@code -cp} list. Checked before ORT loads, so users get a message.
-     */
-    static final int MAX_ARGUMENT = 4000;
 
     private final OrtEnvironment env = environment();
     private final Device requested;
@@ -43,23 +38,30 @@ public final class OrtRuntime implements AutoCloseable {
         };
     }
 
+    /**
+     * The ORT environment, created after {@link NativeStartup#prepare}. ORT's own log is limited to fatal messages:
+     * every failure reaches the caller as an exception that jreft words itself, and ORT's console lines (kernel
+     * names, source paths) only repeat it. {@code JREFT_ORT_LOG=warning} (or verbose, info, error) shows them.
+     */
     private static OrtEnvironment environment() {
-        java.nio.file.Path cmdline = java.nio.file.Path.of("/proc/self/cmdline");
-        if (java.nio.file.Files.isReadable(cmdline)) {
-            try {
-                for (String arg : new String(java.nio.file.Files.readAllBytes(cmdline)).split("\0")) {
-                    if (arg.length() > MAX_ARGUMENT) {
-                        throw new IllegalStateException("a command-line argument of this JVM is " + arg.length()
-                                + " characters long (" + arg.substring(0, 40) + "...); ONNX Runtime 1.29 crashes"
-                                + " the JVM when one exceeds about 4000. Put a long class path in a jar manifest"
-                                + " (as ./jreft does) instead of a -cp list.");
-                    }
-                }
-            } catch (java.io.IOException ignored) {
-                // not on Linux /proc: nothing to check
-            }
+        NativeStartup.prepare();
+        // when another library created the environment first, ORT keeps that one (and its level)
+        return OrtEnvironment.getEnvironment(logLevel(System.getenv("JREFT_ORT_LOG")));
+    }
+
+    static OrtLoggingLevel logLevel(String name) {
+        if (name == null || name.isBlank()) {
+            return OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL;
         }
-        return OrtEnvironment.getEnvironment();
+        return switch (name.trim().toLowerCase(java.util.Locale.ROOT)) {
+            case "verbose" -> OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE;
+            case "info" -> OrtLoggingLevel.ORT_LOGGING_LEVEL_INFO;
+            case "warning" -> OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING;
+            case "error" -> OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR;
+            case "fatal" -> OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL;
+            default -> throw new IllegalArgumentException("JREFT_ORT_LOG: found '" + name + "'; valid: verbose, info,"
+                    + " warning, error, fatal");
+        };
     }
 
     /** The process-wide runtime, on the device named by the environment (see {@link Device#fromEnvironment}). */

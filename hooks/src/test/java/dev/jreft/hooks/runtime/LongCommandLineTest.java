@@ -1,0 +1,41 @@
+package dev.jreft.hooks.runtime;
+
+import dev.jreft.hooks.testing.JavaProcess;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * ONNX Runtime 1.29's telemetry client crashed the JVM (SIGSEGV, exit 139) on command lines over about 4 KB, and
+ * wrote under ~/.cache and /tmp. A JVM with a 12 KB command line, started without ORT_DISABLE_TELEMETRY in its
+ * environment, must run MiniLM and write nothing into its home.
+ */
+class LongCommandLineTest {
+    /** Run in the second JVM: loads MiniLM, tokenises its arguments and runs them. */
+    public static void main(String[] args) {
+        HookedModel m = HookedModel.minilm();
+        Map<String, ?> out = m.run(m.tokenize(List.of(args[0].substring(0, 200), "a short one")));
+        System.out.println("ok " + out.keySet());
+    }
+
+    @Test
+    void aLongCommandLineRunsAndOrtWritesNothingIntoHome(@TempDir Path tmp) throws Exception {
+        String word = "word ".repeat(800); // 4,000 characters
+        ProcessBuilder pb = JavaProcess.builder(LongCommandLineTest.class, List.of(word, word, word));
+        Path home = Files.createDirectories(tmp.resolve("home"));
+        pb.environment().put("HOME", home.toString());
+        pb.environment().put("XDG_CACHE_HOME", home.resolve(".cache").toString());
+        JavaProcess.Result r = JavaProcess.run(pb, 120);
+        assertEquals(0, r.exitCode(), "exit code (139 = the native crash); stderr: " + r.err());
+        assertTrue(r.out().startsWith("ok [last_hidden_state"), r.out());
+        assertFalse(Files.exists(home.resolve(".cache/Microsoft")), "ORT telemetry wrote into the user's home");
+    }
+}
