@@ -1,6 +1,6 @@
 package dev.jreft.cli;
 
-import dev.jreft.hooks.io.Npy;
+import dev.jreft.hooks.io.OutputFolder;
 import dev.jreft.hooks.runtime.ActivationCache;
 import dev.jreft.hooks.runtime.Batch;
 import dev.jreft.hooks.runtime.HookedModel;
@@ -15,13 +15,14 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
 
-@Command(name = "cache", description = "Run a batch once and write the chosen hooks (and the model outputs) as .npy.")
+@Command(name = "cache", description = "Run a batch once and write the chosen hooks, the model outputs and the"
+        + " inputs as .npy files into --out, with index.json naming what each file holds.")
 final class CacheCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model;
 
-    @Option(names = "--text", description = "a text to tokenise (repeat for a batch)")
-    List<String> texts;
+    @Mixin
+    TextOptions text;
 
     @Option(names = "--ids", description = "token ids, rows separated by ';', e.g. '101,2023,102;101,102'"
             + " (shorter rows are right-padded)")
@@ -31,51 +32,58 @@ final class CacheCommand implements Callable<Integer> {
             description = "hook names (blocks.L.component or tensor:<name>), comma separated; 'all' for every hook")
     List<String> hooks;
 
-    @Option(names = "--out", required = true, description = "output folder")
+    @Option(names = "--out", required = true, description = "output folder: new, empty, or an earlier jreft output"
+            + " (replaced as a whole)")
     Path out;
 
     @Override
     public Integer call() throws Exception {
-        HookedModel m = model.load();
-        Batch batch = batch(m);
-        List<String> names = hooks.equals(List.of("all")) ? m.hooks().names() : hooks;
-        ActivationCache c = m.runWithCache(batch, names);
-        c.save(out);
-        for (var e : c.outputs().entrySet()) {
-            Npy.write(out.resolve(e.getKey() + ".npy"), e.getValue());
+        List<String> texts = text.texts();
+        if ((texts == null) == (ids == null)) {
+            throw new IllegalArgumentException("--text / --text-file / --ids: give texts (--text, repeatable, or"
+                    + " --text-file FILE|-) or token ids (--ids), not both and not neither");
         }
-        Npy.write(out.resolve("input_ids.npy"), batch.inputs().get(Batch.INPUT_IDS));
-        Npy.write(out.resolve("attention_mask.npy"), batch.attentionMask());
-        System.out.println("wrote " + names.size() + " hooks and " + c.outputs().size() + " outputs to " + out);
+        long[][] idRows = ids == null ? null : parseIds(ids);
+        try (OutputFolder folder = OutputFolder.prepare(out, "cache")) {
+            HookedModel m = model.load();
+            Batch batch = texts != null ? m.tokenize(texts)
+                    : new InputSpec(null, idRows, mask(idRows), null).toBatch(m, Path.of(""));
+            List<String> names = hooks.equals(List.of("all")) ? m.hooks().names() : hooks;
+            ActivationCache c = m.runWithCache(batch, names);
+            c.save(folder);
+            folder.npy(Batch.INPUT_IDS, "input", batch.inputs().get(Batch.INPUT_IDS));
+            folder.npy(Batch.ATTENTION_MASK, "input", batch.attentionMask());
+            folder.commit();
+            System.out.println("wrote " + names.size() + " hooks and " + c.outputs().size() + " outputs to " + out
+                    + " (index.json lists the files)");
+        }
         return 0;
     }
 
-    private Batch batch(HookedModel m) {
-        if ((texts == null) == (ids == null)) {
-            throw new IllegalArgumentException("give either --text (one or more) or --ids");
-        }
-        if (texts != null) {
-            return m.tokenize(texts);
-        }
-        String[] rows = ids.split(";");
+    /** {@code --ids}: rows of comma-separated integers, separated by ';'. */
+    static long[][] parseIds(String ids) {
         List<long[]> parsed = new ArrayList<>();
-        int len = 0;
-        for (String r : rows) {
-            long[] row;
+        String[] rows = ids.split(";", -1);
+        for (int r = 0; r < rows.length; r++) {
             try {
-                row = Arrays.stream(r.trim().split(",")).map(String::trim).mapToLong(Long::parseLong).toArray();
+                parsed.add(Arrays.stream(rows[r].trim().split(",")).map(String::trim).mapToLong(Long::parseLong)
+                        .toArray());
             } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("--ids: '" + r + "' is not a comma-separated list of integers");
+                throw new IllegalArgumentException("--ids row " + r + ": found '" + rows[r] + "'; valid: token ids"
+                        + " separated by ',' (rows separated by ';')");
             }
-            parsed.add(row);
-            len = Math.max(len, row.length);
         }
-        long[][] idArr = new long[parsed.size()][len];
-        long[][] mask = new long[parsed.size()][len];
-        for (int i = 0; i < idArr.length; i++) {
-            System.arraycopy(parsed.get(i), 0, idArr[i], 0, parsed.get(i).length);
-            Arrays.fill(mask[i], 0, parsed.get(i).length, 1);
+        return parsed.toArray(long[][]::new);
+    }
+
+    /** Right-pads rows of different lengths with id 0 (and mask 0) in place; returns the mask. */
+    private static long[][] mask(long[][] rows) {
+        int len = Arrays.stream(rows).mapToInt(r -> r.length).max().orElse(0);
+        long[][] mask = new long[rows.length][len];
+        for (int i = 0; i < rows.length; i++) {
+            Arrays.fill(mask[i], 0, rows[i].length, 1);
+            rows[i] = Arrays.copyOf(rows[i], len);
         }
-        return new InputSpec(null, idArr, mask, null).toBatch(m, Path.of(""));
+        return mask;
     }
 }

@@ -13,7 +13,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jreft.das.DasSweep;
 import dev.jreft.das.train.DasTrainer;
-import dev.jreft.hooks.graph.AtomicFiles;
+import dev.jreft.hooks.io.AtomicFiles;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 

@@ -1,6 +1,6 @@
 package dev.jreft.cli;
 
-import dev.jreft.hooks.graph.AtomicFiles;
+import dev.jreft.hooks.io.AtomicFiles;
 import dev.jreft.interventions.data.Datasets;
 import dev.jreft.interventions.data.LabelledText;
 import dev.jreft.interventions.train.TrainConfig;

@@ -3,7 +3,7 @@ package dev.jreft.das;
 import dev.jreft.das.train.DasTrainer;
 import dev.jreft.das.train.InterchangeExample;
 import dev.jreft.das.train.ModelInputs;
-import dev.jreft.hooks.graph.AtomicFiles;
+import dev.jreft.hooks.io.AtomicFiles;
 import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.interventions.train.TrainingArguments;
 

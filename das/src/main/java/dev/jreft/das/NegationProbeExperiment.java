@@ -8,7 +8,7 @@ import dev.jreft.das.train.InterchangeExample;
 import dev.jreft.das.train.ModelInputs;
 import dev.jreft.hooks.discovery.HookPoint;
 import dev.jreft.hooks.graph.Attr;
-import dev.jreft.hooks.graph.AtomicFiles;
+import dev.jreft.hooks.io.AtomicFiles;
 import dev.jreft.hooks.graph.ElemTypes;
 import dev.jreft.hooks.graph.OnnxGraph;
 import dev.jreft.hooks.runtime.Batch;

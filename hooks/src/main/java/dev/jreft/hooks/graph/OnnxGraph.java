@@ -13,6 +13,8 @@ import ai.onnx.proto.OnnxMl.ValueInfoProto;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.CodedInputStream;
 import com.google.protobuf.InvalidProtocolBufferException;
+import dev.jreft.hooks.io.AtomicFiles;
+import dev.jreft.hooks.io.SafeNames;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -130,10 +132,10 @@ public final class OnnxGraph {
                         + " is stored as external data " + (location == null ? "without a location"
                         : "in '" + location + "', but the model was not loaded from a file"));
             }
-            Path file = dir.resolve(location);
-            long offset = Long.parseLong(info.getOrDefault("offset", "0"));
+            Path file = externalDataFile(dir, location, t.getName(), origin);
+            long offset = externalDataNumber(info, "offset", 0, t.getName(), origin);
             try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "r")) {
-                long length = info.containsKey("length") ? Long.parseLong(info.get("length")) : raf.length() - offset;
+                long length = externalDataNumber(info, "length", raf.length() - offset, t.getName(), origin);
                 if (offset + length > raf.length()) {
                     throw new OnnxFormatException("external data file " + file + " is too short for initializer '"
                             + t.getName() + "' (needs bytes " + offset + ".." + (offset + length) + ", has "
@@ -149,6 +151,44 @@ public final class OnnxGraph {
                         + t.getName() + "' from " + file + ": " + e.getMessage(), e);
             }
         }
+    }
+
+    /**
+     * The file an external-data {@code location} names. The ONNX rule: a path relative to the model's folder that
+     * stays inside it; an absolute path, a {@code ..} that climbs out, or a link to a file outside is refused, so a
+     * model file cannot make jreft read anything else on the machine.
+     */
+    private static Path externalDataFile(Path dir, String location, String tensor, String origin) {
+        String what = "initializer '" + tensor + "' of " + origin + ": external data location";
+        try {
+            Path file = SafeNames.insideReal(dir, location, what);
+            if (!Files.isRegularFile(file)) {
+                throw new OnnxFormatException(what + " '" + location + "': found no file " + file + "; valid: a data"
+                        + " file beside the model, as the exporter wrote it");
+            }
+            return file;
+        } catch (IllegalArgumentException | IOException e) {
+            throw new OnnxFormatException(e instanceof IllegalArgumentException ? e.getMessage()
+                    : what + " '" + location + "' is not a usable path (" + e.getMessage() + ")", e);
+        }
+    }
+
+    private static long externalDataNumber(Map<String, String> info, String key, long absent, String tensor,
+                                           String origin) {
+        String v = info.get(key);
+        if (v == null) {
+            return absent;
+        }
+        try {
+            long n = Long.parseLong(v.trim());
+            if (n >= 0) {
+                return n;
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw new OnnxFormatException("initializer '" + tensor + "' of " + origin + ": external data " + key
+                + ": found '" + v + "'; valid: a byte count >= 0");
     }
 
     public String origin() {
@@ -526,6 +566,10 @@ public final class OnnxGraph {
                             .setValue(Integer.toString(t.getRawData().size()))));
         }
         Path dir = file.toAbsolutePath().getParent();
+        if (!SafeNames.fileName(dataFileName).equals(dataFileName)) {
+            throw new IllegalArgumentException("external data file name: found '" + dataFileName + "'; valid: a plain"
+                    + " file name beside the model (letters, digits, . _ - + =), such as model.onnx.data");
+        }
         AtomicFiles.write(dir.resolve(dataFileName), data.toByteArray());
         AtomicFiles.write(file, out.build().toByteArray());
     }

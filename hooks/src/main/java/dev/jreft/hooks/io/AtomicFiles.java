@@ -1,30 +1,159 @@
-package dev.jreft.hooks.graph;
+package dev.jreft.hooks.io;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.security.SecureRandom;
+import java.util.HexFormat;
 
-/** Writes files so a reader never sees half of one: temporary file in the same folder, then a rename. */
+/**
+ * Writes files so a reader never sees half of one: a temporary file in the same folder, then a rename.
+ *
+ * <p>Temporary files and folders are created by name with the default permissions, so what jreft writes gets the
+ * user's umask (as any other program's files), not the 0600 / 0700 of {@link Files#createTempFile}.
+ */
 public final class AtomicFiles {
+    private static final SecureRandom RANDOM = new SecureRandom();
+
     private AtomicFiles() {
     }
 
+    /** Writes {@code bytes} to {@code target} atomically (replacing a file there), creating missing parent folders. */
     public static void write(Path target, byte[] bytes) throws IOException {
-        Path abs = target.toAbsolutePath();
-        Path dir = abs.getParent();
-        Files.createDirectories(dir);
-        Path tmp = Files.createTempFile(dir, "." + abs.getFileName() + ".", ".tmp");
+        Path abs = checkTarget(target);
+        Files.createDirectories(abs.getParent());
+        Path tmp = createTempFile(abs);
         try {
-            Files.write(tmp, bytes);
-            try {
-                Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING);
-            }
+            writeAndSync(tmp, bytes);
+            move(tmp, abs);
         } finally {
             Files.deleteIfExists(tmp);
+        }
+    }
+
+    /**
+     * Checks that {@code target} can become a file: it is not a folder, and no existing ancestor is a file. Called
+     * before long work so a bad output path fails in the first second, not after the training.
+     *
+     * @return the absolute, normalised path
+     */
+    public static Path checkTarget(Path target) {
+        Path abs = target.toAbsolutePath().normalize();
+        if (abs.getParent() == null) {
+            throw new IllegalArgumentException(target + ": found the file system root; valid: a file path");
+        }
+        if (Files.isDirectory(abs)) {
+            throw new IllegalArgumentException(target + ": found a folder; valid: a file path (the file is written"
+                    + " there)");
+        }
+        checkParent(target, abs.getParent());
+        return abs;
+    }
+
+    /** Checks that {@code folder} exists as a folder or can be created (no ancestor is a file). */
+    static void checkParent(Path given, Path folder) {
+        for (Path p = folder; p != null; p = p.getParent()) {
+            if (Files.exists(p)) {
+                if (!Files.isDirectory(p)) {
+                    throw new IllegalArgumentException(given + ": " + p + " is a file, so nothing can be written under"
+                            + " it; valid: a path whose folders are folders");
+                }
+                if (!Files.isWritable(p) && p.equals(folder)) {
+                    throw new IllegalArgumentException(given + ": folder " + p + " is not writable");
+                }
+                return;
+            }
+        }
+    }
+
+    /** A new empty file beside {@code target}, named {@code .<name>.tmp-<random>}, with default permissions. */
+    public static Path createTempFile(Path target) throws IOException {
+        for (int attempt = 0; ; attempt++) {
+            Path tmp = tempSibling(target);
+            try {
+                return Files.createFile(tmp);
+            } catch (FileAlreadyExistsException e) {
+                if (attempt > 100) {
+                    throw e;
+                }
+            }
+        }
+    }
+
+    /** A new empty folder beside {@code target}, named {@code .<name>.tmp-<random>}, with default permissions. */
+    public static Path createTempFolder(Path target) throws IOException {
+        for (int attempt = 0; ; attempt++) {
+            Path tmp = tempSibling(target);
+            try {
+                return Files.createDirectory(tmp);
+            } catch (FileAlreadyExistsException e) {
+                if (attempt > 100) {
+                    throw e;
+                }
+            }
+        }
+    }
+
+    /** The prefix of every temporary name {@link #createTempFile} and {@link #createTempFolder} use for {@code name}. */
+    public static String tempPrefix(String name) {
+        return "." + name + ".tmp-";
+    }
+
+    private static Path tempSibling(Path target) {
+        byte[] r = new byte[6];
+        RANDOM.nextBytes(r);
+        Path abs = target.toAbsolutePath();
+        return abs.resolveSibling(tempPrefix(abs.getFileName().toString()) + HexFormat.of().formatHex(r));
+    }
+
+    /** Writes all bytes and forces them to the disk before returning. */
+    public static void writeAndSync(Path file, byte[] bytes) throws IOException {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+            ByteBuffer b = ByteBuffer.wrap(bytes);
+            while (b.hasRemaining()) {
+                ch.write(b);
+            }
+            ch.force(true);
+        }
+    }
+
+    /** Renames {@code from} over {@code to} atomically where the file system can, else as a plain replace. */
+    public static void move(Path from, Path to) throws IOException {
+        try {
+            Files.move(from, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (AtomicMoveNotSupportedException e) {
+            Files.move(from, to, StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+
+    /** Best effort: flushes a folder's entries so a rename survives a crash; not every platform allows it. */
+    public static void syncFolder(Path dir) {
+        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+            ch.force(true);
+        } catch (IOException | UnsupportedOperationException e) {
+            // folders cannot be opened for sync on some platforms (Windows); the rename is still atomic
+        }
+    }
+
+    /** Deletes a tree that jreft wrote (its own temporary or replaced folder); links are removed, not followed. */
+    public static void deleteTree(Path root) throws IOException {
+        if (!Files.exists(root, LinkOption.NOFOLLOW_LINKS)) {
+            return;
+        }
+        try (var walk = Files.walk(root)) {
+            for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        } catch (UncheckedIOException e) {
+            throw e.getCause();
         }
     }
 }

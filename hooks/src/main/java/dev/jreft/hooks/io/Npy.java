@@ -1,6 +1,6 @@
 package dev.jreft.hooks.io;
 
-import dev.jreft.hooks.graph.AtomicFiles;
+import dev.jreft.hooks.io.AtomicFiles;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;

@@ -1,12 +1,13 @@
 package dev.jreft.hooks.runtime;
 
-import dev.jreft.hooks.io.Npy;
+import dev.jreft.hooks.io.OutputFolder;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Collections;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /** Hook values (by hook name) and model outputs (by output name) from one run. */
@@ -32,10 +33,24 @@ public record ActivationCache(Map<String, INDArray> hooks, Map<String, INDArray>
         return a;
     }
 
-    /** Writes each hook as {@code <dir>/<hook>.npy} (atomically, one file at a time). */
-    public void save(Path dir) throws IOException {
+    /**
+     * Writes every hook and output as {@code <name>.npy} into {@code dir} as one set (see {@link OutputFolder}:
+     * all files or none, names made safe, {@code index.json} mapping files to names).
+     */
+    public List<Path> save(Path dir) throws IOException {
+        try (OutputFolder out = OutputFolder.prepare(dir, "cache")) {
+            save(out);
+            return out.commit();
+        }
+    }
+
+    /** Adds every hook and output to an output set. */
+    public void save(OutputFolder out) throws IOException {
         for (var e : hooks.entrySet()) {
-            Npy.write(dir.resolve(e.getKey().replace(':', '_').replace('/', '_') + ".npy"), e.getValue());
+            out.npy(e.getKey(), "hook", e.getValue());
+        }
+        for (var e : outputs.entrySet()) {
+            out.npy(e.getKey(), "output", e.getValue());
         }
     }
 }

@@ -2,7 +2,7 @@ package dev.jreft.interventions.config;
 
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.jreft.hooks.io.Npy;
+import dev.jreft.hooks.io.OutputFolder;
 import dev.jreft.hooks.runtime.Batch;
 import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.interventions.IntervenableModel;
@@ -38,35 +38,35 @@ public record InterventionConfig(String model, String tokenizer, InputSpec input
         return tokenizer == null ? HookedModel.load(onnx) : HookedModel.load(onnx, baseDir.resolve(tokenizer));
     }
 
-    /** Runs the config and writes outputs, read hooks and collected values as .npy files into {@code out}. */
+    /**
+     * Runs the config and writes outputs, read hooks and collected values as .npy files into {@code out}, as one set
+     * ({@link OutputFolder}: checked and locked before the model runs, all files or none, names made safe).
+     */
     public List<Path> runAndWrite(Path baseDir, Path out) throws IOException {
         if (inputs == null || sites == null || sites.isEmpty()) {
             throw new IllegalArgumentException("an intervention config needs 'inputs' and at least one site");
         }
-        HookedModel m = loadModel(model, tokenizer, baseDir);
-        Batch base = inputs.toBatch(m, baseDir);
-        List<InterventionSite> built = new ArrayList<>();
-        for (SiteSpec s : sites) {
-            built.add(s.toSite(m, base, baseDir));
-        }
-        InterventionResult r = new IntervenableModel(m).run(base, built, read_hooks == null ? List.of() : read_hooks);
-        List<Path> written = new ArrayList<>();
-        for (var e : r.outputs().entrySet()) {
-            written.add(write(out.resolve(e.getKey() + ".npy"), e.getValue()));
-        }
-        for (var e : r.hooks().entrySet()) {
-            written.add(write(out.resolve(e.getKey().replace(':', '_').replace('/', '_') + ".npy"), e.getValue()));
-        }
-        for (int i = 0; i < r.collected().size(); i++) {
-            if (r.collected().get(i) != null) {
-                written.add(write(out.resolve("collected.site" + i + ".npy"), r.collected().get(i)));
+        try (OutputFolder folder = OutputFolder.prepare(out, "intervene")) {
+            HookedModel m = loadModel(model, tokenizer, baseDir);
+            Batch base = inputs.toBatch(m, baseDir);
+            List<InterventionSite> built = new ArrayList<>();
+            for (SiteSpec s : sites) {
+                built.add(s.toSite(m, base, baseDir));
             }
+            InterventionResult r = new IntervenableModel(m).run(base, built,
+                    read_hooks == null ? List.of() : read_hooks);
+            for (var e : r.outputs().entrySet()) {
+                folder.npy(e.getKey(), "output", e.getValue());
+            }
+            for (var e : r.hooks().entrySet()) {
+                folder.npy(e.getKey(), "hook", e.getValue());
+            }
+            for (int i = 0; i < r.collected().size(); i++) {
+                if (r.collected().get(i) != null) {
+                    folder.npy("collected.site" + i, "collected", r.collected().get(i));
+                }
+            }
+            return folder.commit();
         }
-        return written;
-    }
-
-    private static Path write(Path p, org.nd4j.linalg.api.ndarray.INDArray a) throws IOException {
-        Npy.write(p, a);
-        return p;
     }
 }
