@@ -11,22 +11,10 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
-import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
-import java.util.Comparator;
-import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.UUID;
-import java.util.stream.Stream;
 
 /**
  * A trained intervention on disk: a directory holding {@code config.json} (the caller's configuration plus
@@ -38,9 +26,8 @@ import java.util.stream.Stream;
  * checkpoints explicitly. Why the fingerprint: an intervention learned on one model's activations silently produces
  * garbage on another, so {@link #load} refuses a checkpoint trained on a different model.
  *
- * <p>{@link #save} replaces the whole directory atomically: it writes a fresh sibling directory and renames it into
- * place, so a reader sees the old checkpoint or the new one, never a mix, and a failed save leaves the previous
- * checkpoint (if any) as it was and no temporary directories behind.
+ * <p>{@link #save} replaces a checkpoint so that a reader sees the old one or the new one, never a mix and never
+ * nothing, and keeps any other files in the directory ({@link CheckpointWriter}).
  */
 public final class Checkpoint {
     /** Value of {@code "format"} in {@code config.json}. */
@@ -54,7 +41,7 @@ public final class Checkpoint {
     /** Key of the model fingerprint in both {@code config.json} and the safetensors metadata. */
     public static final String FINGERPRINT_KEY = "model_fingerprint";
 
-    private static final JsonMapper JSON = JsonMapper.builder()
+    static final JsonMapper JSON = JsonMapper.builder()
             .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
             .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
             .enable(SerializationFeature.INDENT_OUTPUT)
@@ -113,164 +100,47 @@ public final class Checkpoint {
      * not modified; the copy gets {@code format}, {@code schema_version}, {@code model_fingerprint} and
      * {@code tensors} set, overwriting fields of those names.
      *
-     * <p>An existing {@code dir} is replaced only if it is empty or holds a jreft checkpoint, so a wrong path cannot
-     * delete unrelated files. Missing parent directories are created.
+     * <p>{@code dir} must be new, empty or a jreft checkpoint, so a wrong path cannot overwrite unrelated files;
+     * files in it that jreft did not write are kept. Missing parent directories are created. The path holds the old
+     * checkpoint or the new one at every moment (see {@link CheckpointWriter}). A run that trains for long should
+     * call {@link #prepare} first, so a bad path or a second run on the same path fails before the training.
      *
      * @throws IllegalArgumentException for tensors {@link SafeTensors} cannot store, a blank fingerprint, or a
      *                                  {@code dir} that exists and is not a checkpoint
-     * @throws IOException              when writing fails; nothing new is then left at {@code dir} or beside it
+     * @throws dev.jreft.hooks.io.FolderLock.OutputLockedException when another run is writing {@code dir}
+     * @throws IOException              when writing fails; the previous checkpoint (if any) is then still in place
      */
     public static void save(Path dir, ObjectNode config, Map<String, INDArray> tensors, String modelFingerprint)
             throws IOException {
-        save(dir, config, tensors, modelFingerprint, Checkpoint::rename);
-    }
-
-    /** Renames one directory; replaced in tests to simulate a failing file system. */
-    @FunctionalInterface
-    interface Renamer {
-        void rename(Path from, Path to) throws IOException;
-    }
-
-    static void save(Path dir, ObjectNode config, Map<String, INDArray> tensors, String modelFingerprint,
-                     Renamer renamer) throws IOException {
-        if (dir == null) {
-            throw new IllegalArgumentException("checkpoint directory must not be null");
-        }
         if (modelFingerprint == null || modelFingerprint.isBlank()) {
             throw new IllegalArgumentException("model fingerprint must not be blank: a checkpoint records which "
                     + "model it was trained on (HookedModel.fingerprint())");
         }
-        Path target = dir.toAbsolutePath().normalize();
-        Path parent = target.getParent();
-        if (parent == null) {
-            throw new IllegalArgumentException("cannot save a checkpoint as the file system root " + target);
+        SafeTensors.toBytes(tensors, Map.of(FINGERPRINT_KEY, modelFingerprint)); // bad tensors fail before the disk
+        try (CheckpointWriter w = prepare(dir)) {
+            w.save(config, tensors, modelFingerprint);
         }
+    }
+
+    /**
+     * Checks {@code dir} as a checkpoint path, locks it against other runs, and removes what a killed earlier save
+     * left; the writer saves there until closed. Call it before training.
+     *
+     * @throws IllegalArgumentException when {@code dir} is a file, or a non-empty directory holding no checkpoint
+     * @throws dev.jreft.hooks.io.FolderLock.OutputLockedException when another run is writing {@code dir}
+     */
+    public static CheckpointWriter prepare(Path dir) throws IOException {
+        return CheckpointWriter.prepare(dir);
+    }
+
+    /** {@code config.json}'s bytes: the caller's config with the format's own fields set. */
+    static byte[] configBytes(ObjectNode config, String modelFingerprint, String tensorsFile) throws IOException {
         ObjectNode cfg = config == null ? JSON.createObjectNode() : config.deepCopy();
         cfg.put("format", FORMAT);
         cfg.put("schema_version", SCHEMA_VERSION);
         cfg.put(FINGERPRINT_KEY, modelFingerprint);
-        cfg.put("tensors", TENSORS_FILE);
-        byte[] configBytes = JSON.writeValueAsBytes(cfg);
-        // validates the tensors before anything touches the disk
-        byte[] tensorBytes = SafeTensors.toBytes(tensors, Map.of(FINGERPRINT_KEY, modelFingerprint));
-        checkReplaceable(target);
-        try {
-            Files.createDirectories(parent);
-        } catch (FileAlreadyExistsException | NotDirectoryException e) {
-            throw new IOException("cannot save checkpoint " + target + ": " + e.getFile()
-                    + " exists and is not a directory", e);
-        }
-        String name = target.getFileName().toString();
-        Path tmp = Files.createTempDirectory(parent, "." + name + ".tmp-");
-        try {
-            write(tmp.resolve(TENSORS_FILE), tensorBytes);
-            write(tmp.resolve(CONFIG_FILE), configBytes);
-            syncDirectory(tmp);
-            install(tmp, target, renamer);
-            syncDirectory(parent);
-        } catch (IOException | RuntimeException | Error e) {
-            try {
-                deleteTree(tmp);
-            } catch (IOException | RuntimeException cleanup) {
-                e.addSuppressed(cleanup);
-            }
-            throw e;
-        }
-    }
-
-    /** Moves {@code tmp} to {@code target}; an old {@code target} is moved aside, then deleted once tmp is in. */
-    private static void install(Path tmp, Path target, Renamer renamer) throws IOException {
-        if (!Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
-            renamer.rename(tmp, target);
-            return;
-        }
-        Path aside = target.resolveSibling("." + target.getFileName() + ".old-" + UUID.randomUUID());
-        renamer.rename(target, aside);
-        try {
-            renamer.rename(tmp, target);
-        } catch (IOException | RuntimeException | Error e) {
-            try {
-                renamer.rename(aside, target);
-            } catch (IOException | RuntimeException restore) {
-                e.addSuppressed(new IOException("could not move the previous checkpoint back from " + aside
-                        + " to " + target + "; it is still at " + aside, restore));
-            }
-            throw e;
-        }
-        try {
-            deleteTree(aside);
-        } catch (IOException e) {
-            throw new IOException("checkpoint " + target + " was saved, but the previous version, moved aside to "
-                    + aside + ", could not be deleted: " + e.getMessage(), e);
-        }
-    }
-
-    /** Refuses to replace anything but an empty directory or a checkpoint, so a typo cannot delete user files. */
-    private static void checkReplaceable(Path target) throws IOException {
-        if (!Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
-            return;
-        }
-        if (!Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS)) {
-            throw new IllegalArgumentException("cannot save checkpoint to " + target + ": it exists and is not a "
-                    + "directory; remove it or choose another path");
-        }
-        try (Stream<Path> entries = Files.list(target)) {
-            if (entries.findAny().isEmpty()) {
-                return;
-            }
-        }
-        Path cfg = target.resolve(CONFIG_FILE);
-        boolean isCheckpoint = false;
-        if (Files.isRegularFile(cfg)) {
-            try {
-                JsonNode node = JSON.readTree(cfg.toFile());
-                isCheckpoint = node != null && FORMAT.equals(node.path("format").asText(null));
-            } catch (JsonProcessingException e) {
-                isCheckpoint = false;
-            }
-        }
-        if (!isCheckpoint) {
-            throw new IllegalArgumentException("cannot save checkpoint to " + target + ": the directory exists, is "
-                    + "not empty and holds no jreft checkpoint (no " + CONFIG_FILE + " with \"format\": \"" + FORMAT
-                    + "\"); refusing to replace it. Choose an empty or new directory");
-        }
-    }
-
-    private static void write(Path file, byte[] bytes) throws IOException {
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
-            ByteBuffer b = ByteBuffer.wrap(bytes);
-            while (b.hasRemaining()) {
-                ch.write(b);
-            }
-            ch.force(true);
-        }
-    }
-
-    /** Best effort: flushes a directory's entries so a rename survives a crash; not every platform allows it. */
-    private static void syncDirectory(Path dir) {
-        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
-            ch.force(true);
-        } catch (IOException | UnsupportedOperationException e) {
-            // directories cannot be opened for sync on some platforms (Windows); the rename is still atomic
-        }
-    }
-
-    private static void rename(Path from, Path to) throws IOException {
-        Files.move(from, to, StandardCopyOption.ATOMIC_MOVE);
-    }
-
-    private static void deleteTree(Path root) throws IOException {
-        if (!Files.exists(root, LinkOption.NOFOLLOW_LINKS)) {
-            return;
-        }
-        List<Path> all = new ArrayList<>();
-        try (Stream<Path> walk = Files.walk(root)) {
-            walk.forEach(all::add);
-        }
-        all.sort(Comparator.comparingInt(Path::getNameCount).reversed());
-        for (Path p : all) {
-            Files.deleteIfExists(p);
-        }
+        cfg.put("tensors", tensorsFile);
+        return JSON.writeValueAsBytes(cfg);
     }
 
     // ------------------------------------------------------------------------------------------------ loading

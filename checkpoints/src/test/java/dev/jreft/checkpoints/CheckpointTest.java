@@ -200,12 +200,13 @@ class CheckpointTest {
         Path dir = tmp.resolve("ckpt");
         Checkpoint.save(dir, config(), tensors(1), FP);
         Checkpoint.save(dir, config().put("rank", 8), tensors(10), OTHER_FP);
-        assertEquals(List.of(dir), list(tmp));
+        assertEquals(List.of(tmp.resolve(".ckpt.lock"), dir), list(tmp));
+        assertEquals(List.of(dir.resolve("config.json"), dir.resolve("tensors.safetensors")), list(dir));
         Checkpoint c = Checkpoint.load(dir, OTHER_FP);
         assertEquals(8, c.config().get("rank").asInt());
         assertEquals(10f, c.tensor("a").getFloat(0));
         Checkpoint.save(dir, null, Map.of(), FP);
-        assertEquals(List.of(dir), list(tmp));
+        assertEquals(List.of(tmp.resolve(".ckpt.lock"), dir), list(tmp));
         assertTrue(Checkpoint.load(dir, FP).tensors().isEmpty());
     }
 
@@ -248,28 +249,97 @@ class CheckpointTest {
     }
 
     @Test
-    void aFailedRenameRestoresThePreviousCheckpointAndCleansUp() throws Exception {
+    void filesTheUserPutInACheckpointSurviveRetraining() throws Exception {
         Path dir = tmp.resolve("ckpt");
         Checkpoint.save(dir, config(), tensors(1), FP);
-        // a renamer that moves for real, except the new directory into place
-        Checkpoint.Renamer realExceptNew = (from, to) -> {
-            if (from.getFileName().toString().contains(".tmp-")) {
-                throw new IOException("simulated failure renaming " + from);
+        Files.writeString(dir.resolve("NOTES.txt"), "lr 4e-3 looked best");
+        Files.createDirectories(dir.resolve("plots"));
+        Files.writeString(dir.resolve("plots/loss.svg"), "<svg/>");
+        for (int k = 2; k <= 4; k++) {
+            Checkpoint.save(dir, config().put("rank", k), tensors(k), FP);
+            assertEquals(k, Checkpoint.load(dir, FP).config().get("rank").asInt());
+            assertEquals(List.of(dir.resolve("NOTES.txt"), dir.resolve("config.json"), dir.resolve("plots"),
+                    dir.resolve("tensors.safetensors")), list(dir));
+        }
+        assertEquals("lr 4e-3 looked best", Files.readString(dir.resolve("NOTES.txt")));
+        assertEquals("<svg/>", Files.readString(dir.resolve("plots/loss.svg")));
+    }
+
+    @Test
+    void aSecondWriterOfTheSamePathIsRefusedWhileTheFirstRuns() throws Exception {
+        Path dir = tmp.resolve("ckpt");
+        try (CheckpointWriter w = Checkpoint.prepare(dir)) {
+            var e = assertThrows(dev.jreft.hooks.io.FolderLock.OutputLockedException.class,
+                    () -> Checkpoint.save(dir, config(), tensors(2), FP));
+            assertTrue(e.getMessage().contains("another jreft run is writing it"), e.getMessage());
+            w.save(config(), tensors(1), FP); // the holder saves as often as it likes
+            w.save(config().put("rank", 5), tensors(5), FP);
+        }
+        assertEquals(5, Checkpoint.load(dir, FP).config().get("rank").asInt());
+        Checkpoint.save(dir, config(), tensors(3), FP); // free again
+    }
+
+    @Test
+    void aFailedSaveLeavesThePreviousCheckpointAndTheNextSaveTidiesUp() throws Exception {
+        Path dir = tmp.resolve("ckpt");
+        Checkpoint.save(dir, config(), tensors(1), FP);
+        for (String step : List.of("stage", "commit")) {
+            CheckpointWriter.steps = s -> {
+                if (s.equals(step)) {
+                    throw new IOException("simulated failure at " + s);
+                }
+            };
+            try {
+                IOException e = assertThrows(IOException.class,
+                        () -> Checkpoint.save(dir, config(), tensors(10), OTHER_FP));
+                assertTrue(e.getMessage().contains("simulated failure at " + step), e.getMessage());
+            } finally {
+                CheckpointWriter.steps = s -> { };
             }
-            Files.move(from, to, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            assertEquals(1f, Checkpoint.load(dir, FP).tensor("a").getFloat(0), "the previous checkpoint is in place");
+        }
+        CheckpointWriter.steps = s -> {
+            if (s.equals("rename-tensors")) {
+                throw new IOException("simulated failure at " + s);
+            }
         };
-        IOException e = assertThrows(IOException.class,
-                () -> Checkpoint.save(dir, config(), tensors(10), OTHER_FP, realExceptNew));
-        assertTrue(e.getMessage().contains("simulated failure"), e.getMessage());
-        assertEquals(List.of(dir), list(tmp), "no temporary or moved-aside directories remain");
-        Checkpoint old = Checkpoint.load(dir, FP);
-        assertEquals(1f, old.tensor("a").getFloat(0), "the previous checkpoint is back in place");
+        try {
+            Checkpoint.save(dir, config(), tensors(10), OTHER_FP); // staged under tensors.next.safetensors
+            Checkpoint.save(dir, config(), tensors(20), OTHER_FP); // tensors.safetensors is the free name now
+        } catch (IOException e) {
+            assertTrue(e.getMessage().contains("was saved"), e.getMessage());
+        } finally {
+            CheckpointWriter.steps = s -> { };
+        }
+        assertTrue(Checkpoint.load(dir, OTHER_FP).tensor("a").getFloat(0) >= 10f, "the new checkpoint is in place");
+        Checkpoint.save(dir, config(), tensors(30), FP);
+        assertEquals(30f, Checkpoint.load(dir, FP).tensor("a").getFloat(0));
+        assertEquals(List.of(dir.resolve("config.json"), dir.resolve("tensors.safetensors")), list(dir));
 
         Path fresh = tmp.resolve("fresh");
-        Checkpoint.Renamer alwaysFails = (from, to) -> {
-            throw new IOException("simulated failure renaming " + from);
+        CheckpointWriter.steps = s -> {
+            throw new IOException("simulated failure at " + s);
         };
-        assertThrows(IOException.class, () -> Checkpoint.save(fresh, config(), tensors(1), FP, alwaysFails));
-        assertEquals(List.of(dir), list(tmp), "a failed first save leaves nothing");
+        try {
+            assertThrows(IOException.class, () -> Checkpoint.save(fresh, config(), tensors(1), FP));
+        } finally {
+            CheckpointWriter.steps = s -> { };
+        }
+        assertEquals(List.of(tmp.resolve(".ckpt.lock"), dir, tmp.resolve(".fresh.lock")).stream().sorted().toList(),
+                list(tmp), "a failed first save leaves nothing but its lock file");
+    }
+
+    @Test
+    void checkpointsLeftAsideByOlderJreftAreRecovered() throws Exception {
+        // jreft before 0.2 replaced a checkpoint by two directory renames; a kill between them left only the aside
+        Path dir = tmp.resolve("ckpt");
+        Checkpoint.save(dir, config(), tensors(1), FP);
+        Path aside = tmp.resolve(".ckpt.old-0c9e0b9e-1d6f-4f0e-9a3b-2f3a4b5c6d7e");
+        Files.move(dir, aside);
+        Files.createDirectories(tmp.resolve(".ckpt.tmp-1234567890"));
+        try (CheckpointWriter w = Checkpoint.prepare(dir)) {
+            assertEquals(1f, Checkpoint.load(dir, FP).tensor("a").getFloat(0), "moved back");
+        }
+        assertEquals(List.of(tmp.resolve(".ckpt.lock"), dir), list(tmp));
     }
 }
