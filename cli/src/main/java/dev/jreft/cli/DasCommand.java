@@ -1,19 +1,19 @@
 package dev.jreft.cli;
 
 import com.fasterxml.jackson.annotation.JsonFormat;
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
-import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jreft.das.DasSweep;
 import dev.jreft.das.train.DasTrainer;
 import dev.jreft.hooks.io.AtomicFiles;
+import dev.jreft.hooks.io.Check;
+import dev.jreft.hooks.io.ConfigException;
+import dev.jreft.hooks.io.ConfigJson;
+import dev.jreft.hooks.io.FolderLock;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -21,14 +21,11 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
-import java.util.stream.Collectors;
 
 @Command(name = "das", description = "Run a distributed alignment search experiment from a JSON config (experiment,"
         + " optional settings, optional sweep over hooks and subspace sizes); prints the report and the sweep table"
@@ -39,15 +36,9 @@ final class DasCommand implements Callable<Integer> {
             HierarchicalEqualityRun.NAME, new HierarchicalEqualityRun(),
             NegationProbeRun.NAME, new NegationProbeRun()));
 
-    /** Reads configs: unknown fields are errors, so a misspelt setting never silently falls back to its default. */
-    static final ObjectMapper CONFIG = new ObjectMapper()
-            .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
-            .disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT);
-
-    /** Settings records in their JSON form (snake_case, as every jreft config). */
+    /** Settings and reports in their JSON form (snake_case, as every jreft config). */
     static final ObjectMapper SNAKE = new ObjectMapper()
             .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
-            .disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT)
             .enable(SerializationFeature.INDENT_OUTPUT);
 
     @Option(names = "--config", required = true, description = "experiment config (JSON), e.g."
@@ -55,38 +46,42 @@ final class DasCommand implements Callable<Integer> {
     Path config;
 
     @Option(names = "--out", defaultValue = "runs/das", description = "folder for report.json, sweep.csv and the"
-            + " experiment's model (default: ${DEFAULT-VALUE})")
+            + " experiment's model; jreft replaces only those files there (default: ${DEFAULT-VALUE})")
     Path out;
 
     /** A config file: which experiment, its settings over the defaults, and an optional sweep. */
     record DasConfig(String experiment, JsonNode settings, SweepSpec sweep) {
     }
 
-    /** The sweep grid; {@code method} is one name or a list of names. */
+    /** The sweep grid; {@code method} is one name or a list of names. Checked when read. */
     record SweepSpec(List<String> hooks, List<Integer> sizes,
                      @JsonFormat(with = JsonFormat.Feature.ACCEPT_SINGLE_VALUE_AS_ARRAY) List<String> method) {
+        /** The DAS methods a sweep compares. */
+        static final List<String> METHODS = List.of("rotated", "low_rank");
+
+        SweepSpec {
+            if (hooks != null && hooks.isEmpty()) { // left out: every hidden layer
+                throw ConfigException.of("hooks", "found an empty list; valid: the hooks to sweep, e.g."
+                        + " [\"tensor:hidden.0\"], or no \"hooks\" for all hidden layers");
+            }
+            if (sizes == null || sizes.isEmpty()) {
+                throw ConfigException.of("sizes", "found " + (sizes == null ? "nothing" : "an empty list")
+                        + "; valid: subspace sizes per variable, e.g. [2, 4, 8]");
+            }
+            for (int i = 0; i < sizes.size(); i++) {
+                Check.atLeast("sizes[" + i + "]", Check.present("sizes[" + i + "]", sizes.get(i), "an integer"), 1);
+            }
+            for (int i = 0; method != null && i < method.size(); i++) {
+                Check.oneOf("method[" + i + "]", method.get(i), METHODS);
+            }
+        }
+
         /** The methods, parsed; default {@code rotated} (the DAS paper's shared rotation). */
         List<DasTrainer.Method> methods() {
             if (method == null || method.isEmpty()) {
                 return List.of(DasTrainer.Method.ROTATED);
             }
-            List<DasTrainer.Method> out = new ArrayList<>();
-            for (String m : method) {
-                try {
-                    out.add(DasTrainer.Method.valueOf(m.toUpperCase(Locale.ROOT).replace('-', '_')));
-                } catch (IllegalArgumentException e) {
-                    throw new IllegalArgumentException("unknown DAS method '" + m + "' in sweep.method; valid methods:"
-                            + " rotated, low_rank");
-                }
-            }
-            return out;
-        }
-
-        List<Integer> requiredSizes() {
-            if (sizes == null || sizes.isEmpty()) {
-                throw new IllegalArgumentException("sweep.sizes must list subspace sizes per variable, e.g. [2, 4, 8]");
-            }
-            return sizes;
+            return method.stream().map(m -> Check.choice("sweep.method", m, DasTrainer.Method.class)).toList();
         }
     }
 
@@ -105,100 +100,56 @@ final class DasCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        DasConfig c = read(config);
+        DasConfig c = ConfigJson.read(config, DasConfig.class);
         DasExperiment experiment = c.experiment() == null ? null : EXPERIMENTS.get(c.experiment());
         if (experiment == null) {
-            throw new IllegalArgumentException((c.experiment() == null ? "the config names no \"experiment\""
-                    : "unknown experiment '" + c.experiment() + "'") + "; valid experiments: "
-                    + String.join(", ", EXPERIMENTS.keySet()));
+            throw new ConfigException("experiment", c.experiment(), String.join(", ", EXPERIMENTS.keySet()))
+                    .in(config.toString());
         }
-        Files.createDirectories(out);
-        Outcome o = experiment.run(c.settings(), c.sweep(), out, System.out);
-        ObjectNode report = SNAKE.createObjectNode();
-        report.put("experiment", c.experiment());
-        report.set("settings", o.settings());
-        report.set("report", o.report());
-        Path reportFile = out.resolve("report.json");
-        if (o.sweep() != null) {
-            report.set("sweep", rows(o.sweep()));
+        if (Files.exists(out) && !Files.isDirectory(out)) {
+            throw new ConfigException("--out", out.toString(), "a folder (this is a file)");
         }
-        AtomicFiles.write(reportFile, SNAKE.writeValueAsBytes(report));
-        if (o.sweep() != null) {
-            Path csv = out.resolve("sweep.csv");
-            o.sweep().writeCsv(csv);
-            System.out.println();
-            System.out.print(o.sweep().aligned());
-            System.out.println("report: " + reportFile + ", sweep: " + csv);
-        } else {
-            System.out.println("report: " + reportFile);
+        try (FolderLock lock = FolderLock.acquire(out)) {
+            Files.createDirectories(out);
+            Outcome o;
+            try {
+                o = experiment.run(c.settings(), c.sweep(), out, System.out);
+            } catch (ConfigException e) {
+                throw e.in(config.toString());
+            }
+            ObjectNode report = SNAKE.createObjectNode();
+            report.put("experiment", c.experiment());
+            report.set("settings", o.settings());
+            report.set("report", o.report());
+            Path reportFile = out.resolve("report.json");
+            if (o.sweep() != null) {
+                report.set("sweep", rows(o.sweep()));
+            }
+            AtomicFiles.write(reportFile, SNAKE.writeValueAsBytes(report));
+            if (o.sweep() != null) {
+                Path csv = out.resolve("sweep.csv");
+                o.sweep().writeCsv(csv);
+                System.out.println();
+                System.out.print(o.sweep().aligned());
+                System.out.println("report: " + reportFile + ", sweep: " + csv);
+            } else {
+                System.out.println("report: " + reportFile);
+            }
         }
         return 0;
     }
 
     static DasConfig read(Path file) {
-        try {
-            return CONFIG.readValue(file.toFile(), DasConfig.class);
-        } catch (UnrecognizedPropertyException e) {
-            throw new IllegalArgumentException("unknown field '" + path(e) + "' in " + file + "; valid fields there: "
-                    + e.getKnownPropertyIds().stream().map(Object::toString).sorted()
-                    .collect(Collectors.joining(", ")));
-        } catch (JsonMappingException e) {
-            throw new IllegalArgumentException("invalid value at '" + path(e) + "' in " + file + ": "
-                    + e.getOriginalMessage());
-        } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException("cannot parse " + file + " as JSON: " + e.getOriginalMessage()
-                    + (e.getLocation() != null ? " (line " + e.getLocation().getLineNr() + ", column "
-                    + e.getLocation().getColumnNr() + ")" : ""));
-        } catch (IOException e) {
-            throw new IllegalArgumentException("cannot read config " + file + ": " + e.getMessage());
-        }
-    }
-
-    /** The JSON path of a mapping error, e.g. {@code sweep.sizes[1]}. */
-    private static String path(JsonMappingException e) {
-        StringBuilder b = new StringBuilder();
-        for (JsonMappingException.Reference r : e.getPath()) {
-            if (r.getFieldName() != null) {
-                b.append(b.length() == 0 ? "" : ".").append(r.getFieldName());
-            } else if (r.getIndex() >= 0) {
-                b.append('[').append(r.getIndex()).append(']');
-            }
-        }
-        return b.toString();
+        return ConfigJson.read(file, DasConfig.class);
     }
 
     /**
      * A settings record from JSON: the given fields over {@code defaults}, so a config names only what it changes and
      * fields the record gains later keep their defaults. A field the record does not have is an error listing those
-     * it does.
+     * it does; every value is checked by the record.
      */
     static <S> S settings(S defaults, JsonNode given, Class<S> type, String experiment) {
-        ObjectNode merged = SNAKE.valueToTree(defaults);
-        if (given == null || given.isNull()) {
-            return defaults;
-        }
-        if (!given.isObject()) {
-            throw new IllegalArgumentException("\"settings\" must be a JSON object of " + experiment + " settings; got "
-                    + given.getNodeType().name().toLowerCase(Locale.ROOT));
-        }
-        for (Iterator<Map.Entry<String, JsonNode>> it = given.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> f = it.next();
-            if (!merged.has(f.getKey())) {
-                List<String> valid = new ArrayList<>();
-                merged.fieldNames().forEachRemaining(valid::add);
-                throw new IllegalArgumentException("unknown field 'settings." + f.getKey() + "' for experiment "
-                        + experiment + "; valid settings: " + String.join(", ", valid));
-            }
-            merged.set(f.getKey(), f.getValue());
-        }
-        try {
-            return SNAKE.treeToValue(merged, type);
-        } catch (JsonMappingException e) {
-            throw new IllegalArgumentException("invalid value for 'settings." + path(e) + "': "
-                    + e.getOriginalMessage());
-        } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException("invalid settings for " + experiment + ": " + e.getOriginalMessage());
-        }
+        return ConfigJson.overDefaults(defaults, given, type, null, "settings");
     }
 
     /** The sweep's rows for report.json. */

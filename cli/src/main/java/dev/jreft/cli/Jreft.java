@@ -1,21 +1,43 @@
 package dev.jreft.cli;
 
+import dev.jreft.hooks.discovery.DetectionException;
+import dev.jreft.hooks.graph.OnnxFormatException;
+import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.runtime.Device;
 import dev.jreft.hooks.runtime.OrtRuntime;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
+
 /** {@code jreft}: hooks, activation caching, interventions and verification on exported transformers. */
-@Command(name = "jreft", mixinStandardHelpOptions = true, version = "jreft 0.1.0",
+@Command(name = "jreft", mixinStandardHelpOptions = true, scope = CommandLine.ScopeType.INHERIT,
+        version = "jreft 0.1.0",
         description = "Interpretability and representation finetuning on exported ONNX transformers.",
         subcommands = {HooksCommand.class, CacheCommand.class, InterveneCommand.class, VerifyCommand.class,
                 DemoCommand.class, PatchCommand.class, TrainCommand.class, EvalCommand.class, DasCommand.class})
 public final class Jreft implements Runnable {
-    @Option(names = "--device", description = "cpu (default) or cuda; cuda falls back to cpu when unavailable",
-            scope = CommandLine.ScopeType.INHERIT)
+    /** Exit code of bad input (a config, a data file, an option, a path): one line on stderr says what and where. */
+    public static final int BAD_INPUT = 2;
+    /** Exit code of a run that failed for another reason (training diverged, an internal error). */
+    public static final int FAILED = 1;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--device", paramLabel = "cpu|cuda", description = "cpu (default) or cuda; cuda falls back to"
+            + " cpu when unavailable", scope = CommandLine.ScopeType.INHERIT)
     void device(String device) {
-        OrtRuntime.useDevice(Device.parse(device));
+        try {
+            OrtRuntime.useDevice(Device.parse(device));
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--device: found '" + device
+                    + "'; valid: cpu, cuda");
+        }
     }
 
     @Override
@@ -27,14 +49,55 @@ public final class Jreft implements Runnable {
         System.exit(commandLine().execute(args));
     }
 
-    /** The command line with errors printed as one clear message (no stack trace) and exit code 2. */
+    /**
+     * The command line, with every failure printed as one line on stderr, never a stack trace ({@code JREFT_DEBUG=1}
+     * adds it): bad input exits with {@link #BAD_INPUT}, anything else with {@link #FAILED}.
+     */
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Jreft());
         cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
-            Throwable t = e;
-            cmd.getErr().println("jreft: " + (t.getMessage() != null ? t.getMessage() : t.toString()));
-            return 2;
+            boolean bad = isBadInput(e);
+            cmd.getErr().println("jreft: " + (bad ? "" : "failed: ") + oneLine(message(e)));
+            if (System.getenv("JREFT_DEBUG") != null) {
+                e.printStackTrace(new java.io.PrintWriter(cmd.getErr(), true));
+            }
+            return bad ? BAD_INPUT : FAILED;
+        });
+        cl.setParameterExceptionHandler((e, args) -> {
+            CommandLine c = e.getCommandLine();
+            String name = c.getCommandSpec().qualifiedName();
+            String msg = e.getCause() instanceof CommandLine.ParameterException p ? p.getMessage() : e.getMessage();
+            c.getErr().println(name + ": " + oneLine(msg) + " (see '" + name + " --help')");
+            return BAD_INPUT;
         });
         return cl;
+    }
+
+    /** What the user got wrong (and can fix) rather than what went wrong inside. */
+    static boolean isBadInput(Throwable e) {
+        return e instanceof IllegalArgumentException || e instanceof OnnxFormatException
+                || e instanceof DetectionException || e instanceof UncheckedIOException || e instanceof IOException;
+    }
+
+    private static String message(Throwable e) {
+        if (e instanceof UncheckedIOException u) {
+            e = u.getCause();
+        }
+        if (e instanceof AccessDeniedException a) {
+            return a.getFile() + ": permission denied";
+        }
+        if (e instanceof FileSystemException f && f.getReason() != null) {
+            return f.getFile() + ": " + f.getReason();
+        }
+        if (e instanceof ConfigException || isBadInput(e)) {
+            return e.getMessage() != null ? e.getMessage() : e.toString();
+        }
+        return (e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName()) + " (" + e.getClass()
+                .getSimpleName() + "; JREFT_DEBUG=1 prints where)";
+    }
+
+    /** A message on one line, whatever its source put in it. */
+    static String oneLine(String s) {
+        return s == null ? "" : s.replaceAll("\\s*\\R\\s*", " ").strip();
     }
 }

@@ -73,33 +73,35 @@ class DasCommandTest {
     @Test
     void badConfigsNameTheProblemAndWhatIsValid(@TempDir Path tmp) throws Exception {
         assertClearError(das(tmp, "{\"experiment\": \"hierarchical-equalty\"}"),
-                "unknown experiment 'hierarchical-equalty'", "valid experiments: hierarchical-equality");
+                "experiment: found 'hierarchical-equalty'; valid: hierarchical-equality, minilm-negation");
         assertClearError(das(tmp, "{\"experiment\": \"hierarchical-equality\", \"sweeps\": {}}"),
-                "unknown field 'sweeps'", "experiment, settings, sweep");
+                "found unknown field 'sweeps'; valid: fields experiment, settings, sweep");
         assertClearError(das(tmp, "{\"experiment\": \"hierarchical-equality\", \"settings\": {\"hiden\": 8}}"),
-                "unknown field 'settings.hiden'", "hidden", "das_learning_rate");
+                "settings: found unknown field 'hiden'; valid: fields", "hidden", "das_learning_rate");
         assertClearError(das(tmp, "{\"experiment\": \"hierarchical-equality\", \"settings\": {\"hidden\": 8.5}}"),
-                "invalid value for 'settings.hidden'");
+                "settings.hidden: found 8.5; valid: an integer");
         assertClearError(das(tmp, "{\"experiment\": \"hierarchical-equality\", \"sweep\": {\"size\": [2]}}"),
-                "unknown field 'sweep.size'", "hooks, method, sizes");
+                "sweep: found unknown field 'size'; valid: fields hooks, method, sizes");
         assertClearError(das(tmp, "{\"experiment\": \"hierarchical-equality\", \"settings\": " + TINY_SETTINGS
                         + ", \"sweep\": {\"sizes\": [2, 5]}}"),
-                "subspace size 5 does not fit hook tensor:hidden.0 of width 8", "valid sizes are 1..4");
+                "sweep.sizes[1]: found 5; valid: 1..4 for hook tensor:hidden.0 of width 8");
         assertClearError(das(tmp, "{\"experiment\": \"hierarchical-equality\", \"sweep\": {\"hooks\":"
                         + " [\"tensor:hidden.3\"], \"sizes\": [2]}}"),
-                "unknown hook 'tensor:hidden.3'", "[tensor:hidden.0, tensor:hidden.1, tensor:hidden.2]");
+                "sweep.hooks[0]: found 'tensor:hidden.3'; valid: tensor:hidden.0, tensor:hidden.1, tensor:hidden.2");
         assertClearError(das(tmp, "{\"experiment\": \"hierarchical-equality\", \"sweep\": {\"sizes\": [2],"
                         + " \"method\": \"lowrank\"}}"),
-                "unknown DAS method 'lowrank'", "rotated, low_rank");
+                "sweep.method[0]: found 'lowrank'; valid: rotated, low_rank");
         assertClearError(das(tmp, "{\"experiment\": \"hierarchical-equality\", \"settings\": {\"subspace\": 9}}"),
-                "settings.subspace 9", "1..8");
-        assertClearError(das(tmp, "{\"settings\": {}}"), "the config names no \"experiment\"",
-                "valid experiments: hierarchical-equality");
+                "settings.subspace: found 9; valid: an integer in 1..8");
+        assertClearError(das(tmp, "{\"settings\": {}}"), "experiment: found null; valid: hierarchical-equality");
         assertClearError(das(tmp, "{\"experiment\": \"hierarchical-equality\","
                         + " \"settings\": {\"das_examples\": 10}}"),
-                "settings.das_examples 10", "at least das_batch_size");
+                "settings.das_examples: found 10; valid: an integer >= 1024");
+        assertClearError(das(tmp, "{\"experiment\": \"hierarchical-equality\", \"settings\":"
+                        + " {\"das_learning_rate\": -1}}"),
+                "settings.das_learning_rate: found -1.0; valid: a finite number > 0");
         assertClearError(das(tmp, "{\"experiment\": \"hierarchical-equality\""),
-                "cannot parse");
+                "not valid JSON");
         assertFalse(Files.exists(tmp.resolve("out/report.json")), "no run started");
     }
 
@@ -110,6 +112,6 @@ class DasCommandTest {
         assertTrue(DasCommand.EXPERIMENTS.containsKey(c.experiment()), c.experiment());
         Settings s = DasCommand.settings(Settings.defaults(), c.settings(), Settings.class, c.experiment());
         assertEquals(Settings.defaults(), s, "the example should show the experiment's current defaults");
-        HierarchicalEqualitySweep.check(s, c.sweep().hooks(), c.sweep().requiredSizes(), c.sweep().methods());
+        HierarchicalEqualitySweep.check(s, c.sweep().hooks(), c.sweep().sizes(), c.sweep().methods());
     }
 }

@@ -4,6 +4,7 @@ import dev.jreft.das.train.DasTrainer;
 import dev.jreft.das.train.InterchangeExample;
 import dev.jreft.das.train.ModelInputs;
 import dev.jreft.hooks.io.AtomicFiles;
+import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.interventions.train.TrainingArguments;
 
@@ -181,26 +182,31 @@ public final class DasSweep<T> {
             throw new IllegalArgumentException("a DAS sweep needs at least one hook, one size and one method; got "
                     + hooks.size() + " hooks, sizes " + sizes + ", methods " + methods);
         }
-        for (DasTrainer.Method m : methods) {
-            if (m == DasTrainer.Method.BOUNDLESS) {
-                throw new IllegalArgumentException("method boundless learns its subspace size, so it cannot be swept"
-                        + " over sizes; use rotated or low_rank");
+        for (int i = 0; i < methods.size(); i++) {
+            if (methods.get(i) == DasTrainer.Method.BOUNDLESS) {
+                throw new ConfigException("method[" + i + "]", "boundless", "rotated or low_rank (boundless learns its"
+                        + " subspace size, so it cannot be swept over sizes)");
             }
         }
-        for (Hook h : hooks) {
+        for (int k = 0; k < hooks.size(); k++) {
+            Hook h = hooks.get(k);
             if (model != null) {
-                model.hook(h.name()); // an unknown name throws, suggesting close ones
+                try {
+                    model.hook(h.name()); // an unknown name throws, suggesting close ones
+                } catch (IllegalArgumentException e) {
+                    throw ConfigException.within("hooks[" + k + "]", e);
+                }
             }
-            for (int size : sizes) {
+            for (int i = 0; i < sizes.size(); i++) {
+                int size = sizes.get(i);
                 for (DasTrainer.Method m : methods) {
                     int need = m == DasTrainer.Method.ROTATED ? variableCount * size : size;
                     if (size < 1 || need > h.width()) {
                         int max = m == DasTrainer.Method.ROTATED ? h.width() / variableCount : h.width();
-                        throw new IllegalArgumentException("subspace size " + size + " does not fit hook " + h.name()
+                        throw new ConfigException("sizes[" + i + "]", size, "1.." + max + " for hook " + h.name()
                                 + " of width " + h.width() + " with method " + m.name().toLowerCase(Locale.ROOT)
                                 + (m == DasTrainer.Method.ROTATED && variableCount > 1 ? " (" + variableCount
-                                + " variables of " + size + " coordinates each)" : "") + "; valid sizes are 1.."
-                                + max);
+                                + " variables of " + size + " coordinates each)" : ""));
                     }
                 }
             }

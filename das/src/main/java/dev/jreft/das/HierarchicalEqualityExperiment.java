@@ -1,5 +1,6 @@
 package dev.jreft.das;
 
+import dev.jreft.hooks.io.Check;
 import dev.jreft.das.causal.CausalModel;
 import dev.jreft.das.causal.CounterfactualDataset;
 import dev.jreft.das.causal.CounterfactualExample;
@@ -41,6 +42,24 @@ public final class HierarchicalEqualityExperiment {
     public record Settings(int dim, int hidden, int trainExamples, int mlpEpochs, int mlpBatchSize,
                            double mlpLearningRate, int dasExamples, int dasEpochs, int dasBatchSize,
                            double dasLearningRate, int testExamples, int subspace, long seed) {
+        /** Every setting checked here, so a bad one fails before the MLP trains, not after. */
+        public Settings {
+            Check.atLeast("dim", dim, 1);
+            Check.atLeast("hidden", hidden, 2);
+            Check.atLeast("mlp_epochs", mlpEpochs, 1);
+            Check.atLeast("mlp_batch_size", mlpBatchSize, 1);
+            Check.atLeast("train_examples", trainExamples, mlpBatchSize);
+            Check.positive("mlp_learning_rate", mlpLearningRate);
+            Check.atLeast("das_epochs", dasEpochs, 1);
+            Check.atLeast("das_batch_size", dasBatchSize, 1);
+            // DAS trains in batches of das_batch_size per intervened-variable set
+            Check.atLeast("das_examples", dasExamples, dasBatchSize);
+            Check.positive("das_learning_rate", dasLearningRate);
+            Check.atLeast("test_examples", testExamples, 1);
+            // WX and YZ take subspace coordinates each of the first hidden layer
+            Check.between("subspace", subspace, 1, hidden / 2);
+        }
+
         public static Settings defaults() {
             return new Settings(4, 16, 1 << 20, 3, 1024, 1e-3, 100_000, 5, 1024, 1e-2, 2_000, 8, 2);
         }

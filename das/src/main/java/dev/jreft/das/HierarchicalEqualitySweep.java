@@ -8,6 +8,7 @@ import dev.jreft.das.train.DasTrainer;
 import dev.jreft.das.train.InterchangeExample;
 import dev.jreft.das.train.ModelInputs;
 import dev.jreft.hooks.graph.OnnxGraph;
+import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.hooks.runtime.OrtRuntime;
 import dev.jreft.interventions.train.TrainingArguments;
@@ -47,10 +48,12 @@ public final class HierarchicalEqualitySweep {
             return all;
         }
         List<DasSweep.Hook> chosen = new ArrayList<>();
-        for (String n : names) {
+        for (int i = 0; i < names.size(); i++) {
+            String n = names.get(i);
             chosen.add(all.stream().filter(h -> h.name().equals(n)).findFirst().orElseThrow(() ->
-                    new IllegalArgumentException("unknown hook '" + n + "' for the hierarchical-equality MLP; valid"
-                            + " hooks: " + all.stream().map(DasSweep.Hook::name).toList())));
+                    new ConfigException("hooks[" + chosen.size() + "]", n, String.join(", ", all.stream()
+                            .map(DasSweep.Hook::name).toList()) + " (the hidden layers of the hierarchical-equality"
+                            + " MLP)")));
         }
         return chosen;
     }

@@ -1,5 +1,7 @@
 package dev.jreft.das;
 
+import dev.jreft.hooks.io.Check;
+import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.das.causal.CausalModel;
 import dev.jreft.das.causal.CounterfactualDataset;
 import dev.jreft.das.causal.CounterfactualExample;
@@ -75,11 +77,28 @@ public final class NegationProbeExperiment {
                            int heldOutSubjects, int heldOutAdjectives, int headExamples, int headSteps,
                            double headLearningRate, int dasExamples, int dasEpochs, int batchSize,
                            double dasLearningRate, int testExamples, long seed) {
+        /** Every setting checked here or at the start of {@link #run}, so a bad one fails before any training. */
         public Settings {
             if (hooks == null || hooks.isEmpty()) {
-                throw new IllegalArgumentException("name at least one hook to probe");
+                throw ConfigException.of("hooks", "found " + (hooks == null ? "nothing" : "an empty list") + "; valid:"
+                        + " one or more MiniLM hooks, e.g. [\"blocks.0.block_output\"]");
             }
             hooks = List.copyOf(hooks);
+            Check.present("method", method, Check.names(DasTrainer.Method.class));
+            Check.atLeast("rank", rank, 1);
+            Check.atLeast("control_position", controlPosition, -1); // -1: no control position
+            int subjects = Lexicon.DEFAULT.subjects().size();
+            int adjectives = Math.min(Lexicon.DEFAULT.positive().size(), Lexicon.DEFAULT.negative().size());
+            Check.between("held_out_subjects", heldOutSubjects, 1, subjects - 1);
+            Check.between("held_out_adjectives", heldOutAdjectives, 0, adjectives - 1);
+            Check.atLeast("head_examples", headExamples, 1);
+            Check.atLeast("head_steps", headSteps, 1);
+            Check.positive("head_learning_rate", headLearningRate);
+            Check.atLeast("das_epochs", dasEpochs, 1);
+            Check.atLeast("batch_size", batchSize, 1);
+            Check.atLeast("das_examples", dasExamples, batchSize);
+            Check.positive("das_learning_rate", dasLearningRate);
+            Check.atLeast("test_examples", testExamples, 1);
         }
 
         public static Settings defaults() {
@@ -282,6 +301,26 @@ public final class NegationProbeExperiment {
         return g;
     }
 
+    /** The hooks exist in MiniLM, the rank fits their width, the control position lies in the template. */
+    static void checkAgainstModel(Settings s, HookedModel minilm, int templateLength) {
+        for (int i = 0; i < s.hooks().size(); i++) {
+            HookPoint point;
+            try {
+                point = minilm.hook(s.hooks().get(i));
+            } catch (IllegalArgumentException e) {
+                throw ConfigException.within("settings.hooks[" + i + "]", e);
+            }
+            if (s.rank() > point.layout().width()) {
+                throw new ConfigException("settings.rank", s.rank(), "an integer in 1.." + point.layout().width()
+                        + " (the width of " + s.hooks().get(i) + ")");
+            }
+        }
+        if (s.controlPosition() >= templateLength) {
+            throw new ConfigException("settings.control_position", s.controlPosition(), "a token position in 0.."
+                    + (templateLength - 1) + " of the template, or -1 for none");
+        }
+    }
+
     public static Report run(Settings s, Path outDir, PrintStream out) throws IOException {
         long t0 = System.nanoTime();
         Lexicon train = Lexicon.DEFAULT.train(s.heldOutSubjects(), s.heldOutAdjectives());
@@ -290,6 +329,7 @@ public final class NegationProbeExperiment {
         try (HookedModel minilm = HookedModel.minilm()) {
             TextTokenizer tokenizer = minilm.tokenizer().orElseThrow();
             int slot = slotPosition(tokenizer, Lexicon.DEFAULT);
+            checkAgainstModel(s, minilm, templateTokens(tokenizer, draw(sampler(test), 1, s.seed()).get(0)).size());
 
             // 1. the sentiment head on frozen MiniLM, trained on factual sentences of the training words
             List<Map<String, Object>> headTrain = draw(sampler(train), s.headExamples(), s.seed() + 1);
@@ -326,10 +366,6 @@ public final class NegationProbeExperiment {
                 HookPoint point = probed.hook(hook);
                 int layer = point.component().equals("block_input") ? point.layer() : point.layer() + 1;
                 for (int position : positions) {
-                    if (position >= tokens.size()) {
-                        throw new IllegalArgumentException("control position " + position + " is outside the "
-                                + tokens.size() + " tokens of the template");
-                    }
                     DasTrainer<String> das = new DasTrainer<>(probed, sentences(tokenizer, position), hook, LOGITS,
                             s.method(), Map.of(NEGATION, s.rank()), (int) point.layout().width(), s.seed() + 20);
                     double[] control = iia(das, changed, unchanged, s.batchSize());

@@ -98,9 +98,8 @@ class DasSweepTest {
         var tooBig = assertThrows(IllegalArgumentException.class, () -> sweep.run(
                 List.of(new DasSweep.Hook("tensor:hidden", 4)), Map.of("0", ModelInputs.features("x")),
                 List.of(1, 3), List.of(DasTrainer.Method.ROTATED), ARGS, 3, null));
-        assertTrue(tooBig.getMessage().contains("subspace size 3 does not fit hook tensor:hidden of width 4")
-                && tooBig.getMessage().contains("2 variables") && tooBig.getMessage().contains("valid sizes are 1..2"),
-                tooBig.getMessage());
+        assertEquals("sizes[1]: found 3; valid: 1..2 for hook tensor:hidden of width 4 with method rotated (2"
+                + " variables of 3 coordinates each)", tooBig.getMessage());
         var unknown = assertThrows(IllegalArgumentException.class, () -> sweep.run(
                 List.of(new DasSweep.Hook("tensor:hiden", 4)), Map.of("0", ModelInputs.features("x")),
                 List.of(1), List.of(DasTrainer.Method.ROTATED), ARGS, 3, null));

@@ -17,7 +17,11 @@ import dev.jreft.interventions.statics.Subtraction;
 import dev.jreft.interventions.statics.VanillaInterchange;
 import dev.jreft.interventions.statics.ZeroAblation;
 
+import dev.jreft.hooks.io.Check;
+import dev.jreft.hooks.io.ConfigException;
+
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.Function;
@@ -30,6 +34,9 @@ public final class Interventions {
     /** Types whose {@code subspace} selects features of the unit (for DAS it is the rotated coordinates). */
     public static final Set<String> FEATURE_SUBSPACE = Set.of("vanilla_interchange", "zero_ablation", "addition",
             "subtraction", "collect");
+
+    /** The trainable ReFT family (the types a ReFT classifier or language model trains). */
+    public static final List<String> REFT = List.of("loreft", "noreft", "direft", "nodireft", "consreft", "lobireft");
 
     private static final Map<String, Function<Options, Intervention>> REGISTRY = new LinkedHashMap<>();
 
@@ -46,8 +53,9 @@ public final class Interventions {
             if (activation == null) {
                 activation = Activation.LINEAR;
             }
-            if (!(dropout >= 0 && dropout < 1)) {
-                throw new IllegalArgumentException("dropout must be in [0, 1); got " + dropout);
+            Check.between("dropout", dropout, 0, 1, true);
+            if (rank != null) {
+                Check.atLeast("rank", rank, 1);
             }
         }
 
@@ -68,22 +76,23 @@ public final class Interventions {
 
         int requireRank(String type) {
             if (rank == null) {
-                throw new IllegalArgumentException(type + " needs 'rank'");
+                throw ConfigException.of("rank", "found nothing; valid: an integer >= 1 (" + type + " needs a rank)");
             }
             return rank;
         }
 
         int[] requireSubspace(String type) {
             if (subspace == null) {
-                throw new IllegalArgumentException(type + " needs 'subspace' (the rotated coordinates to interchange)");
+                throw ConfigException.of("subspace", "found nothing; valid: a list of coordinates (" + type
+                        + " interchanges these rotated coordinates)");
             }
             return subspace;
         }
 
         void requireLinear(String type) {
             if (activation != Activation.LINEAR) {
-                throw new IllegalArgumentException(type + " has no learned projection W, so no activation applies;"
-                        + " got activation '" + activation.configName() + "' (only 'linear')");
+                throw new ConfigException("activation", activation.configName(), "linear (" + type + " has no"
+                        + " learned projection W, so no activation applies)");
             }
         }
     }
@@ -132,8 +141,13 @@ public final class Interventions {
     public static Intervention create(String type, Options options) {
         Function<Options, Intervention> f = REGISTRY.get(type);
         if (f == null) {
-            throw new IllegalArgumentException("unknown intervention '" + type + "' (valid: " + REGISTRY.keySet() + ")");
+            throw new ConfigException("intervention", type, String.join(", ", REGISTRY.keySet()));
         }
         return f.apply(options);
+    }
+
+    /** Every registered type name, in registration order. */
+    public static List<String> names() {
+        return List.copyOf(REGISTRY.keySet());
     }
 }

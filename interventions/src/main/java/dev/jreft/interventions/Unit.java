@@ -10,11 +10,12 @@ public record Unit(String kind, int[] heads) {
     public static final Unit POS = new Unit("pos", new int[0]);
 
     public Unit {
-        if (!kind.equals("pos") && !kind.equals("h.pos")) {
-            throw new IllegalArgumentException("unknown unit '" + kind + "' (valid: pos, h.pos)");
+        if (!"pos".equals(kind) && !"h.pos".equals(kind)) {
+            throw new dev.jreft.hooks.io.ConfigException("unit", kind, "pos, h.pos");
         }
         if (kind.equals("h.pos") && (heads == null || heads.length == 0)) {
-            throw new IllegalArgumentException("unit h.pos needs at least one head index");
+            throw dev.jreft.hooks.io.ConfigException.of("heads", "found none; valid: one or more head indices (unit"
+                    + " h.pos acts on heads)");
         }
         heads = heads == null ? new int[0] : heads.clone();
     }

@@ -479,7 +479,7 @@ class FamilyTest {
     @Test
     void unknownActivationListsTheValidNames() {
         var e = assertThrows(IllegalArgumentException.class, () -> Activation.named("swish"));
-        assertEquals("unknown activation 'swish' (valid: linear, relu, tanh, sigmoid, gelu)", e.getMessage());
+        assertEquals("activation: found 'swish'; valid: linear, relu, tanh, sigmoid, gelu", e.getMessage());
         var viaOptions = assertThrows(IllegalArgumentException.class,
                 () -> Interventions.create("loreft", new Interventions.Options(4, null).withActivation("Relu")));
         assertTrue(viaOptions.getMessage().contains("valid: linear, relu, tanh, sigmoid, gelu"),
@@ -512,9 +512,9 @@ class FamilyTest {
         assertTrue(cons.getMessage().contains("consreft has no learned projection W"), cons.getMessage());
         var rank = assertThrows(IllegalArgumentException.class,
                 () -> Interventions.create("lobireft", Interventions.Options.NONE));
-        assertEquals("lobireft needs 'rank'", rank.getMessage());
+        assertEquals("rank: found nothing; valid: an integer >= 1 (lobireft needs a rank)", rank.getMessage());
         var p = assertThrows(IllegalArgumentException.class, () -> plain.withDropout(1.0));
-        assertTrue(p.getMessage().contains("dropout must be in [0, 1)"), p.getMessage());
+        assertEquals("dropout: found 1.0; valid: a number in [0, 1)", p.getMessage());
         assertEquals(Map.of("R", List.of(4L, 32L), "b", List.of(4L)),
                 shapes(new ConsReFT(4).parameterShapes(32)));
         assertEquals(Map.of("R", List.of(32L, 32L), "boundary", List.of(1L)),

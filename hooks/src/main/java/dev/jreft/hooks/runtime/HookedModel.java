@@ -3,6 +3,9 @@ package dev.jreft.hooks.runtime;
 import dev.jreft.hooks.discovery.HookDiscovery;
 import dev.jreft.hooks.discovery.HookMap;
 import dev.jreft.hooks.discovery.HookPoint;
+import dev.jreft.hooks.discovery.InputLimits;
+import dev.jreft.hooks.io.ConfigException;
+import dev.jreft.hooks.io.Warnings;
 import dev.jreft.hooks.graph.ElemTypes;
 import dev.jreft.hooks.graph.OnnxGraph;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -33,6 +36,7 @@ public final class HookedModel implements AutoCloseable {
     private final TextTokenizer tokenizer;
     private final OrtRuntime runtime;
     private final String fingerprint;
+    private final InputLimits limits;
     private final Map<String, CompiledGraph> variants = new HashMap<>();
 
     public HookedModel(OnnxGraph graph, TextTokenizer tokenizer, OrtRuntime runtime) {
@@ -42,6 +46,14 @@ public final class HookedModel implements AutoCloseable {
         this.tokenizer = tokenizer;
         this.runtime = runtime;
         this.fingerprint = graph.fingerprint();
+        this.limits = InputLimits.of(graph);
+    }
+
+    /** The model's file name (or resource) for messages. */
+    private String originName() {
+        String o = graph.origin().replaceFirst("^classpath:", "");
+        int slash = o.lastIndexOf('/');
+        return slash >= 0 ? o.substring(slash + 1) : o;
     }
 
     public static HookedModel load(Path onnx) {
@@ -86,11 +98,35 @@ public final class HookedModel implements AutoCloseable {
         return Optional.ofNullable(tokenizer);
     }
 
+    /**
+     * Tokenises {@code texts} into one right-padded batch. A text longer than the model's position table is cut to
+     * it, keeping its final special token (what Hugging Face tokenizers do with {@code truncation=True}), with a
+     * warning that says which texts and how long they were; token ids given directly are never cut (refused).
+     */
     public Batch tokenize(List<String> texts) {
         if (tokenizer == null) {
-            throw new IllegalStateException("this model was loaded without a tokenizer; give token ids instead");
+            throw new IllegalArgumentException("texts: found texts, but the model was loaded without a tokenizer;"
+                    + " valid: token ids, or a model with its tokenizer.json (--tokenizer / \"tokenizer\")");
         }
-        return complete(tokenizer.encode(texts));
+        if (texts.isEmpty()) {
+            throw ConfigException.of("texts", "found an empty list; valid: one or more texts");
+        }
+        int max = limits.maxPositions().map(Long::intValue).orElse(Integer.MAX_VALUE);
+        List<String> cut = new ArrayList<>();
+        Batch b = tokenizer.encode(texts, max, 1, (row, length) -> cut.add("text " + row + " (" + length
+                + " tokens)"));
+        if (!cut.isEmpty()) {
+            Warnings.warn((cut.size() == 1 ? "" : cut.size() + " texts: ") + String.join(", ", cut.subList(0,
+                    Math.min(5, cut.size()))) + (cut.size() > 5 ? ", ..." : "") + " cut to the model's " + max
+                    + " positions, keeping the final special token (as Hugging Face tokenizers do with"
+                    + " truncation=True)");
+        }
+        return complete(b);
+    }
+
+    /** What the graph's integer inputs may hold (vocabulary, token types, positions), read off its tables. */
+    public InputLimits inputLimits() {
+        return limits;
     }
 
     /**
@@ -118,6 +154,7 @@ public final class HookedModel implements AutoCloseable {
             }
             in.put(name, v);
         }
+        limits.check(in, originName());
         Map<String, INDArray> all = new LinkedHashMap<>(in);
         batch.inputs().forEach(all::putIfAbsent);
         return new Batch(all);

@@ -13,7 +13,6 @@ import java.util.Map;
  * graph variant builds one session; new positions, sources or parameter values are inputs and reuse it.
  */
 public final class OrtRuntime implements AutoCloseable {
-    private static final System.Logger LOG = System.getLogger("jreft.runtime");
     private static OrtRuntime shared;
 
     private final OrtEnvironment env = environment();
@@ -121,12 +120,16 @@ public final class OrtRuntime implements AutoCloseable {
             try {
                 o.addCUDA(0);
             } catch (OrtException | UnsatisfiedLinkError | RuntimeException e) {
-                LOG.log(System.Logger.Level.WARNING, "CUDA requested but not available (" + e.getMessage()
+                dev.jreft.hooks.io.Warnings.warn("CUDA requested but not available (" + oneLine(e.getMessage())
                         + "); running on CPU");
                 effective = Device.CPU;
             }
         }
         return o;
+    }
+
+    private static String oneLine(String s) {
+        return s == null ? "" : s.replaceAll("\\s*\\R\\s*", " ").strip();
     }
 
     private static void closeQuietly(OrtSession s) {

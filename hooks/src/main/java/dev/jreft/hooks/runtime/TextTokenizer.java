@@ -59,6 +59,16 @@ public final class TextTokenizer implements AutoCloseable {
      * pads the batch length up to a multiple of {@code padMultiple}, so batches fall into few shape buckets.
      */
     public Batch encode(List<String> texts, int maxLength, int padMultiple) {
+        return encode(texts, maxLength, padMultiple, (row, length) -> { });
+    }
+
+    /** Receives the rows {@link #encode} cut, with their length before the cut. */
+    public interface CutListener {
+        void cut(int row, int length);
+    }
+
+    /** As {@link #encode(List, int, int)}, telling {@code onCut} about every text longer than {@code maxLength}. */
+    public Batch encode(List<String> texts, int maxLength, int padMultiple, CutListener onCut) {
         if (texts.isEmpty()) {
             throw new IllegalArgumentException("no texts to tokenise");
         }
@@ -73,6 +83,7 @@ public final class TextTokenizer implements AutoCloseable {
             maskRows[i] = enc[i].getAttentionMask();
             typeRows[i] = enc[i].getTypeIds();
             if (idRows[i].length > maxLength) {
+                onCut.cut(i, idRows[i].length);
                 long last = idRows[i][idRows[i].length - 1];
                 idRows[i] = java.util.Arrays.copyOf(idRows[i], maxLength);
                 idRows[i][maxLength - 1] = last;

@@ -1,6 +1,6 @@
 package dev.jreft.interventions.config;
 
-import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
+import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.io.Npy;
 import dev.jreft.hooks.runtime.Batch;
 import dev.jreft.hooks.runtime.HookedModel;
@@ -16,49 +16,93 @@ import java.util.Map;
  * A batch in a JSON config: {@code texts} (tokenised with the model's tokenizer), or {@code input_ids} with an
  * optional {@code attention_mask} (right padding), or {@code npy}: graph input name → .npy file.
  */
-@JsonIgnoreProperties(ignoreUnknown = false)
-public record InputSpec(List<String> texts, long[][] input_ids, long[][] attention_mask, Map<String, String> npy) {
-    public Batch toBatch(HookedModel model, Path baseDir) {
-        int given = (texts != null ? 1 : 0) + (input_ids != null ? 1 : 0) + (npy != null ? 1 : 0);
+public record InputSpec(List<String> texts, long[][] inputIds, long[][] attentionMask, Map<String, String> npy) {
+    public InputSpec {
+        int given = (texts != null ? 1 : 0) + (inputIds != null ? 1 : 0) + (npy != null ? 1 : 0);
         if (given != 1) {
-            throw new IllegalArgumentException("an input needs exactly one of 'texts', 'input_ids' or 'npy'");
+            throw ConfigException.of("", "found " + (given == 0 ? "none" : given) + " of \"texts\", \"input_ids\","
+                    + " \"npy\"; valid: exactly one");
         }
+        if (attentionMask != null && inputIds == null) {
+            throw new ConfigException("attention_mask", ConfigException.described("a mask"), "a mask only beside"
+                    + " \"input_ids\"");
+        }
+        if (texts != null && texts.isEmpty()) {
+            throw ConfigException.of("texts", "found an empty list; valid: one or more texts");
+        }
+        if (inputIds != null) {
+            if (inputIds.length == 0) {
+                throw ConfigException.of("input_ids", "found an empty list; valid: one row of token ids per example");
+            }
+            for (int i = 0; i < inputIds.length; i++) {
+                if (inputIds[i] == null || inputIds[i].length == 0) {
+                    throw ConfigException.of("input_ids[" + i + "]", "found an empty row; valid: one or more token ids");
+                }
+                if (inputIds[i].length != inputIds[0].length) {
+                    throw new ConfigException("input_ids[" + i + "]", ConfigException.described(inputIds[i].length
+                            + " ids"), inputIds[0].length + " ids, as row 0 (pad on the right, with attention_mask 0"
+                            + " there)");
+                }
+                if (attentionMask != null && (i >= attentionMask.length || attentionMask[i] == null
+                        || attentionMask[i].length != inputIds[i].length)) {
+                    throw ConfigException.of("attention_mask", "found a shape unlike input_ids' (row " + i + ");"
+                            + " valid: one 0/1 entry per token id");
+                }
+            }
+            if (attentionMask != null && attentionMask.length != inputIds.length) {
+                throw new ConfigException("attention_mask", ConfigException.described(attentionMask.length + " rows"),
+                        inputIds.length + " rows, as input_ids");
+            }
+        }
+    }
+
+    /** The batch, checked against the model (token ids in its vocabulary, mask of 0/1 with a real token per row). */
+    public Batch toBatch(HookedModel model, Path baseDir) {
         if (texts != null) {
             return model.tokenize(texts);
         }
-        if (input_ids != null) {
-            long[][] mask = attention_mask;
+        if (inputIds != null) {
+            long[][] mask = attentionMask;
             if (mask == null) {
-                mask = new long[input_ids.length][];
+                mask = new long[inputIds.length][];
                 for (int i = 0; i < mask.length; i++) {
-                    mask[i] = new long[input_ids[i].length];
+                    mask[i] = new long[inputIds[i].length];
                     java.util.Arrays.fill(mask[i], 1);
                 }
             }
-            for (int i = 0; i < input_ids.length; i++) {
-                if (input_ids[i].length != input_ids[0].length || mask[i].length != input_ids[i].length) {
-                    throw new IllegalArgumentException("input_ids and attention_mask must be rectangular and of equal"
-                            + " shape (row " + i + " differs); pad on the right");
-                }
-            }
-            return model.complete(Batch.of(input_ids, mask));
+            return model.complete(Batch.of(inputIds, mask));
         }
         Map<String, INDArray> m = new LinkedHashMap<>();
-        npy.forEach((k, v) -> m.put(k, Npy.read(baseDir.resolve(v))));
+        npy.forEach((k, v) -> {
+            try {
+                m.put(k, Npy.read(baseDir.resolve(v)));
+            } catch (IllegalArgumentException e) {
+                throw ConfigException.within("npy." + k, e);
+            }
+        });
         return model.complete(new Batch(m));
     }
 
-    static INDArray floats(Object value, Path baseDir) {
+    /** A parameter value: a .npy path or a list of finite numbers. */
+    static INDArray floats(Object value, Path baseDir, String field) {
         if (value instanceof String s) {
-            return Npy.read(baseDir.resolve(s));
+            try {
+                return Npy.read(baseDir.resolve(s));
+            } catch (IllegalArgumentException e) {
+                throw ConfigException.within(field, e);
+            }
         }
-        if (value instanceof List<?> l) {
+        if (value instanceof List<?> l && !l.isEmpty()) {
             float[] f = new float[l.size()];
             for (int i = 0; i < f.length; i++) {
-                f[i] = ((Number) l.get(i)).floatValue();
+                if (!(l.get(i) instanceof Number n) || !Double.isFinite(n.doubleValue())) {
+                    throw new ConfigException(field + "[" + i + "]", l.get(i), "a finite number");
+                }
+                f[i] = n.floatValue();
             }
             return Nd4j.createFromArray(f);
         }
-        throw new IllegalArgumentException("a parameter value must be a .npy path or a list of numbers; got " + value);
+        throw new ConfigException(field, value instanceof List ? ConfigException.described("an empty list")
+                : value, "the path of a .npy file, or a list of numbers");
     }
 }

@@ -1,7 +1,8 @@
 package dev.jreft.interventions.config;
 
-import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.jreft.hooks.io.Check;
+import dev.jreft.hooks.io.ConfigException;
+import dev.jreft.hooks.io.ConfigJson;
 import dev.jreft.hooks.io.OutputFolder;
 import dev.jreft.hooks.runtime.Batch;
 import dev.jreft.hooks.runtime.HookedModel;
@@ -10,6 +11,7 @@ import dev.jreft.interventions.InterventionResult;
 import dev.jreft.interventions.InterventionSite;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -19,23 +21,48 @@ import java.util.List;
  * {@code inputs}, {@code sites} and the hooks to read back ({@code read_hooks}).
  */
 public record InterventionConfig(String model, String tokenizer, InputSpec inputs, List<SiteSpec> sites,
-                                 List<String> read_hooks) {
-    public static InterventionConfig read(Path file) {
-        try {
-            return new ObjectMapper().enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
-                    .readValue(file.toFile(), InterventionConfig.class);
-        } catch (IOException e) {
-            throw new IllegalArgumentException("cannot read intervention config " + file + ": " + e.getMessage(), e);
+                                 List<String> readHooks) {
+    public InterventionConfig {
+        Check.present("inputs", inputs, "the batch: {\"texts\": [...]}, {\"input_ids\": [[...]]} or {\"npy\": {...}}");
+        if (sites == null || sites.isEmpty()) {
+            throw ConfigException.of("sites", "found " + (sites == null ? "nothing" : "an empty list") + "; valid: a"
+                    + " list of one or more sites");
         }
     }
 
-    /** Loads the model the config names: "minilm" (default), or an .onnx path with an optional tokenizer. */
+    /** The embedded default model's name in configs and on the command line. */
+    public static final String DEFAULT_MODEL = "minilm";
+
+    public static InterventionConfig read(Path file) {
+        return ConfigJson.read(file, InterventionConfig.class);
+    }
+
+    /**
+     * Loads the model a config or {@code --model} names: {@code minilm} (the default, embedded), or the path of an
+     * .onnx file with an optional tokenizer.json. Anything else is an error saying which names are valid.
+     */
     public static HookedModel loadModel(String model, String tokenizer, Path baseDir) {
-        if (model == null || model.equals("minilm")) {
+        if (model == null || model.equals(DEFAULT_MODEL)) {
+            if (tokenizer != null) {
+                throw new ConfigException("tokenizer", tokenizer, "nothing for the embedded minilm (it carries its"
+                        + " own tokenizer)");
+            }
             return HookedModel.minilm();
         }
         Path onnx = baseDir.resolve(model);
-        return tokenizer == null ? HookedModel.load(onnx) : HookedModel.load(onnx, baseDir.resolve(tokenizer));
+        if (!Files.isRegularFile(onnx)) {
+            throw new ConfigException("model", model, DEFAULT_MODEL + " (the embedded all-MiniLM-L6-v2) or the path of"
+                    + " an .onnx file" + (Files.isDirectory(onnx) ? " (this is a folder)" : " (no file " + onnx.toAbsolutePath() + ")"));
+        }
+        if (tokenizer == null) {
+            return HookedModel.load(onnx);
+        }
+        Path tok = baseDir.resolve(tokenizer);
+        if (!Files.isRegularFile(tok)) {
+            throw new ConfigException("tokenizer", tokenizer, "the path of a Hugging Face tokenizer.json (no file "
+                    + tok.toAbsolutePath() + ")");
+        }
+        return HookedModel.load(onnx, tok);
     }
 
     /**
@@ -43,18 +70,31 @@ public record InterventionConfig(String model, String tokenizer, InputSpec input
      * ({@link OutputFolder}: checked and locked before the model runs, all files or none, names made safe).
      */
     public List<Path> runAndWrite(Path baseDir, Path out) throws IOException {
-        if (inputs == null || sites == null || sites.isEmpty()) {
-            throw new IllegalArgumentException("an intervention config needs 'inputs' and at least one site");
-        }
         try (OutputFolder folder = OutputFolder.prepare(out, "intervene")) {
             HookedModel m = loadModel(model, tokenizer, baseDir);
-            Batch base = inputs.toBatch(m, baseDir);
-            List<InterventionSite> built = new ArrayList<>();
-            for (SiteSpec s : sites) {
-                built.add(s.toSite(m, base, baseDir));
+            Batch base;
+            try {
+                base = inputs.toBatch(m, baseDir);
+            } catch (IllegalArgumentException e) {
+                throw ConfigException.within("inputs", e);
             }
-            InterventionResult r = new IntervenableModel(m).run(base, built,
-                    read_hooks == null ? List.of() : read_hooks);
+            List<InterventionSite> built = new ArrayList<>();
+            for (int i = 0; i < sites.size(); i++) {
+                try {
+                    built.add(sites.get(i).toSite(m, base, baseDir));
+                } catch (IllegalArgumentException e) {
+                    throw ConfigException.within("sites[" + i + "]", e);
+                }
+            }
+            List<String> read = readHooks == null ? List.of() : readHooks;
+            for (int i = 0; i < read.size(); i++) {
+                try {
+                    m.hook(read.get(i));
+                } catch (IllegalArgumentException e) {
+                    throw ConfigException.within("read_hooks[" + i + "]", e);
+                }
+            }
+            InterventionResult r = new IntervenableModel(m).run(base, built, read);
             for (var e : r.outputs().entrySet()) {
                 folder.npy(e.getKey(), "output", e.getValue());
             }

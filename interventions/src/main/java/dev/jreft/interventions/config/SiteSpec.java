@@ -1,5 +1,7 @@
 package dev.jreft.interventions.config;
 
+import dev.jreft.hooks.io.Check;
+import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.runtime.Batch;
 import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.interventions.InterventionSite;
@@ -10,6 +12,7 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -17,28 +20,56 @@ import java.util.Map;
  * {@code source} is an input spec run in the same call; {@code params} maps names to .npy paths or number lists.
  */
 public record SiteSpec(String hook, String intervention, String unit, int[] heads, Object positions,
-                       int[][] source_positions, int[] subspace, Integer rank, InputSpec source,
+                       int[][] sourcePositions, int[] subspace, Integer rank, InputSpec source,
                        Map<String, Object> params) {
-    public InterventionSite toSite(HookedModel model, Batch base, Path baseDir) {
-        if (hook == null || intervention == null) {
-            throw new IllegalArgumentException("a site needs 'hook' and 'intervention'");
+    private static final String POSITIONS = "\"all\", or one list of positions per example, e.g. [[1, 2], [3]]";
+
+    public SiteSpec {
+        Check.present("hook", hook, "a hook name (blocks.L.component or tensor:<name>)");
+        Check.oneOf("intervention", Check.present("intervention", intervention, Interventions.names().toString()),
+                Interventions.names());
+        if (positions != null && !"all".equals(positions)) {
+            positionLists(positions);
         }
+        if (sourcePositions != null) {
+            for (int i = 0; i < sourcePositions.length; i++) {
+                if (sourcePositions[i] == null || sourcePositions[i].length == 0) {
+                    throw ConfigException.of("source_positions[" + i + "]", "found an empty list; valid: the source"
+                            + " positions paired with that example's positions");
+                }
+            }
+        }
+        if (unit != null) {
+            new Unit(unit, heads);
+        }
+    }
+
+    public InterventionSite toSite(HookedModel model, Batch base, Path baseDir) {
+        model.hook(hook); // an unknown hook fails here, with suggestions
         boolean featureSubspace = Interventions.FEATURE_SUBSPACE.contains(intervention);
+        int[][] pos = positions(base);
         InterventionSite.Builder b = InterventionSite.at(hook, Interventions.create(intervention,
                         new Interventions.Options(rank, featureSubspace ? null : subspace)))
                 .unit("h.pos".equals(unit) ? Unit.heads(heads) : new Unit(unit == null ? "pos" : unit, heads))
-                .positions(positions(base));
+                .positions(pos);
         if (subspace != null && featureSubspace) {
             b.subspace(subspace);
         }
         if (source != null) {
-            Batch src = source.toBatch(model, baseDir);
-            int[][] sp = source_positions != null ? source_positions : positions(base);
-            b.source(Source.run(src), sp);
+            Batch src;
+            try {
+                src = source.toBatch(model, baseDir);
+            } catch (IllegalArgumentException e) {
+                throw ConfigException.within("source", e);
+            }
+            b.source(Source.run(src), sourcePositions != null ? sourcePositions : pos);
+        } else if (sourcePositions != null) {
+            throw new ConfigException("source_positions", ConfigException.described("positions"), "nothing without"
+                    + " a \"source\"");
         }
         Map<String, INDArray> p = new LinkedHashMap<>();
         if (params != null) {
-            params.forEach((k, v) -> p.put(k, InputSpec.floats(v, baseDir)));
+            params.forEach((k, v) -> p.put(k, InputSpec.floats(v, baseDir, "params." + k)));
         }
         return b.params(p).build();
     }
@@ -51,14 +82,38 @@ public record SiteSpec(String hook, String intervention, String unit, int[] head
             }
             return all;
         }
-        if (positions instanceof java.util.List<?> rows) {
-            int[][] out = new int[rows.size()][];
-            for (int i = 0; i < out.length; i++) {
-                out[i] = ((java.util.List<?>) rows.get(i)).stream().mapToInt(x -> ((Number) x).intValue()).toArray();
-            }
-            return out;
+        int[][] lists = positionLists(positions);
+        if (lists.length != base.size()) {
+            throw new ConfigException("positions", ConfigException.described(lists.length + " lists"), base.size()
+                    + " lists, one per example of the batch (or \"all\")");
         }
-        throw new IllegalArgumentException("'positions' must be \"all\" or a list of position lists, one per example;"
-                + " got " + positions);
+        return lists;
+    }
+
+    /** {@code positions} as integer lists: integral numbers only (1.9 is an error, not 1), none empty. */
+    private static int[][] positionLists(Object positions) {
+        if (!(positions instanceof List<?> rows) || rows.isEmpty()) {
+            throw new ConfigException("positions", positions instanceof List ? ConfigException.described("an empty"
+                    + " list") : positions, POSITIONS);
+        }
+        int[][] out = new int[rows.size()][];
+        for (int i = 0; i < out.length; i++) {
+            if (!(rows.get(i) instanceof List<?> row)) {
+                throw new ConfigException("positions[" + i + "]", rows.get(i), "a list of positions");
+            }
+            if (row.isEmpty()) {
+                throw ConfigException.of("positions[" + i + "]", "found an empty list; valid: one or more positions"
+                        + " (every example of the batch is intervened on)");
+            }
+            out[i] = new int[row.size()];
+            for (int j = 0; j < row.size(); j++) {
+                Object x = row.get(j);
+                if (!(x instanceof Integer n)) {
+                    throw new ConfigException("positions[" + i + "][" + j + "]", x, "an integer position");
+                }
+                out[i][j] = n;
+            }
+        }
+        return out;
     }
 }

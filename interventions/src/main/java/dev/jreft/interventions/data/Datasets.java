@@ -1,47 +1,74 @@
 package dev.jreft.interventions.data;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.jreft.hooks.io.ConfigException;
+import dev.jreft.hooks.io.ConfigJson;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-/** Labelled text from JSON Lines files: one {@code {"text": ..., "label": <int>}} object per line. */
+/**
+ * Labelled text from JSON Lines files: one {@code {"text": ..., "label": <int>}} object per line (other fields, such
+ * as an id, are allowed and ignored; blank lines are skipped). Each example remembers its file and line, so a bad
+ * label found later is reported where it is.
+ */
 public final class Datasets {
     private Datasets() {
     }
 
     public static List<LabelledText> jsonl(Path file) {
-        ObjectMapper json = new ObjectMapper();
-        List<LabelledText> out = new ArrayList<>();
         List<String> lines;
         try {
-            lines = Files.readAllLines(file);
-        } catch (IOException e) {
-            throw new IllegalArgumentException("cannot read " + file + ": " + e.getMessage(), e);
+            lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+        } catch (NoSuchFileException e) {
+            throw ConfigException.of(file.toString(), "found no such file; valid: a JSON Lines file of {\"text\","
+                    + " \"label\"} objects");
+        } catch (IOException | UncheckedIOException e) {
+            throw ConfigException.of(file.toString(), "cannot be read as UTF-8 text (" + e.getMessage() + ")");
         }
+        List<LabelledText> out = new ArrayList<>();
         for (int i = 0; i < lines.size(); i++) {
             if (lines.get(i).isBlank()) {
                 continue;
             }
-            JsonNode n;
-            try {
-                n = json.readTree(lines.get(i));
-            } catch (IOException e) {
-                throw new IllegalArgumentException(file + " line " + (i + 1) + " is not JSON: " + e.getMessage());
+            String where = file + " line " + (i + 1);
+            JsonNode n = ConfigJson.tree(lines.get(i), where);
+            if (!n.isObject()) {
+                throw new ConfigException(where, ConfigException.described(n.getNodeType().name().toLowerCase()),
+                        "an object {\"text\": string, \"label\": integer}").in(null);
             }
-            if (n == null || !n.hasNonNull("text") || !n.hasNonNull("label") || !n.get("label").canConvertToInt()) {
-                throw new IllegalArgumentException(file + " line " + (i + 1)
-                        + ": expected {\"text\": string, \"label\": integer}, got " + lines.get(i));
+            JsonNode text = n.get("text");
+            JsonNode label = n.get("label");
+            if (text == null || !text.isTextual()) {
+                throw new ConfigException("text", text == null ? ConfigException.described("nothing") : text,
+                        "a string").in(where);
             }
-            out.add(new LabelledText(n.get("text").asText(), n.get("label").asInt(), file.getFileName().toString()));
+            if (label == null || !label.isIntegralNumber() || !label.canConvertToInt()) {
+                throw new ConfigException("label", label == null ? ConfigException.described("nothing") : label,
+                        "an integer class index").in(where);
+            }
+            out.add(new LabelledText(text.textValue(), label.intValue(), where));
         }
         if (out.isEmpty()) {
-            throw new IllegalArgumentException(file + " holds no examples");
+            throw ConfigException.of(file.toString(), "found no examples; valid: one {\"text\", \"label\"} object per"
+                    + " line");
         }
         return out;
+    }
+
+    /** Every label in {@code [0, classes)}; else an error naming the example's file and line. */
+    public static void checkLabels(List<LabelledText> examples, int classes) {
+        for (LabelledText t : examples) {
+            if (t.label() < 0 || t.label() >= classes) {
+                throw new ConfigException("label", t.label(), "an integer in 0.." + (classes - 1) + " (the model has "
+                        + classes + " classes)").in(t.source());
+            }
+        }
     }
 }

@@ -36,7 +36,7 @@ public enum Activation {
                 return a;
             }
         }
-        throw new IllegalArgumentException("unknown activation '" + name + "' (valid: " + validNames() + ")");
+        throw new dev.jreft.hooks.io.ConfigException("activation", name, validNames());
     }
 
     /** The valid config names, comma separated. */

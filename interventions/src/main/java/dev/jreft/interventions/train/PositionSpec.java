@@ -1,5 +1,6 @@
 package dev.jreft.interventions.train;
 
+import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.runtime.Batch;
 
 import java.util.LinkedHashSet;
@@ -12,22 +13,26 @@ import java.util.regex.Pattern;
  * selected; on a short example the two sets may overlap and are merged). {@code f1+l1} = first and last token.
  */
 public record PositionSpec(int first, int last) {
+    private static final String VALID = "f<n>+l<m>, f<n> or l<m> with n + m > 0, such as f1+l1, f3+l3, f5, l1";
     private static final Pattern SPEC = Pattern.compile("^(?:f(\\d+))?\\+?(?:l(\\d+))?$");
 
     public PositionSpec {
         if (first < 0 || last < 0 || first + last == 0) {
-            throw new IllegalArgumentException("a position spec needs f{n} and/or l{m} with n + m > 0");
+            throw new ConfigException("positions", "f" + first + "+l" + last, VALID);
         }
     }
 
     public static PositionSpec parse(String spec) {
-        Matcher m = SPEC.matcher(spec.trim());
+        Matcher m = SPEC.matcher(spec == null ? "" : spec.trim());
         if (!m.matches() || (m.group(1) == null && m.group(2) == null)) {
-            throw new IllegalArgumentException("position spec '" + spec + "' is not valid (examples: f1+l1, f3+l3, f5,"
-                    + " l1)");
+            throw new ConfigException("positions", spec, VALID);
         }
-        return new PositionSpec(m.group(1) == null ? 0 : Integer.parseInt(m.group(1)),
-                m.group(2) == null ? 0 : Integer.parseInt(m.group(2)));
+        try {
+            return new PositionSpec(m.group(1) == null ? 0 : Integer.parseInt(m.group(1)),
+                    m.group(2) == null ? 0 : Integer.parseInt(m.group(2)));
+        } catch (NumberFormatException e) {
+            throw new ConfigException("positions", spec, VALID);
+        }
     }
 
     /** Positions of each example: first n then last m real tokens, in ascending order, without duplicates. */

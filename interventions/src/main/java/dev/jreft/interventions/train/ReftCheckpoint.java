@@ -1,31 +1,51 @@
 package dev.jreft.interventions.train;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jreft.checkpoints.Checkpoint;
 import dev.jreft.checkpoints.CheckpointFormatException;
+import dev.jreft.checkpoints.CheckpointWriter;
+import dev.jreft.hooks.io.ConfigException;
+import dev.jreft.hooks.io.ConfigJson;
 import dev.jreft.hooks.runtime.HookedModel;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeSet;
 
 /**
  * A trained {@link ReftClassifier} on disk: the checkpoint format's {@code config.json} gains the intervention
  * config under {@code "reft"} (types by their stable names), the model under {@code "model"}, the training arguments
  * and metrics; parameters go to {@code tensors.safetensors} by name. Loading refuses a model whose fingerprint
- * differs from the one trained on.
+ * differs from the one trained on, and a checkpoint whose tensors contradict its config: a missing, extra,
+ * mis-shaped or non-float32 tensor, a NaN or an infinity, an R that has lost the orthonormal rows its type keeps.
  */
 public final class ReftCheckpoint {
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** How far R Rᵀ may be from I in a loaded checkpoint (training keeps it within ~1e-6). */
+    static final double ORTHONORMAL_TOLERANCE = 1e-3;
 
     private ReftCheckpoint() {
     }
 
     public static void save(Path dir, ReftClassifier classifier, String modelName, TrainingArguments args,
                             Map<String, Object> metrics) throws IOException {
+        try (CheckpointWriter w = Checkpoint.prepare(dir)) {
+            save(w, classifier, modelName, args, metrics);
+        }
+    }
+
+    /** Saves through a writer prepared (checked and locked) before the training. */
+    public static void save(CheckpointWriter writer, ReftClassifier classifier, String modelName,
+                            TrainingArguments args, Map<String, Object> metrics) throws IOException {
         ObjectNode config = JSON.createObjectNode();
         var c = classifier.config();
         var model = classifier.model().hooks().config();
@@ -51,35 +71,99 @@ public final class ReftCheckpoint {
         if (metrics != null) {
             config.set("metrics", JSON.valueToTree(metrics));
         }
-        Checkpoint.save(dir, config, classifier.parameters(), classifier.model().fingerprint());
+        writer.save(config, classifier.parameters(), classifier.model().fingerprint());
     }
 
-    /** Loads a checkpoint for {@code model} (its fingerprint must match). */
+    /** Loads a checkpoint for {@code model} (its fingerprint must match; tensors are checked against the config). */
     public static ReftClassifier load(Path dir, HookedModel model) {
         Checkpoint ck = Checkpoint.load(dir, model.fingerprint());
         ObjectNode config = ck.config();
-        if (!config.has("reft")) {
-            throw new CheckpointFormatException(dir + "/config.json has no \"reft\" section: not a ReFT classifier"
+        String source = dir.resolve(Checkpoint.CONFIG_FILE).toString();
+        JsonNode r = config.get("reft");
+        if (r == null || !r.isObject()) {
+            throw new CheckpointFormatException(source + " has no \"reft\" section: not a ReFT classifier"
                     + " checkpoint");
         }
-        var r = config.get("reft");
-        List<String> hooks = new ArrayList<>();
-        r.get("hooks").forEach(h -> hooks.add(h.asText()));
-        ReftClassifier.Config c = new ReftClassifier.Config(r.get("intervention").asText(), hooks,
-                r.get("rank").asInt(), r.get("positions").asText(), r.get("share_weights").asBoolean(),
-                r.get("classes").asInt(), ClassificationHead.Pooling.valueOf(r.get("pooling").asText().toUpperCase()),
-                r.has("activation") ? r.get("activation").asText() : "linear",
-                r.has("dropout") ? r.get("dropout").asDouble() : 0);
-        return ReftClassifier.withParameters(model, c, ck.tensors());
+        ObjectNode spec = ((ObjectNode) r).deepCopy();
+        JsonNode listed = spec.remove("parameters");
+        ReftClassifier.Config c;
+        try {
+            c = ConfigJson.convert(spec, TrainConfig.ReftSpec.class, source, "reft").toConfig();
+            TrainConfig.checkAgainstModel(model, c, TrainingArguments.defaults());
+        } catch (IllegalArgumentException e) {
+            throw new CheckpointFormatException(e.getMessage(), e);
+        }
+        Map<String, INDArray> tensors = ck.tensors();
+        Map<String, long[]> expected = new LinkedHashMap<>();
+        ReftClassifier.create(model, c, 0).parameters().forEach((k, v) -> expected.put(k, v.shape()));
+        String where = dir.resolve(Checkpoint.TENSORS_FILE).getFileName().toString();
+        checkTensors(dir, tensors, expected, c);
+        if (listed != null) {
+            List<String> names = new ArrayList<>();
+            listed.forEach(n -> names.add(n.asText()));
+            if (!new TreeSet<>(names).equals(new TreeSet<>(expected.keySet()))) {
+                throw new CheckpointFormatException(source + ": reft.parameters: found " + names + "; valid: "
+                        + expected.keySet() + " (what reft." + "intervention '" + c.intervention() + "' with "
+                        + "share_weights " + c.shareWeights() + " at " + c.hooks().size() + " hooks trains; " + where
+                        + " holds them)");
+            }
+        }
+        return ReftClassifier.withParameters(model, c, tensors);
+    }
+
+    /** Each expected tensor present, float32, of its shape and finite; none unexpected; R orthonormal where kept so. */
+    private static void checkTensors(Path dir, Map<String, INDArray> tensors, Map<String, long[]> expected,
+                                     ReftClassifier.Config c) {
+        String file = dir.resolve(Checkpoint.TENSORS_FILE).toString();
+        String config = "reft.intervention '" + c.intervention() + "', share_weights " + c.shareWeights() + ", "
+                + c.hooks().size() + " hooks, rank " + c.rank();
+        for (String name : tensors.keySet()) {
+            if (!expected.containsKey(name)) {
+                throw new CheckpointFormatException(file + ": tensor '" + name + "': found a tensor the config does not"
+                        + " train; valid: " + expected.keySet() + " (" + config + ")");
+            }
+        }
+        for (var e : expected.entrySet()) {
+            INDArray t = tensors.get(e.getKey());
+            String at = file + ": tensor '" + e.getKey() + "': ";
+            if (t == null) {
+                throw new CheckpointFormatException(at + "found nothing; valid: a tensor of shape "
+                        + Arrays.toString(e.getValue()) + " (" + config + ")");
+            }
+            if (t.dataType() != DataType.FLOAT) {
+                throw new CheckpointFormatException(at + "found dtype " + t.dataType() + "; valid: F32 (the method's"
+                        + " parameters are float32)");
+            }
+            if (!Arrays.equals(t.shape(), e.getValue())) {
+                throw new CheckpointFormatException(at + "found shape " + Arrays.toString(t.shape()) + "; valid: "
+                        + Arrays.toString(e.getValue()) + " (" + config + ")");
+            }
+            float[] v = t.dup().data().asFloat();
+            for (int i = 0; i < v.length; i++) {
+                if (!Float.isFinite(v[i])) {
+                    throw new CheckpointFormatException(at + "found " + v[i] + " at element " + i + "; valid: finite"
+                            + " values");
+                }
+            }
+            if (e.getKey().endsWith(".R") && ReftSites.ORTHONORMAL_R.contains(c.intervention())) {
+                double err = Orthogonal.deviation(t, false);
+                if (err > ORTHONORMAL_TOLERANCE) {
+                    throw new CheckpointFormatException(at + "found rows that are not orthonormal (max |R Rᵀ - I| = "
+                            + String.format("%.3g", err) + "); valid: orthonormal rows, as " + c.intervention()
+                            + " keeps them (within " + ORTHONORMAL_TOLERANCE + ")");
+                }
+            }
+        }
     }
 
     /** The training arguments stored with a checkpoint, if any. */
     public static TrainingArguments trainingArguments(Path dir) {
-        var t = Checkpoint.load(dir, null).config().get("training");
+        JsonNode t = Checkpoint.load(dir, null).config().get("training");
         try {
-            return t == null ? null : JSON.treeToValue(t, TrainingArguments.class);
-        } catch (IOException e) {
-            throw new CheckpointFormatException("unreadable training arguments in " + dir + ": " + e.getMessage(), e);
+            return t == null ? null : ConfigJson.convert(t, TrainingArguments.class,
+                    dir.resolve(Checkpoint.CONFIG_FILE).toString(), "training");
+        } catch (ConfigException e) {
+            throw new CheckpointFormatException(e.getMessage(), e);
         }
     }
 }

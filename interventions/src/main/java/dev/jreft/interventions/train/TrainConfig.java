@@ -1,11 +1,16 @@
 package dev.jreft.interventions.train;
 
-import com.fasterxml.jackson.annotation.JsonProperty;
-import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.jreft.checkpoints.Checkpoint;
+import dev.jreft.checkpoints.CheckpointWriter;
 import dev.jreft.hooks.io.AtomicFiles;
+import dev.jreft.hooks.io.Check;
+import dev.jreft.hooks.io.ConfigException;
+import dev.jreft.hooks.io.ConfigJson;
 import dev.jreft.hooks.runtime.HookedModel;
+import dev.jreft.interventions.Interventions;
 import dev.jreft.interventions.config.InterventionConfig;
 import dev.jreft.interventions.data.Datasets;
 import dev.jreft.interventions.data.LabelledText;
@@ -20,25 +25,38 @@ import java.util.Map;
 
 /**
  * A JSON training run ({@code jreft train --config}): the model, the data (the sentiment set with a split seed, or
- * JSON Lines train/dev/test files), the ReFT setup, the training arguments and the output checkpoint directory.
+ * JSON Lines train/dev/test files), the ReFT setup, the training arguments (any subset, over the defaults) and the
+ * output checkpoint directory. Everything is checked before the training starts: the settings when read, the
+ * output path (and its lock), the hooks and sizes against the model, every example's label against the classes.
  */
 public record TrainConfig(String model, String tokenizer, DataSpec data, ReftSpec reft, TrainingArguments training,
                           String output) {
-    private static final ObjectMapper JSON = new ObjectMapper()
-            .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES).enable(SerializationFeature.INDENT_OUTPUT);
+    private static final ObjectMapper OUT = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    /** The config as written: {@code training} is any subset of the training arguments. */
+    private record Written(String model, String tokenizer, DataSpec data, ReftSpec reft, JsonNode training,
+                           String output) {
+    }
 
     /** {@code sentiment}: folder of the sentiment set (fetched if missing) split by {@code split_seed}; or files. */
-    public record DataSpec(String sentiment, @JsonProperty("split_seed") Long splitSeed, String train, String dev,
-                           String test) {
+    public record DataSpec(String sentiment, Long splitSeed, String train, String dev, String test) {
+        public DataSpec {
+            if ((sentiment == null) == (train == null)) {
+                throw ConfigException.of("", "found " + (sentiment == null ? "neither" : "both") + " \"sentiment\""
+                        + " and \"train\"; valid: \"sentiment\" (a folder), or \"train\" (a .jsonl file) with optional"
+                        + " \"dev\" and \"test\"");
+            }
+            if (sentiment == null && splitSeed != null) {
+                throw new ConfigException("split_seed", splitSeed, "nothing with .jsonl files (it splits the"
+                        + " sentiment set)");
+            }
+        }
+
         public Split load(Path base) {
             if (sentiment != null) {
                 var s = SentimentData.split(SentimentData.load(SentimentData.ensure(base.resolve(sentiment))),
                         splitSeed == null ? 42 : splitSeed, 0.7, 0.15);
                 return new Split(s.train(), s.dev(), s.test());
-            }
-            if (train == null) {
-                throw new IllegalArgumentException("data needs either \"sentiment\" (a folder) or \"train\" (a .jsonl"
-                        + " file, with optional \"dev\" and \"test\")");
             }
             return new Split(Datasets.jsonl(base.resolve(train)), dev == null ? List.of() : Datasets.jsonl(
                     base.resolve(dev)), test == null ? List.of() : Datasets.jsonl(base.resolve(test)));
@@ -47,66 +65,139 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, ReftSpe
 
     /** Train / dev / test examples. */
     public record Split(List<LabelledText> train, List<LabelledText> dev, List<LabelledText> test) {
+        /** Every label of every split in {@code [0, classes)}, else an error naming the example's file and line. */
+        public void checkLabels(int classes) {
+            for (List<LabelledText> part : List.of(train, dev, test)) {
+                Datasets.checkLabels(part, classes);
+            }
+        }
     }
 
-    /** The ReFT setup, as in the checkpoint's {@code "reft"} section. */
+    /** The ReFT setup, as in the checkpoint's {@code "reft"} section; each field is checked when read. */
     public record ReftSpec(String intervention, List<String> hooks, Integer rank, String positions,
-                           @JsonProperty("share_weights") Boolean shareWeights, Integer classes, String pooling,
-                           String activation, Double dropout) {
-        public ReftClassifier.Config toConfig() {
-            if (hooks == null || hooks.isEmpty()) {
-                throw new IllegalArgumentException("reft.hooks must list at least one hook, e.g. [\"blocks.2.block_output\"]");
+                           Boolean shareWeights, Integer classes, String pooling, String activation, Double dropout) {
+        public ReftSpec {
+            if (intervention != null) {
+                Check.oneOf("intervention", intervention, Interventions.REFT);
             }
+            if (hooks == null || hooks.isEmpty()) {
+                throw ConfigException.of("hooks", "found " + (hooks == null ? "nothing" : "an empty list")
+                        + "; valid: a list of hook names, e.g. [\"blocks.2.block_output\"]");
+            }
+            for (int i = 0; i < hooks.size(); i++) {
+                Check.present("hooks[" + i + "]", hooks.get(i), "a hook name");
+            }
+            if (rank != null) {
+                Check.atLeast("rank", rank, 1);
+            }
+            if (positions != null) {
+                PositionSpec.parse(positions);
+            }
+            if (classes != null) {
+                Check.atLeast("classes", classes, 2);
+            }
+            if (pooling != null) {
+                Check.choice("pooling", pooling, ClassificationHead.Pooling.class);
+            }
+            if (activation != null) {
+                dev.jreft.interventions.reft.Activation.named(activation);
+            }
+            if (dropout != null) {
+                Check.between("dropout", dropout, 0, 1, true);
+            }
+        }
+
+        /** The setup with pyreft's defaults for what is not given (loreft, rank 4, f1+l1, 2 classes, mean). */
+        public ReftClassifier.Config toConfig() {
             return new ReftClassifier.Config(intervention == null ? "loreft" : intervention, hooks,
                     rank == null ? 4 : rank, positions == null ? "f1+l1" : positions,
                     shareWeights != null && shareWeights, classes == null ? 2 : classes,
                     pooling == null ? ClassificationHead.Pooling.MEAN
-                            : ClassificationHead.Pooling.valueOf(pooling.toUpperCase()),
+                            : Check.choice("pooling", pooling, ClassificationHead.Pooling.class),
                     activation == null ? "linear" : activation, dropout == null ? 0 : dropout);
         }
     }
 
     public static TrainConfig read(Path file) {
-        try {
-            return JSON.readValue(file.toFile(), TrainConfig.class);
-        } catch (IOException e) {
-            throw new IllegalArgumentException("cannot read training config " + file + ": " + e.getMessage(), e);
+        String source = file.toString();
+        Written w = ConfigJson.parse(ConfigJson.text(file), source, Written.class);
+        TrainingArguments args = ConfigJson.overDefaults(TrainingArguments.defaults(), w.training(),
+                TrainingArguments.class, source, "training");
+        for (var required : Map.of("data", w.data() == null, "reft", w.reft() == null, "output",
+                w.output() == null || w.output().isBlank()).entrySet()) {
+            if (required.getValue()) {
+                throw ConfigException.of(required.getKey(), "found nothing; valid: a training config needs \"data\","
+                        + " \"reft\" and \"output\" (see the README)").in(source);
+            }
         }
+        return new TrainConfig(w.model(), w.tokenizer(), w.data(), w.reft(), args, w.output());
     }
 
-    /** Trains, saves the checkpoint to {@code output} and writes {@code metricsFile}; returns the metrics. */
+    /**
+     * Trains, saves the checkpoint to {@code output} and writes {@code metricsFile}; returns the metrics. The
+     * output paths, the model, the hooks and the data are all checked before the first step.
+     */
     public Map<String, Object> run(Path base, Path metricsFile, PrintStream out) throws IOException {
-        if (output == null || reft == null || data == null) {
-            throw new IllegalArgumentException("a training config needs \"data\", \"reft\" and \"output\"");
-        }
         TrainingArguments args = training == null ? TrainingArguments.defaults() : training;
-        HookedModel m = InterventionConfig.loadModel(model, tokenizer, base);
-        Split split = data.load(base);
-        ReftClassifier c = ReftClassifier.create(m, reft.toConfig(), args.seed());
-        TrainingResult r = c.train(split.train(), split.dev(), args, out);
-        Map<String, Object> metrics = new LinkedHashMap<>();
-        metrics.put("train_examples", split.train().size());
-        metrics.put("steps", r.steps());
-        metrics.put("train_seconds", r.seconds());
-        metrics.put("examples_per_second", r.examplesPerSecond());
-        metrics.put("final_loss", r.losses().get(r.losses().size() - 1));
-        metrics.put("stopped_early", r.stoppedEarly());
-        if (!split.dev().isEmpty()) {
-            metrics.put("dev_accuracy", r.bestDevAccuracy());
+        AtomicFiles.checkTarget(metricsFile);
+        try (CheckpointWriter checkpoint = Checkpoint.prepare(base.resolve(output))) {
+            HookedModel m = InterventionConfig.loadModel(model, tokenizer, base);
+            ReftClassifier.Config config = reft.toConfig();
+            checkAgainstModel(m, config, args);
+            Split split = data.load(base);
+            split.checkLabels(config.classes());
+            if (split.train().size() < args.batchSize()) {
+                throw new ConfigException("training.batch_size", args.batchSize(), "at most the " + split.train().size()
+                        + " training examples");
+            }
+            ReftClassifier c = ReftClassifier.create(m, config, args.seed());
+            TrainingResult r = c.train(split.train(), split.dev(), args, out);
+            Map<String, Object> metrics = new LinkedHashMap<>();
+            metrics.put("train_examples", split.train().size());
+            metrics.put("steps", r.steps());
+            metrics.put("train_seconds", r.seconds());
+            metrics.put("examples_per_second", r.examplesPerSecond());
+            metrics.put("final_loss", r.losses().get(r.losses().size() - 1));
+            metrics.put("stopped_early", r.stoppedEarly());
+            if (!split.dev().isEmpty()) {
+                metrics.put("dev_accuracy", r.bestDevAccuracy());
+            }
+            if (!split.test().isEmpty()) {
+                metrics.put("test_accuracy", c.accuracy(split.test(), 32, args.maxLength()));
+            }
+            metrics.put("trainable_parameters", c.trainableParameters());
+            metrics.put("model_parameters", m.graph().parameterCount());
+            ReftCheckpoint.save(checkpoint, c, model == null ? "minilm" : model, args, metrics);
+            AtomicFiles.write(metricsFile, OUT.writeValueAsBytes(metrics));
+            return metrics;
         }
-        if (!split.test().isEmpty()) {
-            metrics.put("test_accuracy", c.accuracy(split.test(), 32, args.maxLength()));
-        }
-        metrics.put("trainable_parameters", c.trainableParameters());
-        metrics.put("model_parameters", m.graph().parameterCount());
-        ReftCheckpoint.save(base.resolve(output), c, model == null ? "minilm" : model, args, metrics);
-        AtomicFiles.write(metricsFile, JSON.writeValueAsBytes(metrics));
-        return metrics;
     }
 
-    /** Accuracy of a saved checkpoint on labelled data. */
+    /** Hooks the model has, a rank that fits its width, a max length within its positions. */
+    static void checkAgainstModel(HookedModel m, ReftClassifier.Config c, TrainingArguments args) {
+        for (int i = 0; i < c.hooks().size(); i++) {
+            try {
+                m.hook(c.hooks().get(i));
+            } catch (IllegalArgumentException e) {
+                throw ConfigException.within("reft.hooks[" + i + "]", e);
+            }
+        }
+        long width = m.hooks().config().hidden();
+        if (c.rank() > width) {
+            throw new ConfigException("reft.rank", c.rank(), "an integer in 1.." + width + " (the model's width)");
+        }
+        m.inputLimits().maxPositions().ifPresent(max -> {
+            if (args.maxLength() > max) {
+                throw new ConfigException("training.max_length", args.maxLength(), "an integer in 2.." + max
+                        + " (the model's position limit)");
+            }
+        });
+    }
+
+    /** Accuracy of a saved checkpoint on labelled data (labels checked against the checkpoint's classes). */
     public static Map<String, Object> evaluate(Path checkpoint, HookedModel model, List<LabelledText> data) {
         ReftClassifier c = ReftCheckpoint.load(checkpoint, model);
+        Datasets.checkLabels(data, c.config().classes());
         TrainingArguments args = ReftCheckpoint.trainingArguments(checkpoint);
         int maxLength = args == null ? TrainingArguments.defaults().maxLength() : args.maxLength();
         Map<String, Object> metrics = new LinkedHashMap<>();
@@ -117,7 +208,7 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, ReftSpe
 
     public static String toJson(Map<String, Object> metrics) {
         try {
-            return JSON.writeValueAsString(metrics);
+            return OUT.writeValueAsString(metrics);
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }

@@ -2,6 +2,9 @@ package dev.jreft.interventions.train;
 
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.annotation.JsonNaming;
+import dev.jreft.hooks.io.Check;
+
+import java.util.List;
 
 /**
  * Training settings (pyreft/HF Trainer names where they exist). {@code evalEvery} in steps, 0 = once per epoch;
@@ -11,12 +14,20 @@ import com.fasterxml.jackson.databind.annotation.JsonNaming;
 public record TrainingArguments(int epochs, int batchSize, double learningRate, double weightDecay,
                                 double warmupRatio, double maxGradNorm, long seed, int evalEvery, int patience,
                                 String optimizer, int maxLength) {
+    /** The optimisers {@link Optimizer#byName} knows. */
+    public static final List<String> OPTIMIZERS = List.of("adamw", "sgd");
+
     public TrainingArguments {
-        if (epochs < 1 || batchSize < 1 || learningRate <= 0 || maxLength < 2) {
-            throw new IllegalArgumentException("epochs, batch size and max length must be positive and the learning"
-                    + " rate > 0; got epochs=" + epochs + ", batchSize=" + batchSize + ", lr=" + learningRate
-                    + ", maxLength=" + maxLength);
-        }
+        Check.atLeast("epochs", epochs, 1);
+        Check.atLeast("batch_size", batchSize, 1);
+        Check.positive("learning_rate", learningRate);
+        Check.nonNegative("weight_decay", weightDecay);
+        Check.between("warmup_ratio", warmupRatio, 0, 1, false);
+        Check.nonNegative("max_grad_norm", maxGradNorm); // 0: no clipping
+        Check.atLeast("eval_every", evalEvery, 0);
+        Check.atLeast("patience", patience, 0);
+        Check.oneOf("optimizer", optimizer, OPTIMIZERS);
+        Check.atLeast("max_length", maxLength, 2);
     }
 
     public static TrainingArguments defaults() {

@@ -1,0 +1,144 @@
+package dev.jreft.hooks.discovery;
+
+import ai.onnx.proto.OnnxMl.NodeProto;
+import ai.onnx.proto.OnnxMl.TensorProto;
+import dev.jreft.hooks.graph.OnnxGraph;
+import dev.jreft.hooks.io.ConfigException;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * What a graph's integer inputs may hold, read off its embedding tables instead of a config file: a Gather from a
+ * [rows, width] initializer indexed by an input bounds that input's values by the rows (the vocabulary for
+ * {@code input_ids}, 2 for BERT's {@code token_type_ids}); a table indexed by positions the graph computes itself
+ * (from shapes only) bounds the sequence length. ONNX Runtime reports a value past either as a broadcast or index
+ * error deep in a kernel; {@link #check} says which input, where, and what is valid.
+ */
+public record InputLimits(Map<String, Long> idLimits, Optional<Long> maxPositions) {
+    /** Ops that pass index values through unchanged in meaning (reshaping, casting). */
+    private static final Set<String> PASS_THROUGH = Set.of("Reshape", "Unsqueeze", "Squeeze", "Cast", "Identity",
+            "Flatten");
+
+    public static InputLimits of(OnnxGraph g) {
+        Map<String, Long> ids = new LinkedHashMap<>();
+        Long positions = null;
+        Set<String> inputs = new HashSet<>(g.inputNames());
+        for (NodeProto n : g.nodes()) {
+            if (!n.getOpType().equals("Gather") || n.getInputCount() < 2) {
+                continue;
+            }
+            Optional<TensorProto> table = g.initializer(n.getInput(0));
+            if (table.isEmpty() || table.get().getDimsCount() != 2 || OnnxGraph.attrInt(n, "axis", 0) != 0) {
+                continue;
+            }
+            long rows = table.get().getDims(0);
+            String idx = n.getInput(1);
+            while (!inputs.contains(idx) && g.producer(idx).filter(p -> PASS_THROUGH.contains(p.getOpType()))
+                    .isPresent()) {
+                idx = g.producer(idx).get().getInput(0);
+            }
+            if (inputs.contains(idx)) {
+                ids.merge(idx, rows, Math::min);
+                if (idx.equals("position_ids")) {
+                    positions = positions == null ? rows : Math.min(positions, rows);
+                }
+            } else if (!readsInputValues(g, n.getInput(1), inputs)) {
+                positions = positions == null ? rows : Math.min(positions, rows);
+            }
+        }
+        return new InputLimits(Map.copyOf(ids), Optional.ofNullable(positions));
+    }
+
+    /** True when {@code tensor} depends on the values (not only the shapes) of a graph input. */
+    private static boolean readsInputValues(OnnxGraph g, String tensor, Set<String> inputs) {
+        Deque<String> todo = new ArrayDeque<>();
+        Set<String> seen = new HashSet<>();
+        todo.add(tensor);
+        while (!todo.isEmpty()) {
+            String t = todo.pop();
+            if (!seen.add(t)) {
+                continue;
+            }
+            if (inputs.contains(t)) {
+                return true;
+            }
+            Optional<NodeProto> p = g.producer(t);
+            if (p.isPresent() && !p.get().getOpType().equals("Shape")) {
+                p.get().getInputList().stream().filter(s -> !s.isEmpty()).forEach(todo::add);
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Checks a batch's integer inputs against the limits and the attention mask's form (0 or 1, at least one real
+     * token per row); {@code origin} names the model in messages.
+     */
+    public void check(Map<String, INDArray> batch, String origin) {
+        for (var e : batch.entrySet()) {
+            INDArray v = e.getValue();
+            if (v == null || !v.dataType().isIntType()) {
+                continue;
+            }
+            Long limit = idLimits.get(e.getKey());
+            if (limit != null) {
+                long[] flat = v.dup('c').data().asLong();
+                for (int i = 0; i < flat.length; i++) {
+                    if (flat[i] < 0 || flat[i] >= limit) {
+                        throw new ConfigException(e.getKey() + index(v, i), flat[i], (e.getKey().equals("input_ids")
+                                ? "a token id in 0.." + (limit - 1) + " (the vocabulary of " + origin + ")"
+                                : "an id in 0.." + (limit - 1) + " (the embedding table " + origin + " looks "
+                                + e.getKey() + " up in has " + limit + " rows)"));
+                    }
+                }
+            }
+        }
+        INDArray mask = batch.get("attention_mask");
+        if (mask != null && mask.dataType().isIntType() && mask.rank() == 2) {
+            long[] flat = mask.dup('c').data().asLong();
+            int cols = (int) mask.size(1);
+            for (int r = 0; r < mask.size(0); r++) {
+                long real = 0;
+                for (int c = 0; c < cols; c++) {
+                    long m = flat[r * cols + c];
+                    if (m != 0 && m != 1) {
+                        throw new ConfigException("attention_mask[" + r + "][" + c + "]", m, "0 (padding) or 1 (a real"
+                                + " token)");
+                    }
+                    real += m;
+                }
+                if (real == 0 && cols > 0) {
+                    throw ConfigException.of("attention_mask[" + r + "]", "found no real token (all 0); valid: at"
+                            + " least one 1 per row");
+                }
+            }
+        }
+        INDArray ids = batch.get("input_ids");
+        if (maxPositions.isPresent() && ids != null && ids.rank() == 2 && ids.size(1) > maxPositions.get()) {
+            throw new ConfigException("input_ids", ConfigException.described(ids.size(1) + " positions"), "at most "
+                    + maxPositions.get() + " (the position table of " + origin + ")");
+        }
+    }
+
+    private static String index(INDArray v, int flat) {
+        StringBuilder b = new StringBuilder();
+        long rest = flat;
+        long[] shape = v.shape();
+        long[] at = new long[shape.length];
+        for (int d = shape.length - 1; d >= 0; d--) {
+            at[d] = rest % shape[d];
+            rest /= shape[d];
+        }
+        for (long a : at) {
+            b.append('[').append(a).append(']');
+        }
+        return b.toString();
+    }
+}
