@@ -80,6 +80,12 @@ public final class SafeTensors {
     }
 
     /** The element types this implementation stores, with their safetensors names. */
+    /** The safetensors name of an ND4J data type ({@code F32}, {@code I32}, ...), or the ND4J name if it has none. */
+    public static String dtypeName(DataType t) {
+        DType d = DType.of(t);
+        return d == null ? t.name() : d.name();
+    }
+
     private enum DType {
         F32(DataType.FLOAT, 4), F64(DataType.DOUBLE, 8), I64(DataType.LONG, 8), I32(DataType.INT, 4);
 

@@ -1,7 +1,9 @@
 package dev.jreft.cli;
 
+import dev.jreft.hooks.io.Check;
 import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.interventions.train.ClassificationHead;
+import dev.jreft.interventions.train.PositionSpec;
 import dev.jreft.interventions.train.ReftClassifier;
 import dev.jreft.interventions.train.SentimentTask;
 import dev.jreft.interventions.train.TrainingArguments;
@@ -46,7 +48,14 @@ final class DemoCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         long t0 = System.nanoTime();
+        PositionSpec.parse(positions);
+        Check.atLeast("--rank", rank, 1);
+        Check.atLeast("--epochs", epochs, 1);
+        Check.positive("--lr", lr);
         HookedModel m = HookedModel.minilm();
+        for (int l : layers) {
+            Check.between("--layers", l, 0, m.hooks().config().layers() - 1);
+        }
         System.out.println("model: all-MiniLM-L6-v2 (" + m.hooks().config().layers() + " layers, d="
                 + m.hooks().config().hidden() + ", " + m.graph().parameterCount() + " parameters), device "
                 + m.runtime().device());

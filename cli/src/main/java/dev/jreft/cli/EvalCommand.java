@@ -1,6 +1,8 @@
 package dev.jreft.cli;
 
 import dev.jreft.hooks.io.AtomicFiles;
+import dev.jreft.hooks.io.Check;
+import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.interventions.data.Datasets;
 import dev.jreft.interventions.data.LabelledText;
 import dev.jreft.interventions.train.TrainConfig;
@@ -41,7 +43,12 @@ final class EvalCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         List<LabelledText> examples;
         if ((data == null) == (sentiment == null)) {
-            throw new IllegalArgumentException("give either --data FILE.jsonl or --sentiment DIR");
+            throw ConfigException.of("--data / --sentiment", "found " + (data == null ? "neither" : "both")
+                    + "; valid: one of --data FILE.jsonl or --sentiment DIR");
+        }
+        Check.oneOf("--split", split, List.of("train", "dev", "test"));
+        if (out != null) {
+            AtomicFiles.checkTarget(out);
         }
         if (data != null) {
             examples = Datasets.jsonl(data);
@@ -50,8 +57,7 @@ final class EvalCommand implements Callable<Integer> {
             examples = switch (split) {
                 case "train" -> s.train();
                 case "dev" -> s.dev();
-                case "test" -> s.test();
-                default -> throw new IllegalArgumentException("--split must be train, dev or test; got " + split);
+                default -> s.test();
             };
         }
         var metrics = TrainConfig.evaluate(checkpoint, model.load(), examples);

@@ -1,5 +1,6 @@
 package dev.jreft.cli;
 
+import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.interventions.config.InterventionConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -20,7 +21,12 @@ final class InterveneCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         InterventionConfig c = InterventionConfig.read(config);
-        List<Path> written = c.runAndWrite(Path.of(""), out);
+        List<Path> written;
+        try {
+            written = c.runAndWrite(Path.of(""), out);
+        } catch (ConfigException e) {
+            throw e.in(config.toString()); // a field of the config, found wrong against the model
+        }
         written.forEach(p -> System.out.println("wrote " + p));
         return 0;
     }

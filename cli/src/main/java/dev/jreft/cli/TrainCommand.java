@@ -1,10 +1,12 @@
 package dev.jreft.cli;
 
+import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.interventions.train.TrainConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "train", description = "Train a ReFT classifier from a JSON config; writes the checkpoint (config"
@@ -20,7 +22,12 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         TrainConfig c = TrainConfig.read(config);
         Path out = metrics != null ? metrics : Path.of(c.output() + ".metrics.json");
-        var m = c.run(Path.of(""), out, System.out);
+        Map<String, Object> m;
+        try {
+            m = c.run(Path.of(""), out, System.out);
+        } catch (ConfigException e) {
+            throw e.in(config.toString()); // a field of the config, found wrong against the model or the data
+        }
         System.out.println(TrainConfig.toJson(m));
         System.out.println("checkpoint: " + c.output() + ", metrics: " + out);
         return 0;

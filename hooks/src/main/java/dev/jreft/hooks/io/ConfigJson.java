@@ -191,7 +191,7 @@ public final class ConfigJson {
 
     /** A Jackson error as a {@link ConfigException}: source, path, what was found and what is valid. */
     public static ConfigException error(JsonProcessingException e, String source, String pathPrefix) {
-        String line = location(e.getLocation());
+        String line = location(e.getLocation(), source);
         if (e instanceof UnrecognizedPropertyException u) {
             List<JsonMappingException.Reference> refs = u.getPath();
             String at = ConfigException.join(pathPrefix, path(refs.subList(0, Math.max(0, refs.size() - 1))));
@@ -313,8 +313,13 @@ public final class ConfigJson {
         return n.isArray() ? "a list" : n.isTextual() ? "'" + n.asText() + "'" : n.toString();
     }
 
-    private static String location(JsonLocation l) {
-        return l == null || l.getLineNr() < 0 ? "" : "line " + l.getLineNr() + ", column " + l.getColumnNr();
+    /** Where in the text: line and column, or the column alone when the source is one line of a file. */
+    private static String location(JsonLocation l, String source) {
+        if (l == null || l.getLineNr() < 0) {
+            return "";
+        }
+        boolean oneLine = source != null && source.matches(".* line \\d+");
+        return (oneLine ? "" : "line " + l.getLineNr() + ", ") + "column " + l.getColumnNr();
     }
 
     private static String firstSentence(String msg) {

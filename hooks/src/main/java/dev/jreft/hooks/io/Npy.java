@@ -39,7 +39,18 @@ public final class Npy {
         return parse(bytes, file.toString());
     }
 
+    /** Parses .npy bytes; anything malformed (truncated, odd header, too few data bytes) is one clear error. */
     public static INDArray parse(byte[] bytes, String origin) {
+        try {
+            return parseChecked(bytes, origin);
+        } catch (java.nio.BufferUnderflowException | IndexOutOfBoundsException | NumberFormatException
+                 | ArithmeticException e) {
+            throw new IllegalArgumentException(origin + ": found a truncated or malformed .npy file (" + e
+                    + "); valid: a NumPy .npy file (format 1.0 or 2.0, C order)", e);
+        }
+    }
+
+    private static INDArray parseChecked(byte[] bytes, String origin) {
         ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
         for (byte m : MAGIC) {
             if (!b.hasRemaining() || b.get() != m) {
@@ -69,9 +80,24 @@ public final class Npy {
         long[] shape = dims.stream().mapToLong(Long::longValue).toArray();
         int n = 1;
         for (long x : shape) {
-            n = Math.multiplyExact(n, (int) x);
+            if (x < 0) {
+                throw new IllegalArgumentException(origin + ": found shape " + java.util.Arrays.toString(shape)
+                        + " in the .npy header; valid: dimensions >= 0");
+            }
+            n = Math.multiplyExact(n, Math.toIntExact(x));
         }
         String descr = d.group(1);
+        int width = switch (descr) {
+            case "<f4", "<i4" -> 4;
+            case "<f8", "<i8" -> 8;
+            default -> throw new IllegalArgumentException(origin + ": found dtype " + descr
+                    + "; valid: <f4, <f8, <i8, <i4 (little-endian float32, float64, int64, int32)");
+        };
+        if (b.remaining() != (long) n * width) {
+            throw new IllegalArgumentException(origin + ": found " + b.remaining() + " data bytes for shape "
+                    + java.util.Arrays.toString(shape) + " of " + descr + "; valid: exactly " + (long) n * width
+                    + " (is the file truncated?)");
+        }
         switch (descr) {
             case "<f4": {
                 float[] v = new float[n];

@@ -84,8 +84,9 @@ public record SiteSpec(String hook, String intervention, String unit, int[] head
         }
         int[][] lists = positionLists(positions);
         if (lists.length != base.size()) {
-            throw new ConfigException("positions", ConfigException.described(lists.length + " lists"), base.size()
-                    + " lists, one per example of the batch (or \"all\")");
+            throw new ConfigException("positions", ConfigException.described(lists.length + (lists.length == 1
+                    ? " list" : " lists")), base.size() + (base.size() == 1 ? " list" : " lists") + ", one per example"
+                    + " of the batch (or \"all\")");
         }
         return lists;
     }

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jreft.checkpoints.Checkpoint;
 import dev.jreft.checkpoints.CheckpointFormatException;
 import dev.jreft.checkpoints.CheckpointWriter;
+import dev.jreft.checkpoints.SafeTensors;
 import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.io.ConfigJson;
 import dev.jreft.hooks.runtime.HookedModel;
@@ -131,8 +132,8 @@ public final class ReftCheckpoint {
                         + Arrays.toString(e.getValue()) + " (" + config + ")");
             }
             if (t.dataType() != DataType.FLOAT) {
-                throw new CheckpointFormatException(at + "found dtype " + t.dataType() + "; valid: F32 (the method's"
-                        + " parameters are float32)");
+                throw new CheckpointFormatException(at + "found dtype " + SafeTensors.dtypeName(t.dataType())
+                        + "; valid: F32 (the method's parameters are float32)");
             }
             if (!Arrays.equals(t.shape(), e.getValue())) {
                 throw new CheckpointFormatException(at + "found shape " + Arrays.toString(t.shape()) + "; valid: "

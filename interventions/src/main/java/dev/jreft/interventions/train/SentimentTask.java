@@ -1,5 +1,7 @@
 package dev.jreft.interventions.train;
 
+import dev.jreft.checkpoints.Checkpoint;
+import dev.jreft.checkpoints.CheckpointWriter;
 import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.interventions.data.LabelledText;
 import dev.jreft.interventions.data.SentimentData;
@@ -30,6 +32,15 @@ public final class SentimentTask {
 
     public static Report run(HookedModel model, Path dataDir, Path checkpointDir, ReftClassifier.Config config,
                              TrainingArguments args, long splitSeed, PrintStream out) throws IOException {
+        try (CheckpointWriter checkpoint = Checkpoint.prepare(checkpointDir)) { // a bad path fails before training
+            return run(model, dataDir, checkpoint, config, args, splitSeed, out);
+        }
+    }
+
+    private static Report run(HookedModel model, Path dataDir, CheckpointWriter checkpoint, ReftClassifier.Config config,
+                              TrainingArguments args, long splitSeed, PrintStream out) throws IOException {
+        Path checkpointDir = checkpoint.dir();
+        TrainConfig.checkAgainstModel(model, config, args);
         List<LabelledText> all = SentimentData.load(SentimentData.ensure(dataDir));
         SentimentData.Split split = SentimentData.split(all, splitSeed, 0.7, 0.15);
         out.printf("data: %d sentences (IMDb, Yelp, Amazon) -> train %d, dev %d, test %d (split seed %d)%n",
@@ -57,7 +68,7 @@ public final class SentimentTask {
         metrics.put("linear_probe_test_accuracy", probeAcc);
         metrics.put("steps", r.steps());
         metrics.put("train_seconds", r.seconds());
-        ReftCheckpoint.save(checkpointDir, reft, "all-minilm-l6-v2", args, metrics);
+        ReftCheckpoint.save(checkpoint, reft, "all-minilm-l6-v2", args, metrics);
         ReftClassifier reloaded = ReftCheckpoint.load(checkpointDir, model);
         double reloadedAcc = reloaded.accuracy(split.test(), 32, args.maxLength());
         return new Report(split.train().size(), split.dev().size(), split.test().size(), probeAcc, probe.parameters(),

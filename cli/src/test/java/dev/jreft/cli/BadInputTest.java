@@ -1,0 +1,306 @@
+package dev.jreft.cli;
+
+import dev.jreft.hooks.graph.ElemTypes;
+import dev.jreft.hooks.graph.OnnxGraph;
+import dev.jreft.hooks.io.Warnings;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayInputStream;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * One test per class of bad input: each gives exit code 2 and one line that names the field or file, what was found
+ * and what is valid; no stack trace, no ONNX Runtime kernel text, no silent acceptance, nothing written.
+ */
+class BadInputTest {
+    @TempDir
+    static Path tmp;
+    static Path data;
+
+    @BeforeAll
+    static void tinyData() throws Exception {
+        StringBuilder b = new StringBuilder();
+        for (int i = 0; i < 8; i++) {
+            b.append("{\"text\": \"a fine film number ").append(i).append("\", \"label\": 1}\n");
+            b.append("{\"text\": \"a dull film number ").append(i).append("\", \"label\": 0}\n");
+        }
+        data = Files.writeString(tmp.resolve("train.jsonl"), b);
+    }
+
+    /** Exit 2, exactly one line on stderr holding every fragment, no stack trace or ORT text. */
+    static void assertBad(CliTest.Run r, String... fragments) {
+        assertEquals(2, r.code(), "exit code; stdout: " + r.out() + " stderr: " + r.err());
+        String err = r.err().strip();
+        assertEquals(1, err.lines().count(), "one line: " + err);
+        for (String f : fragments) {
+            assertTrue(err.contains(f), "'" + f + "' missing from: " + err);
+        }
+        for (String leak : List.of("Exception", "\tat ", "onnxruntime", "Non-zero status", "Could not invoke")) {
+            assertFalse(err.contains(leak), "leaks '" + leak + "': " + err);
+        }
+    }
+
+    static int configs;
+
+    /** A training config with {@code training} and {@code reft} fields replaced by the given JSON fragments. */
+    static CliTest.Run train(String reft, String training) throws Exception {
+        return train(reft, training, "{\"train\": \"" + data + "\"}");
+    }
+
+    static CliTest.Run train(String reft, String training, String dataJson) throws Exception {
+        Path config = tmp.resolve("train" + configs++ + ".json");
+        Path out = tmp.resolve("run" + configs);
+        Files.writeString(config, "{\"data\": " + dataJson + ", \"reft\": " + reft + ", \"training\": " + training
+                + ", \"output\": \"" + out + "\"}");
+        CliTest.Run r = CliTest.jreft("train", "--config", config.toString(), "--metrics",
+                tmp.resolve("m" + configs + ".json").toString());
+        assertFalse(Files.exists(out), "nothing written for a refused config");
+        return r;
+    }
+
+    static final String REFT = "{\"hooks\": [\"blocks.1.block_output\"], \"rank\": 2}";
+    static final String TRAINING = "{\"epochs\": 1, \"batch_size\": 8, \"max_length\": 16}";
+
+    @Test
+    void nonFiniteAndOutOfRangeTrainingNumbers() throws Exception {
+        assertBad(train(REFT, "{\"learning_rate\": \"NaN\"}"), "training.learning_rate: found NaN; valid: a finite"
+                + " number > 0");
+        assertBad(train(REFT, "{\"learning_rate\": 1e999}"), "training.learning_rate: found Infinity");
+        assertBad(train(REFT, "{\"learning_rate\": -0.1}"), "training.learning_rate: found -0.1");
+        assertBad(train(REFT, "{\"patience\": -1}"), "training.patience: found -1; valid: an integer >= 0");
+        assertBad(train(REFT, "{\"eval_every\": -5}"), "training.eval_every: found -5");
+        assertBad(train(REFT, "{\"weight_decay\": -0.01}"), "training.weight_decay: found -0.01; valid: a finite"
+                + " number >= 0");
+        assertBad(train(REFT, "{\"max_grad_norm\": -1}"), "training.max_grad_norm: found -1.0");
+        assertBad(train(REFT, "{\"warmup_ratio\": 5}"), "training.warmup_ratio: found 5.0; valid: a number in [0, 1]");
+        assertBad(train(REFT, "{\"epochs\": 1.9}"), "training.epochs: found 1.9; valid: an integer");
+        assertBad(train(REFT, "{\"epochs\": \"3\"}"), "training.epochs: found '3'; valid: an integer");
+        assertBad(train(REFT, "{\"optimizer\": \"adam\"}"), "training.optimizer: found 'adam'; valid: adamw, sgd");
+        assertBad(train(REFT, "{\"lr\": 0.1}"), "training: found unknown field 'lr'; valid: fields batch_size,");
+        assertBad(train(REFT, "{\"max_length\": 4096}"), "training.max_length: found 4096; valid: an integer in"
+                + " 2..512 (the model's position limit)");
+        assertBad(train(REFT, "{\"batch_size\": 64}"), "training.batch_size: found 64; valid: at most the 16"
+                + " training examples");
+    }
+
+    @Test
+    void reftSettingsAndEnums() throws Exception {
+        assertBad(train("{\"hooks\": [\"blocks.1.block_output\"], \"pooling\": \"max\"}", TRAINING),
+                "reft.pooling: found 'max'; valid: mean, first, last");
+        assertBad(train("{\"hooks\": [\"blocks.1.block_output\"], \"intervention\": \"lora\"}", TRAINING),
+                "reft.intervention: found 'lora'; valid: loreft, noreft, direft");
+        assertBad(train("{\"hooks\": [\"blocks.1.block_output\"], \"classes\": 1}", TRAINING),
+                "reft.classes: found 1; valid: an integer >= 2");
+        assertBad(train("{\"hooks\": []}", TRAINING), "reft.hooks: found an empty list");
+        assertBad(train("{\"hooks\": [\"blocks.9.block_output\"]}", TRAINING), "reft.hooks[0]:",
+                "blocks.9.block_output");
+        assertBad(train("{\"hooks\": [\"blocks.1.block_output\"], \"rank\": 0}", TRAINING),
+                "reft.rank: found 0; valid: an integer >= 1");
+        assertBad(train("{\"hooks\": [\"blocks.1.block_output\"], \"rank\": 999}", TRAINING),
+                "reft.rank: found 999; valid: an integer in 1..384");
+        assertBad(train("{\"hooks\": [\"blocks.1.block_output\"], \"positions\": \"first\"}", TRAINING),
+                "reft.positions: found 'first'; valid: f<n>+l<m>");
+        assertBad(train("{\"hooks\": [\"blocks.1.block_output\"], \"dropout\": 1.5}", TRAINING),
+                "reft.dropout: found 1.5; valid: a number in [0, 1)");
+        assertBad(train("{\"hooks\": [\"blocks.1.block_output\"], \"activation\": \"swish\"}", TRAINING),
+                "reft.activation: found 'swish'; valid: linear, relu");
+        assertBad(train(REFT, TRAINING, "{\"sentiment\": \"x\", \"train\": \"y.jsonl\"}"),
+                "data: found both \"sentiment\" and \"train\"");
+        assertBad(CliTest.jreft("eval", "--checkpoint", tmp.toString(), "--sentiment", "x", "--split", "validation"),
+                "--split: found 'validation'; valid: train, dev, test");
+    }
+
+    @Test
+    void labelsOutsideTheClassesAreNamedWithFileAndLine() throws Exception {
+        Path dev = Files.writeString(tmp.resolve("dev.jsonl"), "{\"text\": \"ok\", \"label\": 0}\n\n"
+                + "{\"text\": \"bad\", \"label\": 2}\n");
+        assertBad(train(REFT, TRAINING, "{\"train\": \"" + data + "\", \"dev\": \"" + dev + "\"}"),
+                dev + " line 3: label: found 2; valid: an integer in 0..1 (the model has 2 classes)");
+        Path test = Files.writeString(tmp.resolve("test.jsonl"), "{\"text\": \"minus\", \"label\": -1}\n");
+        assertBad(train(REFT, TRAINING, "{\"train\": \"" + data + "\", \"test\": \"" + test + "\"}"),
+                test + " line 1: label: found -1");
+        Path fractional = Files.writeString(tmp.resolve("frac.jsonl"), "{\"text\": \"x\", \"label\": 1.5}\n");
+        assertBad(train(REFT, TRAINING, "{\"train\": \"" + fractional + "\"}"),
+                fractional + " line 1: label: found 1.5; valid: an integer class index");
+        Path two = Files.writeString(tmp.resolve("two.jsonl"), "{\"text\": \"a\", \"label\": 1} {\"text\": \"b\","
+                + " \"label\": 0}\n");
+        assertBad(train(REFT, TRAINING, "{\"train\": \"" + two + "\"}"),
+                two + " line 1: column 27: found a second JSON value after the first");
+        Path numberText = Files.writeString(tmp.resolve("num.jsonl"), "{\"text\": 5, \"label\": 1}\n");
+        assertBad(train(REFT, TRAINING, "{\"train\": \"" + numberText + "\"}"), "line 1: text: found 5; valid: a"
+                + " string");
+        Files.write(tmp.resolve("latin1.jsonl"), "{\"text\": \"caf\u00e9\", \"label\": 1}\n".getBytes(
+                StandardCharsets.ISO_8859_1));
+        assertBad(train(REFT, TRAINING, "{\"train\": \"" + tmp.resolve("latin1.jsonl") + "\"}"),
+                "latin1.jsonl: cannot be read as UTF-8 text");
+    }
+
+    @Test
+    void evalChecksLabelsAgainstTheCheckpointsClasses() throws Exception {
+        Path config = tmp.resolve("good.json");
+        Path out = tmp.resolve("good-run");
+        Files.writeString(config, "{\"data\": {\"train\": \"" + data + "\"}, \"reft\": " + REFT + ", \"training\": "
+                + TRAINING + ", \"output\": \"" + out + "\"}");
+        CliTest.Run trained = CliTest.jreft("train", "--config", config.toString(), "--metrics",
+                tmp.resolve("good.metrics.json").toString());
+        assertEquals(0, trained.code(), trained.err());
+        Path three = Files.writeString(tmp.resolve("three.jsonl"), "{\"text\": \"x\", \"label\": 3}\n");
+        assertBad(CliTest.jreft("eval", "--checkpoint", out.toString(), "--data", three.toString()),
+                three + " line 1: label: found 3; valid: an integer in 0..1");
+        // an output under a regular file, or a metrics path that is a folder, fails before any training
+        Path file = Files.writeString(tmp.resolve("a-file"), "x");
+        Path under = tmp.resolve("under.json");
+        Files.writeString(under, "{\"data\": {\"train\": \"" + data + "\"}, \"reft\": " + REFT + ", \"output\": \""
+                + file.resolve("run") + "\"}");
+        assertBad(CliTest.jreft("train", "--config", under.toString(), "--metrics", tmp.resolve("u.json").toString()),
+                "a-file", "is not a directory");
+        assertBad(CliTest.jreft("train", "--config", config.toString(), "--metrics", tmp.toString()),
+                "found a folder; valid: a file path");
+    }
+
+    @Test
+    void positionsAndSites() throws Exception {
+        assertBad(intervene("\"positions\": [[]]"), "sites[0].positions[0]: found an empty list");
+        assertBad(intervene("\"positions\": [[1.9]]"), "sites[0].positions[0][0]: found 1.9; valid: an integer"
+                + " position");
+        assertBad(intervene("\"positions\": \"some\""), "sites[0].positions: found 'some'; valid: \"all\", or one list");
+        assertBad(intervene("\"positions\": [[1], [2]]"), ".json: sites[0].positions: found 2 lists; valid: 1 list");
+        assertBad(intervene("\"positions\": [[40]]"), "base position 40 of example 0 is out of range");
+        assertBad(intervene("\"positions\": \"all\", \"unit\": \"head\""), "sites[0].unit: found 'head'; valid: pos,"
+                + " h.pos");
+        assertBad(intervene("\"positions\": \"all\", \"params\": {\"x\": [1, \"a\"]}"),
+                "sites[0].params.x[1]: found 'a'; valid: a finite number");
+        assertBad(interveneWith("\"texts\": []", "\"positions\": \"all\""), "inputs.texts: found an empty list");
+        assertBad(interveneWith("\"input_ids\": [[101, -5, 102]]", "\"positions\": \"all\""),
+                "inputs.input_ids[0][1]: found -5; valid: a token id in 0..30521");
+        assertBad(interveneWith("\"input_ids\": [[101, 99999, 102]]", "\"positions\": \"all\""),
+                "input_ids[0][1]: found 99999");
+        assertBad(interveneWith("\"input_ids\": [[101, 7, 102]], \"attention_mask\": [[1, 2, 1]]",
+                "\"positions\": \"all\""), "attention_mask[0][1]: found 2; valid: 0 (padding) or 1 (a real token)");
+        assertBad(interveneWith("\"input_ids\": [[101, 7, 102]], \"attention_mask\": [[0, 0, 0]]",
+                "\"positions\": \"all\""), "attention_mask[0]: found no real token");
+        assertBad(interveneWith("\"input_ids\": [[101, 7, 102], [101]]", "\"positions\": \"all\""),
+                "inputs.input_ids[1]: found 1 ids; valid: 3 ids, as row 0");
+        assertFalse(Files.exists(tmp.resolve("iv")), "nothing written");
+    }
+
+    static CliTest.Run intervene(String site) throws Exception {
+        return interveneWith("\"texts\": [\"The movie was wonderful.\"]", site);
+    }
+
+    static CliTest.Run interveneWith(String inputs, String site) throws Exception {
+        Path config = tmp.resolve("iv" + configs++ + ".json");
+        Files.writeString(config, "{\"inputs\": {" + inputs + "}, \"sites\": [{\"hook\": \"blocks.1.block_output\","
+                + " \"intervention\": \"zero_ablation\", " + site + "}]}");
+        return CliTest.jreft("intervene", "--config", config.toString(), "--out", tmp.resolve("iv").toString());
+    }
+
+    @Test
+    void modelsOptionsAndHelp() throws Exception {
+        assertBad(CliTest.jreft("hooks", "--model", "minilm2"), "model: found 'minilm2'; valid: minilm (the"
+                + " embedded all-MiniLM-L6-v2) or the path of an .onnx file");
+        assertBad(CliTest.jreft("--device", "tpu", "hooks"), "--device: found 'tpu'; valid: cpu, cuda");
+        assertBad(CliTest.jreft("cache", "--ids", "1,x", "--hooks", "all", "--out", tmp.resolve("c").toString()),
+                "--ids row 0: found '1,x'");
+        assertBad(CliTest.jreft("demo", "--rank", "0"), "--rank: found 0; valid: an integer >= 1");
+        assertBad(CliTest.jreft("demo", "--layers", "7"), "--layers: found 7; valid: an integer in 0..5");
+        assertBad(CliTest.jreft("demo", "--lr", "NaN"), "--lr: found NaN");
+        assertBad(CliTest.jreft("train", "--config", tmp.resolve("missing.json").toString()), "missing.json: found no"
+                + " such file");
+        for (String command : List.of("hooks", "cache", "intervene", "verify", "demo", "patch", "train", "eval",
+                "das")) {
+            CliTest.Run help = CliTest.jreft(command, "--help");
+            assertEquals(0, help.code(), command + " --help: " + help.err());
+            assertTrue(help.out().contains("Usage: jreft " + command), help.out());
+        }
+    }
+
+    @Test
+    void dasSettingsAreCheckedBeforeTheMlpTrains() throws Exception {
+        Path config = Files.writeString(tmp.resolve("das.json"), "{\"experiment\": \"hierarchical-equality\","
+                + " \"settings\": {\"das_batch_size\": 0}}");
+        long t0 = System.nanoTime();
+        assertBad(CliTest.jreft("das", "--config", config.toString(), "--out", tmp.resolve("das").toString()),
+                "settings.das_batch_size: found 0; valid: an integer >= 1");
+        Files.writeString(config, "{\"experiment\": \"minilm-negation\", \"settings\": {\"hooks\":"
+                + " [\"blocks.0.block_outpt\"]}}");
+        assertBad(CliTest.jreft("das", "--config", config.toString(), "--out", tmp.resolve("das").toString()),
+                "settings.hooks[0]:", "blocks.0.block_outpt");
+        Files.writeString(config, "{\"experiment\": \"minilm-negation\", \"settings\": {\"method\": \"bogus\"}}");
+        assertBad(CliTest.jreft("das", "--config", config.toString(), "--out", tmp.resolve("das").toString()),
+                "settings.method: found 'bogus'; valid: rotated, low_rank, boundless");
+        assertTrue((System.nanoTime() - t0) / 1e9 < 60, "refused before any training");
+    }
+
+    /** Graph outputs named like paths land inside --out, under safe names listed in index.json. */
+    @Test
+    void namesFromTheGraphNeverLeaveTheOutputFolder() throws Exception {
+        String victim = "/tmp/jreft-victim-" + ProcessHandle.current().pid();
+        OnnxGraph g = OnnxGraph.create(13, "escape");
+        g.addInput("input_ids", ElemTypes.INT64, new long[] {-1, -1}, null);
+        g.addNodes(List.of(
+                ai.onnx.proto.OnnxMl.NodeProto.newBuilder().setOpType("Cast").addInput("input_ids")
+                        .addOutput("../../escape").addAttribute(ai.onnx.proto.OnnxMl.AttributeProto.newBuilder()
+                                .setName("to").setType(ai.onnx.proto.OnnxMl.AttributeProto.AttributeType.INT)
+                                .setI(ElemTypes.FLOAT)).build(),
+                ai.onnx.proto.OnnxMl.NodeProto.newBuilder().setOpType("Identity").addInput("../../escape")
+                        .addOutput(victim).build()));
+        g.exposeOutput("../../escape", ElemTypes.FLOAT);
+        g.exposeOutput(victim, ElemTypes.FLOAT);
+        Path model = tmp.resolve("escape.onnx");
+        g.save(model);
+        Path out = tmp.resolve("deep/er/out");
+        CliTest.Run r = CliTest.jreft("cache", "--model", model.toString(), "--ids", "1,2", "--hooks",
+                "tensor:../../escape", "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        assertFalse(Files.exists(Path.of(victim + ".npy")), "wrote outside --out");
+        assertFalse(Files.exists(tmp.resolve("deep/escape.npy")) || Files.exists(tmp.resolve("escape.npy")));
+        List<String> names;
+        try (Stream<Path> s = Files.list(out)) {
+            names = s.map(p -> p.getFileName().toString()).sorted().toList();
+        }
+        assertEquals(List.of("_.._.._escape.npy", "_tmp_jreft-victim-" + ProcessHandle.current().pid() + ".npy",
+                "attention_mask.npy", "index.json", "input_ids.npy", "tensor_.._.._escape.npy"), names);
+        assertTrue(Files.readString(out.resolve("index.json")).contains("\"name\" : \"" + victim + "\""));
+    }
+
+    /** Long inputs come from a file or standard input; a text past 512 positions is cut with one warning. */
+    @Test
+    void longTextsFromAFileOrStdinAreCutWithAWarning() throws Exception {
+        String longText = "word ".repeat(700);
+        Path texts = Files.writeString(tmp.resolve("texts.txt"), longText + "\nshort one\n\n");
+        List<String> warnings = new ArrayList<>();
+        var old = Warnings.sendTo(warnings::add);
+        InputStream stdin = System.in;
+        try {
+            CliTest.Run fromFile = CliTest.jreft("cache", "--text-file", texts.toString(), "--hooks",
+                    "blocks.0.block_output", "--out", tmp.resolve("long").toString());
+            assertEquals(0, fromFile.code(), fromFile.err());
+            assertEquals(1, warnings.size(), warnings.toString());
+            assertTrue(warnings.get(0).startsWith("text 0 (702 tokens) cut to the model's 512 positions"),
+                    warnings.get(0));
+            System.setIn(new ByteArrayInputStream("one\ntwo\n".getBytes(StandardCharsets.UTF_8)));
+            CliTest.Run fromStdin = CliTest.jreft("cache", "--text-file", "-", "--hooks", "blocks.0.block_output",
+                    "--out", tmp.resolve("stdin").toString());
+            assertEquals(0, fromStdin.code(), fromStdin.err());
+            assertEquals(2, dev.jreft.hooks.io.Npy.read(tmp.resolve("stdin/input_ids.npy")).size(0));
+        } finally {
+            Warnings.sendTo(old);
+            System.setIn(stdin);
+        }
+        assertBad(CliTest.jreft("cache", "--text-file", tmp.resolve("none.txt").toString(), "--hooks", "all",
+                "--out", tmp.resolve("x").toString()), "--text-file: found no file");
+    }
+}
