@@ -1,12 +1,13 @@
 package dev.jreft.checkpoints;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.jreft.hooks.io.ConfigException;
+import dev.jreft.hooks.io.ConfigJson;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.io.IOException;
@@ -173,9 +174,10 @@ public final class Checkpoint {
         }
         JsonNode root;
         try {
-            root = JSON.readTree(Files.readAllBytes(cfgFile));
-        } catch (JsonProcessingException e) {
-            throw new CheckpointFormatException(cfgFile + " is not valid JSON: " + e.getOriginalMessage(), e);
+            root = ConfigJson.tree(Files.readString(cfgFile, java.nio.charset.StandardCharsets.UTF_8),
+                    cfgFile.toString());
+        } catch (ConfigException e) {
+            throw new CheckpointFormatException(e.getMessage() + " (" + cfgFile.getFileName() + " is not valid JSON)", e);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read " + cfgFile + ": " + e.getMessage(), e);
         }

@@ -2,6 +2,7 @@ package dev.jreft.interventions.data;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.jreft.hooks.io.AtomicFiles;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
 import org.apache.commons.compress.compressors.gzip.GzipCompressorInputStream;
@@ -78,10 +79,14 @@ public final class SentimentData {
             while ((e = tar.getNextEntry()) != null) {
                 for (String s : SOURCES) {
                     if (e.getName().endsWith("test/fixtures/" + s + ".json")) {
-                        Path tmp = Files.createTempFile(dir, "." + s, ".tmp");
-                        Files.copy(tar, tmp, StandardCopyOption.REPLACE_EXISTING);
-                        Files.move(tmp, dir.resolve(s + ".json"), StandardCopyOption.REPLACE_EXISTING,
-                                StandardCopyOption.ATOMIC_MOVE);
+                        Path target = dir.resolve(s + ".json");
+                        Path tmp = AtomicFiles.createTempFile(target); // the user's umask, not 0600
+                        try {
+                            Files.copy(tar, tmp, StandardCopyOption.REPLACE_EXISTING);
+                            AtomicFiles.move(tmp, target);
+                        } finally {
+                            Files.deleteIfExists(tmp);
+                        }
                     }
                 }
             }
