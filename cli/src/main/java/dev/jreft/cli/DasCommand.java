@@ -9,11 +9,10 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jreft.das.DasSweep;
 import dev.jreft.das.train.DasTrainer;
-import dev.jreft.hooks.io.AtomicFiles;
 import dev.jreft.hooks.io.Check;
 import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.io.ConfigJson;
-import dev.jreft.hooks.io.FolderLock;
+import dev.jreft.hooks.io.OutputFolder;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -46,7 +45,8 @@ final class DasCommand implements Callable<Integer> {
     Path config;
 
     @Option(names = "--out", defaultValue = "runs/das", description = "folder for report.json, sweep.csv and the"
-            + " experiment's model; jreft replaces only those files there (default: ${DEFAULT-VALUE})")
+            + " experiment's files: new, empty or an earlier jreft output (replaced as a whole; default:"
+            + " ${DEFAULT-VALUE})")
     Path out;
 
     /** A config file: which experiment, its settings over the defaults, and an optional sweep. */
@@ -70,9 +70,24 @@ final class DasCommand implements Callable<Integer> {
             }
             for (int i = 0; i < sizes.size(); i++) {
                 Check.atLeast("sizes[" + i + "]", Check.present("sizes[" + i + "]", sizes.get(i), "an integer"), 1);
+                if (sizes.indexOf(sizes.get(i)) != i) {
+                    throw new ConfigException("sizes[" + i + "]", sizes.get(i), "each size once");
+                }
+            }
+            for (int i = 0; hooks != null && i < hooks.size(); i++) {
+                if (hooks.indexOf(hooks.get(i)) != i) {
+                    throw new ConfigException("hooks[" + i + "]", hooks.get(i), "each hook once");
+                }
+            }
+            if (method != null && method.isEmpty()) {
+                throw ConfigException.of("method", "found an empty list; valid: one or more of rotated, low_rank (or"
+                        + " no \"method\" for rotated)");
             }
             for (int i = 0; method != null && i < method.size(); i++) {
                 Check.oneOf("method[" + i + "]", method.get(i), METHODS);
+                if (method.indexOf(method.get(i)) != i) {
+                    throw new ConfigException("method[" + i + "]", method.get(i), "each method once");
+                }
             }
         }
 
@@ -106,32 +121,31 @@ final class DasCommand implements Callable<Integer> {
             throw new ConfigException("experiment", c.experiment(), String.join(", ", EXPERIMENTS.keySet()))
                     .in(config.toString());
         }
-        if (Files.exists(out) && !Files.isDirectory(out)) {
-            throw new ConfigException("--out", out.toString(), "a folder (this is a file)");
-        }
-        try (FolderLock lock = FolderLock.acquire(out)) {
-            Files.createDirectories(out);
+        try (OutputFolder folder = OutputFolder.prepare(out, "das")) {
+            Path staging = folder.staging();
             Outcome o;
             try {
-                o = experiment.run(c.settings(), c.sweep(), out, System.out);
+                o = experiment.run(c.settings(), c.sweep(), staging, System.out);
             } catch (ConfigException e) {
                 throw e.in(config.toString());
             }
             ObjectNode report = SNAKE.createObjectNode();
             report.put("experiment", c.experiment());
             report.set("settings", o.settings());
-            report.set("report", o.report());
-            Path reportFile = out.resolve("report.json");
+            report.set("report", relocate(o.report(), staging, folder.dir()));
             if (o.sweep() != null) {
                 report.set("sweep", rows(o.sweep()));
             }
-            AtomicFiles.write(reportFile, SNAKE.writeValueAsBytes(report));
+            Files.write(staging.resolve("report.json"), SNAKE.writeValueAsBytes(report));
             if (o.sweep() != null) {
-                Path csv = out.resolve("sweep.csv");
-                o.sweep().writeCsv(csv);
+                o.sweep().writeCsv(staging.resolve("sweep.csv"));
+            }
+            folder.commit(); // the whole set appears at once: a failed run leaves nothing half-written
+            Path reportFile = out.resolve("report.json");
+            if (o.sweep() != null) {
                 System.out.println();
                 System.out.print(o.sweep().aligned());
-                System.out.println("report: " + reportFile + ", sweep: " + csv);
+                System.out.println("report: " + reportFile + ", sweep: " + out.resolve("sweep.csv"));
             } else {
                 System.out.println("report: " + reportFile);
             }
@@ -150,6 +164,18 @@ final class DasCommand implements Callable<Integer> {
      */
     static <S> S settings(S defaults, JsonNode given, Class<S> type, String experiment) {
         return ConfigJson.overDefaults(defaults, given, type, null, "settings");
+    }
+
+    /** Paths in a report that point into the staging folder, pointed at the committed folder instead. */
+    static JsonNode relocate(JsonNode n, Path staging, Path dir) {
+        if (n.isTextual() && n.textValue().startsWith(staging.toString())) {
+            return SNAKE.getNodeFactory().textNode(dir + n.textValue().substring(staging.toString().length()));
+        }
+        if (n.isObject()) {
+            ObjectNode o = (ObjectNode) n;
+            o.fieldNames().forEachRemaining(k -> o.set(k, relocate(o.get(k), staging, dir)));
+        }
+        return n;
     }
 
     /** The sweep's rows for report.json. */

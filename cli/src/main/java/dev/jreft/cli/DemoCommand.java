@@ -1,6 +1,7 @@
 package dev.jreft.cli;
 
 import dev.jreft.hooks.io.Check;
+import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.interventions.train.ClassificationHead;
 import dev.jreft.interventions.train.PositionSpec;
@@ -55,6 +56,10 @@ final class DemoCommand implements Callable<Integer> {
         HookedModel m = HookedModel.minilm();
         for (int l : layers) {
             Check.between("--layers", l, 0, m.hooks().config().layers() - 1);
+        }
+        Check.between("--rank", rank, 1, (int) m.hooks().config().hidden());
+        if (layers.stream().distinct().count() != layers.size()) {
+            throw new ConfigException("--layers", layers.toString(), "each layer once");
         }
         System.out.println("model: all-MiniLM-L6-v2 (" + m.hooks().config().layers() + " layers, d="
                 + m.hooks().config().hidden() + ", " + m.graph().parameterCount() + " parameters), device "

@@ -39,6 +39,9 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--out", description = "metrics JSON to write")
     Path out;
 
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
     @Override
     public Integer call() throws Exception {
         List<LabelledText> examples;
@@ -47,13 +50,24 @@ final class EvalCommand implements Callable<Integer> {
                     + "; valid: one of --data FILE.jsonl or --sentiment DIR");
         }
         Check.oneOf("--split", split, List.of("train", "dev", "test"));
+        var parsed = spec.commandLine().getParseResult();
+        for (String sentimentOnly : List.of("--split", "--split-seed")) {
+            if (data != null && parsed.hasMatchedOption(sentimentOnly)) {
+                throw new ConfigException(sentimentOnly, parsed.matchedOption(sentimentOnly).getValue().toString(),
+                        "nothing with --data (" + sentimentOnly + " picks a part of --sentiment's data set)");
+            }
+        }
         if (out != null) {
-            AtomicFiles.checkTarget(out);
+            AtomicFiles.checkTarget(out, "--out");
+            AtomicFiles.checkNotAnInput(out, "--out", java.util.Arrays.asList(checkpoint, data, sentiment,
+                    model.model == null || model.model.equals("minilm") ? null : Path.of(model.model),
+                    model.tokenizer == null ? null : Path.of(model.tokenizer)));
         }
         if (data != null) {
             examples = Datasets.jsonl(data);
         } else {
-            var s = new TrainConfig.DataSpec(sentiment.toString(), splitSeed, null, null, null).load(Path.of(""));
+            var s = new TrainConfig.DataSpec(sentiment.toString(), splitSeed, null, null, null).load(Path.of(""),
+                    "--sentiment");
             examples = switch (split) {
                 case "train" -> s.train();
                 case "dev" -> s.dev();

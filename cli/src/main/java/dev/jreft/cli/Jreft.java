@@ -46,8 +46,18 @@ public final class Jreft implements Runnable {
     }
 
     public static void main(String[] args) {
-        System.exit(commandLine().execute(args));
+        int code;
+        try {
+            code = commandLine().execute(args);
+        } catch (OutOfMemoryError e) { // an Error passes picocli's handler
+            System.err.println("jreft: failed: " + OUT_OF_MEMORY + " (" + e.getMessage() + ")");
+            code = FAILED;
+        }
+        System.exit(code);
     }
+
+    static final String OUT_OF_MEMORY = "ran out of memory; smaller settings (batch size, examples, classes, texts)"
+            + " or a larger heap (JREFT_JAVA_OPTS=-Xmx16g) help";
 
     /**
      * The command line, with every failure printed as one line on stderr, never a stack trace ({@code JREFT_DEBUG=1}
@@ -91,6 +101,10 @@ public final class Jreft implements Runnable {
         }
         if (e instanceof ConfigException || isBadInput(e)) {
             return e.getMessage() != null ? e.getMessage() : e.toString();
+        }
+        if (e.getMessage() != null && (e.getMessage().contains("Allocation failed")
+                || e.getMessage().contains("bad_alloc"))) { // ND4J's native allocator
+            return OUT_OF_MEMORY + " (" + e.getMessage() + ")";
         }
         return (e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName()) + " (" + e.getClass()
                 .getSimpleName() + "; JREFT_DEBUG=1 prints where)";

@@ -2,11 +2,10 @@ package dev.jreft.cli;
 
 import picocli.CommandLine.Option;
 
+import dev.jreft.hooks.io.ConfigException;
+import dev.jreft.hooks.io.TextFiles;
+
 import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -33,22 +32,20 @@ final class TextOptions {
             all.addAll(text);
         }
         if (textFile != null) {
-            List<String> lines;
-            try {
-                lines = textFile.equals("-")
-                        ? List.of(new String(System.in.readAllBytes(), StandardCharsets.UTF_8).split("\\R"))
-                        : Files.readAllLines(Path.of(textFile), StandardCharsets.UTF_8);
-            } catch (NoSuchFileException e) {
-                throw new IllegalArgumentException("--text-file: found no file " + textFile + "; valid: a UTF-8 text"
-                        + " file, one text per line, or '-' for standard input");
-            } catch (IOException | UncheckedIOException e) {
-                throw new IllegalArgumentException("--text-file: cannot read " + textFile + " as UTF-8 text ("
-                        + e.getMessage() + ")");
+            String content;
+            if (textFile.equals("-")) {
+                try {
+                    content = TextFiles.decode(System.in.readAllBytes(), "--text-file - (standard input)");
+                } catch (IOException e) {
+                    throw ConfigException.of("--text-file -", "cannot read standard input (" + e.getMessage() + ")");
+                }
+            } else {
+                content = TextFiles.readUtf8(Path.of(textFile), "--text-file " + textFile);
             }
+            List<String> lines = content.lines().toList();
             lines.stream().filter(l -> !l.isBlank()).forEach(all::add);
             if (all.isEmpty()) {
-                throw new IllegalArgumentException("--text-file: " + textFile + " holds no text; valid: one text per"
-                        + " line");
+                throw ConfigException.of("--text-file " + textFile, "found no text; valid: one text per line");
             }
         }
         return all;

@@ -75,8 +75,10 @@ class BadInputTest {
 
     @Test
     void nonFiniteAndOutOfRangeTrainingNumbers() throws Exception {
-        assertBad(train(REFT, "{\"learning_rate\": \"NaN\"}"), "training.learning_rate: found NaN; valid: a finite"
-                + " number > 0");
+        assertBad(train(REFT, "{\"learning_rate\": \"NaN\"}"), "training.learning_rate: found NaN; valid: a number in"
+                + " (0, 10]");
+        assertBad(train(REFT, "{\"learning_rate\": 1e300}"), "training.learning_rate: found 1.0E300; valid: a number"
+                + " in (0, 10]");
         assertBad(train(REFT, "{\"learning_rate\": 1e999}"), "training.learning_rate: found Infinity");
         assertBad(train(REFT, "{\"learning_rate\": -0.1}"), "training.learning_rate: found -0.1");
         assertBad(train(REFT, "{\"patience\": -1}"), "training.patience: found -1; valid: an integer >= 0");
@@ -102,7 +104,7 @@ class BadInputTest {
         assertBad(train("{\"hooks\": [\"blocks.1.block_output\"], \"intervention\": \"lora\"}", TRAINING),
                 "reft.intervention: found 'lora'; valid: loreft, noreft, direft");
         assertBad(train("{\"hooks\": [\"blocks.1.block_output\"], \"classes\": 1}", TRAINING),
-                "reft.classes: found 1; valid: an integer >= 2");
+                "reft.classes: found 1; valid: an integer in 2..65536");
         assertBad(train("{\"hooks\": []}", TRAINING), "reft.hooks: found an empty list");
         assertBad(train("{\"hooks\": [\"blocks.9.block_output\"]}", TRAINING), "reft.hooks[0]:",
                 "blocks.9.block_output");
@@ -144,7 +146,7 @@ class BadInputTest {
         Files.write(tmp.resolve("latin1.jsonl"), "{\"text\": \"caf\u00e9\", \"label\": 1}\n".getBytes(
                 StandardCharsets.ISO_8859_1));
         assertBad(train(REFT, TRAINING, "{\"train\": \"" + tmp.resolve("latin1.jsonl") + "\"}"),
-                "latin1.jsonl: cannot be read as UTF-8 text");
+                "latin1.jsonl: line 1: found bytes that are not UTF-8 (at byte 13); valid: UTF-8 text");
     }
 
     @Test
@@ -165,9 +167,9 @@ class BadInputTest {
         Files.writeString(under, "{\"data\": {\"train\": \"" + data + "\"}, \"reft\": " + REFT + ", \"output\": \""
                 + file.resolve("run") + "\"}");
         assertBad(CliTest.jreft("train", "--config", under.toString(), "--metrics", tmp.resolve("u.json").toString()),
-                "a-file", "is not a directory");
+                "a-file is a file, so nothing can be written under it");
         assertBad(CliTest.jreft("train", "--config", config.toString(), "--metrics", tmp.toString()),
-                "found a folder; valid: a file path");
+                "jreft: --metrics: found the folder " + tmp + "; valid: a file path");
     }
 
     @Test
@@ -233,7 +235,7 @@ class BadInputTest {
                 + " \"settings\": {\"das_batch_size\": 0}}");
         long t0 = System.nanoTime();
         assertBad(CliTest.jreft("das", "--config", config.toString(), "--out", tmp.resolve("das").toString()),
-                "settings.das_batch_size: found 0; valid: an integer >= 1");
+                "settings.das_batch_size: found 0; valid: an integer in 1..65536");
         Files.writeString(config, "{\"experiment\": \"minilm-negation\", \"settings\": {\"hooks\":"
                 + " [\"blocks.0.block_outpt\"]}}");
         assertBad(CliTest.jreft("das", "--config", config.toString(), "--out", tmp.resolve("das").toString()),
@@ -289,8 +291,8 @@ class BadInputTest {
                     "blocks.0.block_output", "--out", tmp.resolve("long").toString());
             assertEquals(0, fromFile.code(), fromFile.err());
             assertEquals(1, warnings.size(), warnings.toString());
-            assertTrue(warnings.get(0).startsWith("text 0 (702 tokens) cut to the model's 512 positions"),
-                    warnings.get(0));
+            assertTrue(warnings.get(0).startsWith("text 0 ('word word word word w...', 702 tokens) cut to the model's"
+                    + " 512 positions"), warnings.get(0));
             System.setIn(new ByteArrayInputStream("one\ntwo\n".getBytes(StandardCharsets.UTF_8)));
             CliTest.Run fromStdin = CliTest.jreft("cache", "--text-file", "-", "--hooks", "blocks.0.block_output",
                     "--out", tmp.resolve("stdin").toString());
@@ -301,6 +303,6 @@ class BadInputTest {
             System.setIn(stdin);
         }
         assertBad(CliTest.jreft("cache", "--text-file", tmp.resolve("none.txt").toString(), "--hooks", "all",
-                "--out", tmp.resolve("x").toString()), "--text-file: found no file");
+                "--out", tmp.resolve("x").toString()), "--text-file " + tmp.resolve("none.txt") + ": found no such file");
     }
 }

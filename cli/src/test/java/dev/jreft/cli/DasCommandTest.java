@@ -96,10 +96,10 @@ class DasCommandTest {
         assertClearError(das(tmp, "{\"settings\": {}}"), "experiment: found null; valid: hierarchical-equality");
         assertClearError(das(tmp, "{\"experiment\": \"hierarchical-equality\","
                         + " \"settings\": {\"das_examples\": 10}}"),
-                "settings.das_examples: found 10; valid: an integer >= 1024");
+                "settings.das_examples: found 10; valid: an integer in das_batch_size (1024)..4194304");
         assertClearError(das(tmp, "{\"experiment\": \"hierarchical-equality\", \"settings\":"
                         + " {\"das_learning_rate\": -1}}"),
-                "settings.das_learning_rate: found -1.0; valid: a finite number > 0");
+                "settings.das_learning_rate: found -1.0; valid: a number in (0, 10]");
         assertClearError(das(tmp, "{\"experiment\": \"hierarchical-equality\""),
                 "not valid JSON");
         assertFalse(Files.exists(tmp.resolve("out/report.json")), "no run started");

@@ -1,6 +1,7 @@
 package dev.jreft.das;
 
 import dev.jreft.hooks.io.Check;
+import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.das.causal.CausalModel;
 import dev.jreft.das.causal.CounterfactualDataset;
 import dev.jreft.das.causal.CounterfactualExample;
@@ -44,18 +45,31 @@ public final class HierarchicalEqualityExperiment {
                            double dasLearningRate, int testExamples, int subspace, long seed) {
         /** Every setting checked here, so a bad one fails before the MLP trains, not after. */
         public Settings {
-            Check.atLeast("dim", dim, 1);
-            Check.atLeast("hidden", hidden, 2);
-            Check.atLeast("mlp_epochs", mlpEpochs, 1);
-            Check.atLeast("mlp_batch_size", mlpBatchSize, 1);
-            Check.atLeast("train_examples", trainExamples, mlpBatchSize);
-            Check.positive("mlp_learning_rate", mlpLearningRate);
-            Check.atLeast("das_epochs", dasEpochs, 1);
-            Check.atLeast("das_batch_size", dasBatchSize, 1);
+            // the upper bounds keep a typo from allocating more than a laptop has (4·dim inputs per example)
+            Check.between("dim", dim, 1, 1024);
+            Check.between("hidden", hidden, 2, 4096);
+            Check.between("mlp_epochs", mlpEpochs, 1, 1000);
+            Check.between("mlp_batch_size", mlpBatchSize, 1, 1 << 16);
+            Check.between("train_examples", trainExamples, mlpBatchSize, 1 << 23);
+            if (!(mlpLearningRate > 0 && mlpLearningRate <= TrainingArguments.MAX_LEARNING_RATE)) {
+                throw new ConfigException("mlp_learning_rate", mlpLearningRate, "a number in (0, 10]");
+            }
+            Check.between("das_epochs", dasEpochs, 1, 1000);
+            Check.between("das_batch_size", dasBatchSize, 1, 1 << 16);
             // DAS trains in batches of das_batch_size per intervened-variable set
-            Check.atLeast("das_examples", dasExamples, dasBatchSize);
-            Check.positive("das_learning_rate", dasLearningRate);
-            Check.atLeast("test_examples", testExamples, 1);
+            if (dasExamples < dasBatchSize || dasExamples > 1 << 22) {
+                throw new ConfigException("das_examples", dasExamples, "an integer in das_batch_size (" + dasBatchSize
+                        + ").." + (1 << 22));
+            }
+            if (!(dasLearningRate > 0 && dasLearningRate <= TrainingArguments.MAX_LEARNING_RATE)) {
+                throw new ConfigException("das_learning_rate", dasLearningRate, "a number in (0, 10]");
+            }
+            Check.between("test_examples", testExamples, 1, 1 << 20);
+            long floats = 4L * dim * Math.max(trainExamples, 2L * dasExamples);
+            if (floats > 1L << 28) {
+                throw new ConfigException("dim", dim, "a size whose data fits in 1 GiB: 4 x dim x max(train_examples,"
+                        + " 2 x das_examples) = " + floats + " floats, at most " + (1L << 28));
+            }
             // WX and YZ take subspace coordinates each of the first hidden layer
             Check.between("subspace", subspace, 1, hidden / 2);
         }

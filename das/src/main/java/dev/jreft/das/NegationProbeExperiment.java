@@ -84,6 +84,11 @@ public final class NegationProbeExperiment {
                         + " one or more MiniLM hooks, e.g. [\"blocks.0.block_output\"]");
             }
             hooks = List.copyOf(hooks);
+            for (int i = 0; i < hooks.size(); i++) {
+                if (hooks.indexOf(hooks.get(i)) != i) {
+                    throw new ConfigException("hooks[" + i + "]", hooks.get(i), "each hook once");
+                }
+            }
             Check.present("method", method, Check.names(DasTrainer.Method.class));
             Check.atLeast("rank", rank, 1);
             Check.atLeast("control_position", controlPosition, -1); // -1: no control position
@@ -91,14 +96,21 @@ public final class NegationProbeExperiment {
             int adjectives = Math.min(Lexicon.DEFAULT.positive().size(), Lexicon.DEFAULT.negative().size());
             Check.between("held_out_subjects", heldOutSubjects, 1, subjects - 1);
             Check.between("held_out_adjectives", heldOutAdjectives, 0, adjectives - 1);
-            Check.atLeast("head_examples", headExamples, 1);
-            Check.atLeast("head_steps", headSteps, 1);
-            Check.positive("head_learning_rate", headLearningRate);
-            Check.atLeast("das_epochs", dasEpochs, 1);
-            Check.atLeast("batch_size", batchSize, 1);
-            Check.atLeast("das_examples", dasExamples, batchSize);
-            Check.positive("das_learning_rate", dasLearningRate);
-            Check.atLeast("test_examples", testExamples, 1);
+            Check.between("head_examples", headExamples, 1, 1 << 17);
+            Check.between("head_steps", headSteps, 1, 1_000_000);
+            if (!(headLearningRate > 0 && headLearningRate <= TrainingArguments.MAX_LEARNING_RATE)) {
+                throw new ConfigException("head_learning_rate", headLearningRate, "a number in (0, 10]");
+            }
+            Check.between("das_epochs", dasEpochs, 1, 1000);
+            Check.between("batch_size", batchSize, 1, 4096);
+            if (dasExamples < batchSize || dasExamples > 1 << 20) {
+                throw new ConfigException("das_examples", dasExamples, "an integer in batch_size (" + batchSize + ").."
+                        + (1 << 20));
+            }
+            if (!(dasLearningRate > 0 && dasLearningRate <= TrainingArguments.MAX_LEARNING_RATE)) {
+                throw new ConfigException("das_learning_rate", dasLearningRate, "a number in (0, 10]");
+            }
+            Check.between("test_examples", testExamples, 1, 1 << 17);
         }
 
         public static Settings defaults() {

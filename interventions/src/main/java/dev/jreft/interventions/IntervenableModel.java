@@ -211,23 +211,39 @@ public final class IntervenableModel {
         }
         Map<String, String> paramInputs = new LinkedHashMap<>();
         Map<String, long[]> declaredShapes = new LinkedHashMap<>();
-        Map<String, long[]> paramShapes = iv.parameterShapes(width);
+        Map<String, long[]> paramShapes;
+        Map<String, long[]> inputShapes;
+        try {
+            paramShapes = iv.parameterShapes(width);
+            inputShapes = iv.inputShapes(width);
+        } catch (IllegalArgumentException e) { // the intervention's own settings against this hook
+            throw new IllegalArgumentException(where + ": " + e.getMessage(), e);
+        }
+        for (String given : site.params().keySet()) {
+            if (!paramShapes.containsKey(given) && !inputShapes.containsKey(given)) {
+                List<String> valid = new ArrayList<>(paramShapes.keySet());
+                valid.addAll(inputShapes.keySet());
+                throw new IllegalArgumentException(where + ": params." + given + ": found a value for a parameter "
+                        + iv.type() + " does not have; valid: " + (valid.isEmpty() ? "no parameters"
+                        : String.join(", ", valid)));
+            }
+        }
         for (var e : paramShapes.entrySet()) {
             INDArray v = site.params().get(e.getKey());
             if (v == null) {
-                throw new IllegalArgumentException(where + ": parameter '" + e.getKey() + "' is missing (needs shape "
-                        + Arrays.toString(e.getValue()) + ")");
+                throw new IllegalArgumentException(where + ": params." + e.getKey() + ": found nothing; valid: a tensor"
+                        + " of shape " + Arrays.toString(e.getValue()));
             }
             if (!Arrays.equals(v.shape(), e.getValue())) {
-                throw new IllegalArgumentException(where + ": parameter '" + e.getKey() + "' has shape "
-                        + Arrays.toString(v.shape()) + ", expected " + Arrays.toString(e.getValue()));
+                throw new IllegalArgumentException(where + ": params." + e.getKey() + ": found shape "
+                        + Arrays.toString(v.shape()) + "; valid: shape " + Arrays.toString(e.getValue()));
             }
             paramInputs.put(e.getKey(), ns + "." + e.getKey());
             declaredShapes.put(ns + "." + e.getKey(), e.getValue());
-            feeds.put(ns + "." + e.getKey(), v.castTo(DataType.FLOAT));
+            feeds.put(ns + "." + e.getKey(), finite(v.castTo(DataType.FLOAT), where + ": params." + e.getKey()));
         }
         Map<String, String> otherInputs = new LinkedHashMap<>();
-        for (var e : iv.inputShapes(width).entrySet()) {
+        for (var e : inputShapes.entrySet()) {
             String name = e.getKey();
             long[] shape = e.getValue();
             if (paramShapes.containsKey(name)) {
@@ -238,19 +254,37 @@ public final class IntervenableModel {
             if (v == null) {
                 Float fill = iv.inputDefault(name);
                 if (fill == null) {
-                    throw new IllegalArgumentException(where + ": input '" + name + "' is missing (needs shape "
-                            + shapeText(shape) + ")");
+                    throw new IllegalArgumentException(where + ": params." + name + ": found nothing; valid: a tensor"
+                            + " of shape " + shapeText(shape));
                 }
                 v = Nd4j.ones(DataType.FLOAT, Arrays.stream(shape).map(d -> d < 0 ? 1 : d).toArray()).muli(fill);
             } else if (!fits(v.shape(), shape)) {
-                throw new IllegalArgumentException(where + ": input '" + name + "' has shape "
-                        + Arrays.toString(v.shape()) + ", expected " + shapeText(shape));
+                throw new IllegalArgumentException(where + ": params." + name + ": found shape "
+                        + Arrays.toString(v.shape()) + "; valid: shape " + shapeText(shape));
+            }
+            finite(v.castTo(DataType.FLOAT), where + ": params." + name);
+            try {
+                iv.checkInput(name, v);
+            } catch (IllegalArgumentException bad) {
+                throw new IllegalArgumentException(where + ": params." + bad.getMessage(), bad);
             }
             otherInputs.put(name, ns + "." + name);
             declaredShapes.put(ns + "." + name, shape);
             feeds.put(ns + "." + name, v.castTo(DataType.FLOAT));
         }
         return new Prepared(site, point, ns, collect, width, mask, paramInputs, otherInputs, declaredShapes, feeds);
+    }
+
+    /** {@code v} when every element is finite; a NaN or infinity would silently turn the outputs into NaN. */
+    private static INDArray finite(INDArray v, String where) {
+        float[] f = v.dup('c').data().asFloat();
+        for (int i = 0; i < f.length; i++) {
+            if (!Float.isFinite(f[i])) {
+                throw new IllegalArgumentException(where + ": found " + f[i] + " at element " + i + "; valid: finite"
+                        + " values (float32: |x| < 3.4e38)");
+            }
+        }
+        return v;
     }
 
     /** True when {@code shape} has the declared rank and matches every declared dim that is not -1. */

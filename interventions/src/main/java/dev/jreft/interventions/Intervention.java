@@ -49,6 +49,13 @@ public interface Intervention {
     }
 
     /**
+     * Checks a fed input's value before the graph runs (a temperature must be positive: a division by zero turns the
+     * output into NaN); throws an {@link IllegalArgumentException} saying what is valid.
+     */
+    default void checkInput(String name, org.nd4j.linalg.api.ndarray.INDArray value) {
+    }
+
+    /**
      * Emits the formula. {@code h} and {@code s} are [batch, seq, width] tensors ({@code s} is null without a
      * source); {@code params} maps parameter and non-trained input names to graph input names.
      */

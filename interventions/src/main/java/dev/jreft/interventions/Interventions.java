@@ -35,6 +35,13 @@ public final class Interventions {
     public static final Set<String> FEATURE_SUBSPACE = Set.of("vanilla_interchange", "zero_ablation", "addition",
             "subtraction", "collect");
 
+    /** Types built with a {@code rank}. */
+    public static final Set<String> RANKED = Set.of("loreft", "noreft", "direft", "nodireft", "consreft", "lobireft",
+            "low_rank_rotated_space_interchange");
+    /** Types that take a {@code subspace}: feature indices, or DAS's rotated coordinates. */
+    public static final Set<String> WITH_SUBSPACE = Set.of("vanilla_interchange", "zero_ablation", "addition",
+            "subtraction", "collect", "rotated_space_interchange");
+
     /** The trainable ReFT family (the types a ReFT classifier or language model trains). */
     public static final List<String> REFT = List.of("loreft", "noreft", "direft", "nodireft", "consreft", "lobireft");
 

@@ -17,7 +17,14 @@ public record Unit(String kind, int[] heads) {
             throw dev.jreft.hooks.io.ConfigException.of("heads", "found none; valid: one or more head indices (unit"
                     + " h.pos acts on heads)");
         }
+        if (kind.equals("pos") && heads != null && heads.length > 0) {
+            throw new dev.jreft.hooks.io.ConfigException("heads", java.util.Arrays.toString(heads), "nothing with"
+                    + " unit pos (heads select slices with unit h.pos)");
+        }
         heads = heads == null ? new int[0] : heads.clone();
+        if (java.util.Arrays.stream(heads).distinct().count() != heads.length) {
+            throw new dev.jreft.hooks.io.ConfigException("heads", java.util.Arrays.toString(heads), "each head once");
+        }
     }
 
     public static Unit heads(int... heads) {

@@ -470,7 +470,7 @@ class FamilyTest {
         params.put("dropout_mask", Nd4j.ones(DataType.FLOAT, 2, 6, 16));
         var e = assertThrows(IllegalArgumentException.class,
                 () -> hookAfter(new LoReFT(RANK, Activation.LINEAR, 0.1), params));
-        assertTrue(e.getMessage().contains("input 'dropout_mask' has shape [2, 6, 16], expected [any, any, 32]"),
+        assertTrue(e.getMessage().contains("params.dropout_mask: found shape [2, 6, 16]; valid: shape [any, any, 32]"),
                 e.getMessage());
     }
 
@@ -533,7 +533,7 @@ class FamilyTest {
         Map<String, INDArray> params = new LinkedHashMap<>(sigmoidMaskParams());
         params.remove("temperature");
         var e = assertThrows(IllegalArgumentException.class, () -> hookAfter(new SigmoidMaskInterchange(), params));
-        assertTrue(e.getMessage().contains("input 'temperature' is missing (needs shape [1])"), e.getMessage());
+        assertTrue(e.getMessage().contains("params.temperature: found nothing; valid: a tensor of shape [1]"), e.getMessage());
         assertEquals(Set.of("R", "boundary"), gradients(new BoundlessRotatedSpaceInterchange(),
                 boundlessParams(0.4, 2.0)).perSite().get(0).keySet());
     }

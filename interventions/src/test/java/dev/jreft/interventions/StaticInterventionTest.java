@@ -198,6 +198,16 @@ class StaticInterventionTest {
         var param = assertThrows(IllegalArgumentException.class, () -> m.run(gptBase, List.of(
                 InterventionSite.at(hook, new Addition()).positions(ALL_REAL)
                         .params(Map.of("v", Nd4j.zeros(DataType.FLOAT, 31))).build())));
-        assertTrue(param.getMessage().contains("expected [32]"), param.getMessage());
+        assertTrue(param.getMessage().contains("params.v: found shape [31]; valid: shape [32]"), param.getMessage());
+        var extra = assertThrows(IllegalArgumentException.class, () -> m.run(gptBase, List.of(
+                InterventionSite.at(hook, new Addition()).positions(ALL_REAL).params(Map.of("v",
+                        Nd4j.zeros(DataType.FLOAT, 32), "scale", Nd4j.zeros(DataType.FLOAT, 1))).build())));
+        assertTrue(extra.getMessage().contains("params.scale: found a value for a parameter addition does not have;"
+                + " valid: v"), extra.getMessage());
+        var nan = assertThrows(IllegalArgumentException.class, () -> m.run(gptBase, List.of(
+                InterventionSite.at(hook, new Addition()).positions(ALL_REAL).params(Map.of("v",
+                        Nd4j.zeros(DataType.FLOAT, 32).putScalar(5, Float.NaN))).build())));
+        assertTrue(nan.getMessage().contains("params.v: found NaN at element 5; valid: finite values"),
+                nan.getMessage());
     }
 }

@@ -106,12 +106,18 @@ public record InputLimits(Map<String, Long> idLimits, Optional<Long> maxPosition
             int cols = (int) mask.size(1);
             for (int r = 0; r < mask.size(0); r++) {
                 long real = 0;
+                boolean padding = false;
                 for (int c = 0; c < cols; c++) {
                     long m = flat[r * cols + c];
                     if (m != 0 && m != 1) {
                         throw new ConfigException("attention_mask[" + r + "][" + c + "]", m, "0 (padding) or 1 (a real"
                                 + " token)");
                     }
+                    if (m == 1 && padding) { // jreft's positions count real tokens from the left
+                        throw ConfigException.of("attention_mask[" + r + "]", "found a real token at " + c + " after"
+                                + " padding; valid: right padding (the 1s first, then the 0s)");
+                    }
+                    padding |= m == 0;
                     real += m;
                 }
                 if (real == 0 && cols > 0) {

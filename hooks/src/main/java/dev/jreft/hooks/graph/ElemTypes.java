@@ -41,6 +41,33 @@ public final class ElemTypes {
         }
     }
 
+    /** The ONNX element type of an ND4J data type ({@link #UNKNOWN} for types ONNX has no match for). */
+    public static int of(org.nd4j.linalg.api.buffer.DataType t) {
+        return switch (t) {
+            case FLOAT -> FLOAT;
+            case DOUBLE -> TensorProto.DataType.DOUBLE_VALUE;
+            case HALF -> TensorProto.DataType.FLOAT16_VALUE;
+            case LONG -> INT64;
+            case INT -> TensorProto.DataType.INT32_VALUE;
+            case BOOL -> BOOL;
+            default -> UNKNOWN;
+        };
+    }
+
+    /** An ONNX element type as people name it: float32, int64, ... */
+    public static String name(int elemType) {
+        return switch (elemType) {
+            case TensorProto.DataType.FLOAT_VALUE -> "float32";
+            case TensorProto.DataType.DOUBLE_VALUE -> "float64";
+            case TensorProto.DataType.FLOAT16_VALUE -> "float16";
+            case TensorProto.DataType.INT64_VALUE -> "int64";
+            case TensorProto.DataType.INT32_VALUE -> "int32";
+            case TensorProto.DataType.BOOL_VALUE -> "bool";
+            default -> TensorProto.DataType.forNumber(elemType) == null ? "type " + elemType
+                    : TensorProto.DataType.forNumber(elemType).name().toLowerCase();
+        };
+    }
+
     public int of(String tensor) {
         return types.getOrDefault(tensor, UNKNOWN);
     }

@@ -71,7 +71,7 @@ public final class OnnxGraph {
         } catch (NoSuchFileException e) {
             throw new OnnxFormatException("ONNX file not found: " + file);
         } catch (IOException e) {
-            throw new OnnxFormatException("cannot read ONNX file " + file + ": " + e.getMessage(), e);
+            throw new OnnxFormatException("cannot read ONNX file " + file + " (" + AtomicFiles.reason(e) + ")", e);
         }
         Path dir = file.toAbsolutePath().getParent();
         return parse(bytes, file.toString(), dir);

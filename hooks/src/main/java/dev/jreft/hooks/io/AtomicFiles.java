@@ -46,16 +46,87 @@ public final class AtomicFiles {
      * @return the absolute, normalised path
      */
     public static Path checkTarget(Path target) {
+        return checkTarget(target, target.toString());
+    }
+
+    /** As {@link #checkTarget(Path)}, naming the option or field the path came from ({@code what}) in errors. */
+    public static Path checkTarget(Path target, String what) {
+        if (target.toString().isEmpty()) {
+            throw new ConfigException(what, "", "a file path");
+        }
         Path abs = target.toAbsolutePath().normalize();
         if (abs.getParent() == null) {
-            throw new IllegalArgumentException(target + ": found the file system root; valid: a file path");
+            throw new ConfigException(what, target.toString(), "a file path, not the file system root");
         }
         if (Files.isDirectory(abs)) {
-            throw new IllegalArgumentException(target + ": found a folder; valid: a file path (the file is written"
-                    + " there)");
+            throw new ConfigException(what, ConfigException.described("the folder " + target), "a file path (the"
+                    + " file is written there)");
         }
         checkParent(target, abs.getParent());
         return abs;
+    }
+
+    /**
+     * Checks a folder jreft will fill or replace ({@code --out}, a checkpoint): not empty text, not the file system
+     * root, not the working directory or a folder above it (a run must never replace the folder it runs in).
+     */
+    public static Path checkFolder(Path folder, String what) {
+        if (folder.toString().isEmpty()) {
+            throw new ConfigException(what, "", "a folder path");
+        }
+        Path abs = folder.toAbsolutePath().normalize();
+        Path cwd = Path.of("").toAbsolutePath().normalize();
+        if (abs.getParent() == null || cwd.startsWith(abs)) {
+            throw new ConfigException(what, folder.toString(), "a folder below the working directory or elsewhere;"
+                    + " not the working directory, a folder above it or the root (jreft replaces what it writes)");
+        }
+        if (Files.exists(abs) && !Files.isDirectory(abs)) {
+            throw new ConfigException(what, ConfigException.described("the file " + folder), "a folder");
+        }
+        checkParent(folder, abs.getParent());
+        return abs;
+    }
+
+    /**
+     * Refuses an output path that is one of the run's inputs (its config, data, checkpoint files): writing there
+     * would destroy what the run reads.
+     */
+    public static void checkNotAnInput(Path target, String what, java.util.Collection<Path> inputs) {
+        Path abs = target.toAbsolutePath().normalize();
+        for (Path in : inputs) {
+            if (in == null) {
+                continue;
+            }
+            Path i = in.toAbsolutePath().normalize();
+            boolean same = abs.equals(i) || abs.startsWith(i) && Files.isDirectory(i);
+            try {
+                same |= Files.exists(abs) && Files.exists(i) && Files.isSameFile(abs, i);
+            } catch (IOException e) {
+                // unreadable: the comparison by path stands
+            }
+            if (same) {
+                throw new ConfigException(what, target.toString(), "a path that is not one of the run's inputs ("
+                        + in + " is read by this run)");
+            }
+        }
+    }
+
+    /** What went wrong with a file, in words: "permission denied", "is a folder", or the system's reason. */
+    public static String reason(IOException e) {
+        if (e instanceof java.nio.file.AccessDeniedException) {
+            return "permission denied";
+        }
+        if (e instanceof java.nio.file.NoSuchFileException) {
+            return "no such file";
+        }
+        if (e instanceof java.nio.file.FileSystemException f && f.getReason() != null) {
+            return f.getReason();
+        }
+        if (e instanceof java.nio.charset.CharacterCodingException) {
+            return "not UTF-8 text";
+        }
+        String m = e.getMessage();
+        return m == null ? e.getClass().getSimpleName() : m;
     }
 
     /** Checks that {@code folder} exists as a folder or can be created (no ancestor is a file). */

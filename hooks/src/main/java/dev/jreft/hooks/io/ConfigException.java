@@ -36,9 +36,13 @@ public class ConfigException extends IllegalArgumentException {
         return new ConfigException(source, join(path, field), detail);
     }
 
-    /** The same error read from {@code source} (a file, or {@code train.jsonl line 7}). */
+    /**
+     * The same error read from {@code source} (a file, or {@code train.jsonl line 7}); an error that already names
+     * its source, or names a command-line option or a file as its field, stays as it is.
+     */
     public ConfigException in(String source) {
-        return this.source != null || source == null ? this : new ConfigException(source, field, detail);
+        boolean located = this.source != null || field != null && (field.startsWith("--") || field.startsWith("/"));
+        return located || source == null ? this : new ConfigException(source, field, detail);
     }
 
     /** Places any bad-input error thrown while handling {@code path} there (other messages get the path in front). */

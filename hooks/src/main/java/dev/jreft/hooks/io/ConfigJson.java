@@ -25,9 +25,6 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.type.LogicalType;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -77,13 +74,7 @@ public final class ConfigJson {
 
     /** The text of a config file, or a one-line error saying why there is none. */
     public static String text(Path file) {
-        try {
-            return Files.readString(file, StandardCharsets.UTF_8);
-        } catch (NoSuchFileException e) {
-            throw ConfigException.of(file.toString(), "found no such file; valid: the path of a JSON file");
-        } catch (IOException | java.io.UncheckedIOException e) {
-            throw ConfigException.of(file.toString(), "cannot be read as UTF-8 text (" + e.getMessage() + ")");
-        }
+        return TextFiles.readUtf8(file, null);
     }
 
     /** Parses {@code json} (from {@code source}: a file name, {@code data.jsonl line 3}) as a {@code type}. */
@@ -110,6 +101,10 @@ public final class ConfigJson {
      * field would otherwise surface as the record's complaint about the field it misses.
      */
     public static <T> T convert(JsonNode node, Class<T> type, String source, String path) {
+        if (type.isRecord() && (node == null || !node.isObject())) {
+            throw new ConfigException(path, ConfigException.described(node == null || node.isNull() ? "null"
+                    : kind(node)), "a JSON object").in(source);
+        }
         checkFields(node, MAPPER.constructType(type), path, source);
         try {
             return MAPPER.treeToValue(node, type);
@@ -151,6 +146,10 @@ public final class ConfigJson {
         if (type.isCollectionLikeType() || type.isArrayType()) {
             if (node.isArray()) {
                 for (int i = 0; i < node.size(); i++) {
+                    if (node.get(i).isNull()) {
+                        throw new ConfigException(path + "[" + i + "]", null, expected(type.getContentType()
+                                .getRawClass())).in(source);
+                    }
                     checkFields(node.get(i), type.getContentType(), path + "[" + i + "]", source);
                 }
             }
@@ -178,6 +177,11 @@ public final class ConfigJson {
             if (t == null) {
                 throw new ConfigException(path, ConfigException.described("unknown field '" + f.getKey() + "'"),
                         "fields " + String.join(", ", fields.keySet())).in(source);
+            }
+            if (f.getValue().isNull() && !t.hasRawClass(JsonNode.class)) {
+                // null is not "use the default": leave the field out for that
+                throw new ConfigException(ConfigException.join(path, f.getKey()), null, expected(t.getRawClass())
+                        + " (leave the field out for its default)").in(source);
             }
             checkFields(f.getValue(), t, ConfigException.join(path, f.getKey()), source);
         }
@@ -258,8 +262,8 @@ public final class ConfigJson {
 
     /** What a type expects, in words. */
     static String expected(Class<?> t) {
-        if (t == null) {
-            return "a value of the documented type";
+        if (t == null || t == Object.class) {
+            return "a value of the documented type (see the README)";
         }
         if (t == int.class || t == Integer.class || t == long.class || t == Long.class || t == short.class) {
             return "an integer";

@@ -7,25 +7,33 @@ import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
+import java.util.UUID;
 
 /**
  * One jreft run at a time per output: a lock file {@code .<name>.lock} beside the output (a checkpoint, an output
- * folder), held with an operating-system file lock for the whole run. The OS releases the lock when the process
- * dies, so a killed run never blocks the next one.
+ * folder), held with an operating-system file lock for the whole run and deleted when the run ends. The OS releases
+ * the lock when a process dies, so the file a killed run leaves is taken over (and then deleted) by the next run.
  *
- * <p>The lock file stays when the run ends. Deleting it would let a run that opened it just before the delete lock
- * a file no longer at the path while a third run locks a new one; telling the two apart would need the inode of an
- * open file, which Java does not give, and reading the file back through a second descriptor would drop the POSIX
- * lock. It holds the process id of the last run that locked it.
+ * <p>Deleting a lock file is safe only if a run that locks a file can tell that the path still names it: a run that
+ * opened the file just before its owner deleted it could lock the unlinked file while a third run locks a new one.
+ * So a run writes a random token through its locked channel and reads the path back through a second channel. That
+ * second channel stays open until the lock is released, because closing any descriptor of a file drops the
+ * process's POSIX locks on it.
  */
 public final class FolderLock implements AutoCloseable {
+    private final Path file;
     private final FileChannel channel;
+    private final FileChannel check;
     private final FileLock lock;
 
-    private FolderLock(FileChannel channel, FileLock lock) {
+    private FolderLock(Path file, FileChannel channel, FileChannel check, FileLock lock) {
+        this.file = file;
         this.channel = channel;
+        this.check = check;
         this.lock = lock;
     }
 
@@ -43,32 +51,59 @@ public final class FolderLock implements AutoCloseable {
     public static FolderLock acquire(Path target) throws IOException {
         Path file = lockFile(target);
         Files.createDirectories(file.getParent());
-        FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-        FileLock lock;
-        try {
-            lock = ch.tryLock();
-        } catch (OverlappingFileLockException e) {
-            lock = null; // this JVM holds it
-        } catch (IOException | RuntimeException e) {
+        for (int attempt = 0; attempt < 50; attempt++) {
+            FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
+                    StandardOpenOption.WRITE);
+            FileLock lock;
+            try {
+                lock = ch.tryLock();
+            } catch (OverlappingFileLockException e) {
+                lock = null; // this JVM holds it
+            } catch (IOException | RuntimeException e) {
+                ch.close();
+                throw e;
+            }
+            if (lock == null) {
+                ch.close();
+                throw new OutputLockedException(target + ": another jreft run is writing it (it holds " + file + ");"
+                        + " wait for that run to end, or choose another output");
+            }
+            byte[] token = ("pid " + ProcessHandle.current().pid() + " " + UUID.randomUUID() + "\n")
+                    .getBytes(StandardCharsets.UTF_8);
+            ch.truncate(0).write(ByteBuffer.wrap(token), 0);
+            FileChannel check = null;
+            try {
+                check = FileChannel.open(file, StandardOpenOption.READ);
+                ByteBuffer back = ByteBuffer.allocate(token.length + 1);
+                check.read(back, 0);
+                if (back.position() == token.length && Arrays.equals(Arrays.copyOf(back.array(), token.length), token)) {
+                    return new FolderLock(file, ch, check, lock);
+                }
+            } catch (NoSuchFileException e) {
+                // deleted by the run that just ended: try again on a new file
+            }
+            lock.release();
             ch.close();
-            throw e;
+            if (check != null) {
+                check.close();
+            }
         }
-        if (lock == null) {
-            ch.close();
-            throw new OutputLockedException(target + ": another jreft run is writing it (it holds " + file + ");"
-                    + " wait for that run to end, or choose another output");
-        }
-        ch.truncate(0).write(ByteBuffer.wrap(("pid " + ProcessHandle.current().pid() + "\n")
-                .getBytes(StandardCharsets.UTF_8)), 0);
-        return new FolderLock(ch, lock);
+        throw new OutputLockedException(target + ": could not lock it (its lock file " + file + " kept changing); is"
+                + " another jreft run starting on it?");
     }
 
+    /** Deletes the lock file while holding the lock, then releases it. */
     @Override
     public void close() throws IOException {
         try {
-            lock.release();
+            Files.deleteIfExists(file);
         } finally {
-            channel.close();
+            try {
+                lock.release();
+            } finally {
+                channel.close();
+                check.close();
+            }
         }
     }
 

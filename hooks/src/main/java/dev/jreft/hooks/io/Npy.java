@@ -34,7 +34,7 @@ public final class Npy {
         try {
             bytes = Files.readAllBytes(file);
         } catch (IOException e) {
-            throw new IllegalArgumentException("cannot read .npy file " + file + ": " + e.getMessage(), e);
+            throw new IllegalArgumentException("cannot read .npy file " + file + " (" + AtomicFiles.reason(e) + ")", e);
         }
         return parse(bytes, file.toString());
     }

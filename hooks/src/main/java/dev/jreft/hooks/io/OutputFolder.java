@@ -55,19 +55,16 @@ public final class OutputFolder implements AutoCloseable {
      * @throws IllegalArgumentException when {@code dir} is a file, or a folder holding files jreft did not write
      */
     public static OutputFolder prepare(Path dir, String command) throws IOException {
-        Path abs = dir.toAbsolutePath().normalize();
-        if (abs.getParent() == null) {
-            throw new IllegalArgumentException(dir + ": found the file system root; valid: a folder for the output");
-        }
-        if (Files.exists(abs) && !Files.isDirectory(abs)) {
-            throw new IllegalArgumentException(dir + ": found a file; valid: a new or empty folder, or an earlier"
-                    + " jreft output folder");
-        }
-        AtomicFiles.checkParent(dir, abs.getParent());
+        return prepare(dir, command, "--out");
+    }
+
+    /** As {@link #prepare(Path, String)}; {@code what} names the option or field the folder came from. */
+    public static OutputFolder prepare(Path dir, String command, String what) throws IOException {
+        Path abs = AtomicFiles.checkFolder(dir, what);
         FolderLock lock = FolderLock.acquire(abs);
         try {
             recover(abs);
-            checkReplaceable(dir, abs);
+            checkReplaceable(what, dir, abs);
             return new OutputFolder(abs, command, lock);
         } catch (IOException | RuntimeException e) {
             lock.close();
@@ -109,10 +106,33 @@ public final class OutputFolder implements AutoCloseable {
         return f.getFileName().toString();
     }
 
+    /**
+     * The staging folder, for code that writes its files by path (an experiment): every file in it at {@link #commit}
+     * is listed in the index.
+     */
+    public Path staging() throws IOException {
+        if (staging == null) {
+            staging = AtomicFiles.createTempFolder(dir);
+        }
+        return staging;
+    }
+
     /** Writes {@code index.json} and swaps the set in; returns the paths written, under {@link #dir}. */
     public List<Path> commit() throws IOException {
         if (staging == null) {
             staging = AtomicFiles.createTempFolder(dir);
+        }
+        Set<String> listed = new HashSet<>();
+        entries.forEach(e -> listed.add(e.get("file").asText()));
+        try (Stream<Path> s = Files.list(staging)) {
+            for (Path p : s.sorted().toList()) {
+                String name = p.getFileName().toString();
+                if (!listed.contains(name)) {
+                    ObjectNode e = entries.addObject();
+                    e.put("file", name);
+                    e.put("kind", "file");
+                }
+            }
         }
         ObjectNode index = JSON.createObjectNode();
         index.put("format", FORMAT);
@@ -174,7 +194,7 @@ public final class OutputFolder implements AutoCloseable {
         }
     }
 
-    private static void checkReplaceable(Path given, Path dir) throws IOException {
+    private static void checkReplaceable(String what, Path given, Path dir) throws IOException {
         if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS) || isEmpty(dir)) {
             return;
         }
@@ -196,10 +216,10 @@ public final class OutputFolder implements AutoCloseable {
             foreign = s.map(p -> p.getFileName().toString()).filter(f -> !listed.contains(f)).sorted().toList();
         }
         if (!foreign.isEmpty()) {
-            throw new IllegalArgumentException(given + ": found a folder holding files jreft did not write ("
-                    + String.join(", ", foreign.subList(0, Math.min(3, foreign.size())))
-                    + (foreign.size() > 3 ? ", and " + (foreign.size() - 3) + " more" : "") + "); valid: a new or"
-                    + " empty folder, or an earlier jreft output folder (it is replaced)");
+            throw new ConfigException(what, ConfigException.described("the folder " + given + " holding files jreft"
+                    + " did not write (" + String.join(", ", foreign.subList(0, Math.min(3, foreign.size())))
+                    + (foreign.size() > 3 ? ", and " + (foreign.size() - 3) + " more" : "") + ")"), "a new or empty"
+                    + " folder, or an earlier jreft output folder (it is replaced)");
         }
     }
 

@@ -8,15 +8,22 @@ public enum Device {
 
     /** From the {@code jreft.device} system property or the {@code JREFT_DEVICE} variable; CPU when unset. */
     public static Device fromEnvironment() {
-        String v = System.getProperty("jreft.device", System.getenv().getOrDefault("JREFT_DEVICE", "cpu"));
-        return parse(v);
+        String property = System.getProperty("jreft.device");
+        String v = property != null ? property : System.getenv().getOrDefault("JREFT_DEVICE", "cpu");
+        try {
+            return parse(v);
+        } catch (IllegalArgumentException e) {
+            throw new dev.jreft.hooks.io.ConfigException(property != null ? "-Djreft.device" : "JREFT_DEVICE", v,
+                    "cpu, cuda");
+        }
     }
 
     public static Device parse(String v) {
         return switch (v.trim().toLowerCase(Locale.ROOT)) {
             case "cpu" -> CPU;
             case "cuda", "gpu" -> CUDA;
-            default -> throw new IllegalArgumentException("unknown device '" + v + "' (valid: cpu, cuda)");
+            default -> throw new dev.jreft.hooks.io.ConfigException("device", v, "cpu, cuda (gpu is another name"
+                    + " for cuda)");
         };
     }
 }

@@ -82,6 +82,15 @@ public final class HookedModel implements AutoCloseable {
         return hooks;
     }
 
+    /** {@link #hook(String)} for a name read from config field {@code field}, which an error then names. */
+    public HookPoint hook(String name, String field) {
+        try {
+            return hook(name);
+        } catch (IllegalArgumentException e) {
+            throw ConfigException.within(field, e);
+        }
+    }
+
     public HookPoint hook(String name) {
         return hooks.resolve(name);
     }
@@ -111,10 +120,17 @@ public final class HookedModel implements AutoCloseable {
         if (texts.isEmpty()) {
             throw ConfigException.of("texts", "found an empty list; valid: one or more texts");
         }
+        for (int i = 0; i < texts.size(); i++) {
+            if (texts.get(i) == null || texts.get(i).isBlank()) {
+                throw new ConfigException("texts[" + i + "]", texts.get(i), "a text with at least one non-space"
+                        + " character");
+            }
+        }
         int max = limits.maxPositions().map(Long::intValue).orElse(Integer.MAX_VALUE);
         List<String> cut = new ArrayList<>();
-        Batch b = tokenizer.encode(texts, max, 1, (row, length) -> cut.add("text " + row + " (" + length
-                + " tokens)"));
+        Batch b = tokenizer.encode(texts, max, 1, (row, length) -> cut.add("text " + row + " ("
+                + ConfigException.show(texts.get(row).length() > 24 ? texts.get(row).substring(0, 21) + "..."
+                : texts.get(row)) + ", " + length + " tokens)"));
         if (!cut.isEmpty()) {
             Warnings.warn((cut.size() == 1 ? "" : cut.size() + " texts: ") + String.join(", ", cut.subList(0,
                     Math.min(5, cut.size()))) + (cut.size() > 5 ? ", ..." : "") + " cut to the model's " + max
@@ -144,10 +160,12 @@ public final class HookedModel implements AutoCloseable {
                             .repeat(0, batch.size());
                     case "token_type_ids" -> Nd4j.zeros(DataType.LONG, batch.size(), batch.seqLen());
                     case Batch.ATTENTION_MASK -> batch.attentionMask();
-                    default -> throw new IllegalArgumentException("the model needs input '" + name
-                            + "', which the batch does not have (batch inputs: " + batch.inputs().keySet() + ")");
+                    default -> throw ConfigException.of(name, "found nothing; valid: a value for this input of the"
+                            + " graph (its inputs: " + graph.inputNames() + "; the batch has " + batch.inputs().keySet()
+                            + "; give the others as .npy inputs)");
                 };
             }
+            v = asDeclared(name, v);
             if (v.size(0) != batch.size()) {
                 throw new IllegalArgumentException("batch mismatch: input '" + name + "' has " + v.size(0)
                         + " rows, input_ids has " + batch.size());
@@ -158,6 +176,48 @@ public final class HookedModel implements AutoCloseable {
         Map<String, INDArray> all = new LinkedHashMap<>(in);
         batch.inputs().forEach(all::putIfAbsent);
         return new Batch(all);
+    }
+
+    /**
+     * {@code v} as the graph declares input {@code name}: the same element type (int32 ids widen to int64 and
+     * float64 values narrow to float32, as numpy's defaults need; other mismatches are refused), the same rank and
+     * every fixed dimension. ORT would otherwise stop with a kernel message about tensor types.
+     */
+    private INDArray asDeclared(String name, INDArray v) {
+        var info = graph.inputs().stream().filter(i -> i.getName().equals(name)).findFirst();
+        if (info.isEmpty() || !info.get().getType().hasTensorType()) {
+            return v;
+        }
+        var type = info.get().getType().getTensorType();
+        int want = type.getElemType();
+        int have = ElemTypes.of(v.dataType());
+        if (want == ElemTypes.INT64 && v.dataType() == DataType.INT) {
+            v = v.castTo(DataType.LONG);
+        } else if (want == ElemTypes.FLOAT && v.dataType() == DataType.DOUBLE) {
+            v = v.castTo(DataType.FLOAT);
+        } else if (want != ElemTypes.UNKNOWN && have != want) {
+            throw new ConfigException(name, ConfigException.described(v.dataType().name().toLowerCase()
+                    + " values"), ElemTypes.name(want) + " values (the type of the graph input " + name + ")");
+        }
+        if (type.hasShape()) {
+            var dims = type.getShape().getDimList();
+            if (dims.size() != v.rank()) {
+                throw new ConfigException(name, ConfigException.described("shape " + Arrays.toString(v.shape())),
+                        "rank " + dims.size() + " (the graph input " + name + " is " + describe(dims) + ")");
+            }
+            for (int d = 0; d < dims.size(); d++) {
+                if (dims.get(d).hasDimValue() && dims.get(d).getDimValue() != v.size(d)) {
+                    throw new ConfigException(name, ConfigException.described("shape " + Arrays.toString(v.shape())),
+                            describe(dims) + " (the graph input's fixed dimensions)");
+                }
+            }
+        }
+        return v;
+    }
+
+    private static String describe(List<ai.onnx.proto.OnnxMl.TensorShapeProto.Dimension> dims) {
+        return dims.stream().map(d -> d.hasDimValue() ? Long.toString(d.getDimValue()) : d.getDimParam().isEmpty()
+                ? "?" : d.getDimParam()).collect(java.util.stream.Collectors.joining(", ", "[", "]"));
     }
 
     /** The unmodified graph, compiled. */

@@ -2,6 +2,8 @@ package dev.jreft.hooks.runtime;
 
 import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import dev.jreft.hooks.io.AtomicFiles;
+import dev.jreft.hooks.io.ConfigException;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.io.IOException;
@@ -22,13 +24,18 @@ public final class TextTokenizer implements AutoCloseable {
 
     public static TextTokenizer load(Path tokenizerJson) {
         if (!Files.isRegularFile(tokenizerJson)) {
-            throw new IllegalArgumentException("tokenizer file not found: " + tokenizerJson);
+            throw new ConfigException("tokenizer", tokenizerJson.toString(), "the path of a Hugging Face"
+                    + " tokenizer.json (" + (Files.isDirectory(tokenizerJson) ? "this is a folder" : "no such file")
+                    + ")");
         }
         try (InputStream in = Files.newInputStream(tokenizerJson)) {
             return new TextTokenizer(HuggingFaceTokenizer.newInstance(in, Map.of("padding", "false",
                     "truncation", "false")));
         } catch (IOException e) {
-            throw new IllegalArgumentException("cannot read tokenizer " + tokenizerJson + ": " + e.getMessage(), e);
+            throw ConfigException.of("tokenizer", "cannot read " + tokenizerJson + " (" + AtomicFiles.reason(e) + ")");
+        } catch (RuntimeException e) { // the tokenizers library refuses the file
+            throw new ConfigException("tokenizer", tokenizerJson.toString(), "a Hugging Face tokenizer.json (the"
+                    + " tokenizers library says: " + e.getMessage() + ")");
         }
     }
 
@@ -80,6 +87,10 @@ public final class TextTokenizer implements AutoCloseable {
         for (int i = 0; i < enc.length; i++) {
             enc[i] = tokenizer.encode(texts.get(i));
             idRows[i] = enc[i].getIds();
+            if (idRows[i].length == 0) {
+                throw new ConfigException("texts[" + i + "]", texts.get(i), "a text the tokenizer turns into at least"
+                        + " one token (this tokenizer.json gives none)");
+            }
             maskRows[i] = enc[i].getAttentionMask();
             typeRows[i] = enc[i].getTypeIds();
             if (idRows[i].length > maxLength) {

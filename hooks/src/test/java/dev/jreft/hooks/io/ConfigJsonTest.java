@@ -51,8 +51,10 @@ class ConfigJsonTest {
                 error("{\"training\": {\"epochs\": 1, \"learning_rate\": 1, \"pooling\": \"max\"}}"));
         assertEquals("c.json: sizes[1]: found 'x'; valid: an integer", error("{\"sizes\": [1, \"x\"]}"));
         assertEquals("c.json: model: found 5; valid: a string", error("{\"model\": 5}"));
+        assertEquals("c.json: found null; valid: a JSON object", error("null"));
+        assertEquals("c.json: sizes[1]: found null; valid: an integer", error("{\"sizes\": [1, null]}"));
         assertEquals("c.json: share_weights: found 1; valid: true or false", error("{\"share_weights\": 1}"));
-        assertEquals("c.json: training.epochs: found null; valid: an integer",
+        assertEquals("c.json: training.epochs: found null; valid: an integer (leave the field out for its default)",
                 error("{\"training\": {\"epochs\": null, \"learning_rate\": 1}}"));
         assertEquals("c.json: sizes[0]: found 99999999999; valid: a number in the range of int",
                 error("{\"sizes\": [99999999999]}"));

@@ -64,7 +64,7 @@ class OutputFilesTest {
                 ? "_" + s : s).toList(), list(out));
         String index = Files.readString(out.resolve("index.json"));
         assertTrue(index.contains("\"name\" : \"../../escape\"") && index.contains("\"shape\" : [ 2, 3 ]"), index);
-        assertEquals(List.of(".out.lock", "out"), list(tmp), "no temporary folder left; the lock file stays");
+        assertEquals(List.of("out"), list(tmp), "no temporary folder and no lock file left beside the output");
         Path plain = Files.createFile(tmp.resolve("plain"));
         Path dir = Files.createDirectory(tmp.resolve("plainDir"));
         assertEquals(Files.getPosixFilePermissions(plain), Files.getPosixFilePermissions(out.resolve("index.json")));
@@ -77,10 +77,15 @@ class OutputFilesTest {
         Files.writeString(out.resolve("NOTES.txt"), "mine");
         var e = assertThrows(IllegalArgumentException.class, () -> OutputFolder.prepare(out, "cache"));
         assertTrue(e.getMessage().contains("files jreft did not write (NOTES.txt)"), e.getMessage());
+        assertTrue(e.getMessage().startsWith("--out: found the folder"), e.getMessage());
         assertEquals("mine", Files.readString(out.resolve("NOTES.txt")));
         Path file = Files.writeString(tmp.resolve("afile"), "x");
         assertTrue(assertThrows(IllegalArgumentException.class, () -> OutputFolder.prepare(file, "cache"))
-                .getMessage().contains("found a file"));
+                .getMessage().contains("found the file"));
+        for (String bad : List.of("", ".", "/")) {
+            var e2 = assertThrows(ConfigException.class, () -> OutputFolder.prepare(Path.of(bad), "cache"));
+            assertTrue(e2.getMessage().startsWith("--out: found '" + bad + "'; valid: a folder"), e2.getMessage());
+        }
         assertTrue(assertThrows(IllegalArgumentException.class, () -> OutputFolder.prepare(file.resolve("sub"),
                 "cache")).getMessage().contains("is a file"));
     }
@@ -95,7 +100,7 @@ class OutputFilesTest {
             f.npy("fourth", "hook", Nd4j.ones(1)); // the run fails before its commit
         }
         assertEquals(List.of("index.json", "third.npy"), list(out));
-        assertEquals(List.of(".out.lock", "out"), list(tmp));
+        assertEquals(List.of("out"), list(tmp));
     }
 
     @Test
@@ -109,7 +114,7 @@ class OutputFilesTest {
         try (OutputFolder f = OutputFolder.prepare(out, "cache")) {
             assertEquals(List.of("index.json", "old.npy"), list(out), "the earlier output is back");
         }
-        assertEquals(List.of(".out.lock", "out"), list(tmp));
+        assertEquals(List.of("out"), list(tmp));
     }
 
     @Test
@@ -127,7 +132,9 @@ class OutputFilesTest {
         } finally {
             p.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
         }
-        FolderLock.acquire(out).close(); // the killed run's lock is free again
+        assertTrue(Files.exists(FolderLock.lockFile(out)), "a killed run leaves its lock file");
+        FolderLock.acquire(out).close(); // the killed run's lock is free again, taken over and removed
+        assertFalse(Files.exists(FolderLock.lockFile(out)));
     }
 
     /** Run in a second JVM: holds the lock of args[0] until killed. */

@@ -73,6 +73,12 @@ public record InputSpec(List<String> texts, long[][] inputIds, long[][] attentio
             return model.complete(Batch.of(inputIds, mask));
         }
         Map<String, INDArray> m = new LinkedHashMap<>();
+        for (String k : npy.keySet()) {
+            if (!model.graph().inputNames().contains(k)) {
+                throw new ConfigException("npy." + k, ConfigException.described("an input the graph does not have"),
+                        "the graph's inputs " + model.graph().inputNames());
+            }
+        }
         npy.forEach((k, v) -> {
             try {
                 m.put(k, Npy.read(baseDir.resolve(v)));
@@ -83,7 +89,36 @@ public record InputSpec(List<String> texts, long[][] inputIds, long[][] attentio
         return model.complete(new Batch(m));
     }
 
-    /** A parameter value: a .npy path or a list of finite numbers. */
+    /** Flattens a rectangular nested list of finite numbers, recording its shape. */
+    private static void nested(List<?> l, String field, int depth, List<Long> shape, List<Float> flat) {
+        if (shape.size() == depth) {
+            shape.add((long) l.size());
+        } else if (shape.get(depth) != l.size()) {
+            throw new ConfigException(field, ConfigException.described("a list of " + l.size() + " at depth " + depth),
+                    shape.get(depth) + " entries there, as its first list (a rectangular array)");
+        }
+        for (int i = 0; i < l.size(); i++) {
+            Object x = l.get(i);
+            String at = field + "[" + i + "]";
+            if (x instanceof List<?> inner && !inner.isEmpty()) {
+                if (shape.size() == depth + 1 && i > 0) { // numbers came first at this depth
+                    throw new ConfigException(at, ConfigException.described("a list"), "a number, as the other"
+                            + " entries at this depth");
+                }
+                nested(inner, at, depth + 1, shape, flat);
+            } else if (x instanceof Number n && Double.isFinite(n.doubleValue())
+                    && Math.abs(n.doubleValue()) <= Float.MAX_VALUE) {
+                if (shape.size() != depth + 1) {
+                    throw new ConfigException(at, x, "a list, as the other entries at this depth");
+                }
+                flat.add(n.floatValue());
+            } else {
+                throw new ConfigException(at, x, "a finite number (float32: |x| < 3.4e38)");
+            }
+        }
+    }
+
+    /** A parameter value: a .npy path, or a list of finite numbers (nested lists for a matrix). */
     static INDArray floats(Object value, Path baseDir, String field) {
         if (value instanceof String s) {
             try {
@@ -93,14 +128,14 @@ public record InputSpec(List<String> texts, long[][] inputIds, long[][] attentio
             }
         }
         if (value instanceof List<?> l && !l.isEmpty()) {
-            float[] f = new float[l.size()];
+            List<Long> shape = new java.util.ArrayList<>();
+            List<Float> flat = new java.util.ArrayList<>();
+            nested(l, field, 0, shape, flat);
+            float[] f = new float[flat.size()];
             for (int i = 0; i < f.length; i++) {
-                if (!(l.get(i) instanceof Number n) || !Double.isFinite(n.doubleValue())) {
-                    throw new ConfigException(field + "[" + i + "]", l.get(i), "a finite number");
-                }
-                f[i] = n.floatValue();
+                f[i] = flat.get(i);
             }
-            return Nd4j.createFromArray(f);
+            return Nd4j.create(f, shape.stream().mapToLong(Long::longValue).toArray(), 'c');
         }
         throw new ConfigException(field, value instanceof List ? ConfigException.described("an empty list")
                 : value, "the path of a .npy file, or a list of numbers");

@@ -41,6 +41,24 @@ public record SiteSpec(String hook, String intervention, String unit, int[] head
         }
         if (unit != null) {
             new Unit(unit, heads);
+        } else if (heads != null) {
+            new Unit("pos", heads); // heads without unit h.pos: refused, saying so
+        }
+        if (rank != null && !Interventions.RANKED.contains(intervention)) {
+            throw new ConfigException("rank", rank, "nothing for " + intervention + " (it has no rank)");
+        }
+        if (subspace != null) {
+            if (!Interventions.WITH_SUBSPACE.contains(intervention)) {
+                throw new ConfigException("subspace", java.util.Arrays.toString(subspace), "nothing for " + intervention
+                        + " (it takes no subspace)");
+            }
+            if (subspace.length == 0) {
+                throw ConfigException.of("subspace", "found an empty list; valid: one or more indices (leave it out"
+                        + " for the whole vector)");
+            }
+            if (java.util.Arrays.stream(subspace).distinct().count() != subspace.length) {
+                throw new ConfigException("subspace", java.util.Arrays.toString(subspace), "each index once");
+            }
         }
     }
 

@@ -59,4 +59,12 @@ public final class BoundlessRotatedSpaceInterchange implements Intervention {
         String mixed = b.op("Add", List.of(b.op("Mul", List.of(keep, u)), b.op("Mul", List.of(m, w))));
         return b.op("MatMul", List.of(mixed, b.op("Transpose", List.of(r), Attr.ints("perm", 1, 0))));
     }
+
+    /** The temperature divides: it must be a positive number. */
+    @Override
+    public void checkInput(String name, org.nd4j.linalg.api.ndarray.INDArray value) {
+        if (name.equals("temperature") && !(value.getDouble(0) > 0)) {
+            throw new dev.jreft.hooks.io.ConfigException("temperature", value.getDouble(0), "a number > 0");
+        }
+    }
 }

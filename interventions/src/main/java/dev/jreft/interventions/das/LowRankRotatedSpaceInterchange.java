@@ -39,6 +39,10 @@ public final class LowRankRotatedSpaceInterchange implements Intervention {
 
     @Override
     public Map<String, long[]> parameterShapes(long width) {
+        if (rank > width) {
+            throw new dev.jreft.hooks.io.ConfigException("rank", rank, "an integer in 1.." + width + " (the hook's"
+                    + " width)");
+        }
         return Map.of("R", new long[] {width, rank});
     }
 

@@ -42,7 +42,8 @@ public final class RotatedSpaceInterchange implements Intervention {
     public Map<String, long[]> parameterShapes(long width) {
         for (int k : subspace) {
             if (k < 0 || k >= width) {
-                throw new IllegalArgumentException("DAS subspace index " + k + " is outside [0, " + width + ")");
+                throw new dev.jreft.hooks.io.ConfigException("subspace", k, "coordinates in 0.." + (width - 1)
+                        + " (the hook's width is " + width + ")");
             }
         }
         return Map.of("R", new long[] {width, width});

@@ -38,4 +38,12 @@ public final class SigmoidMaskInterchange implements Intervention {
         return b.op("Add", List.of(b.op("Mul", List.of(b.op("Sub", List.of(b.scalar(1, ElemTypes.FLOAT), m)), h)),
                 b.op("Mul", List.of(m, s))));
     }
+
+    /** The temperature divides: it must be a positive number. */
+    @Override
+    public void checkInput(String name, org.nd4j.linalg.api.ndarray.INDArray value) {
+        if (name.equals("temperature") && !(value.getDouble(0) > 0)) {
+            throw new dev.jreft.hooks.io.ConfigException("temperature", value.getDouble(0), "a number > 0");
+        }
+    }
 }

@@ -4,11 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.io.ConfigJson;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
+import dev.jreft.hooks.io.TextFiles;
+
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -23,15 +20,7 @@ public final class Datasets {
     }
 
     public static List<LabelledText> jsonl(Path file) {
-        List<String> lines;
-        try {
-            lines = Files.readAllLines(file, StandardCharsets.UTF_8);
-        } catch (NoSuchFileException e) {
-            throw ConfigException.of(file.toString(), "found no such file; valid: a JSON Lines file of {\"text\","
-                    + " \"label\"} objects");
-        } catch (IOException | UncheckedIOException e) {
-            throw ConfigException.of(file.toString(), "cannot be read as UTF-8 text (" + e.getMessage() + ")");
-        }
+        List<String> lines = TextFiles.readUtf8(file, null).lines().toList();
         List<LabelledText> out = new ArrayList<>();
         for (int i = 0; i < lines.size(); i++) {
             if (lines.get(i).isBlank()) {
@@ -48,6 +37,10 @@ public final class Datasets {
             if (text == null || !text.isTextual()) {
                 throw new ConfigException("text", text == null ? ConfigException.described("nothing") : text,
                         "a string").in(where);
+            }
+            if (text.textValue().isBlank()) {
+                throw new ConfigException("text", text.textValue(), "a text with at least one non-space character")
+                        .in(where);
             }
             if (label == null || !label.isIntegralNumber() || !label.canConvertToInt()) {
                 throw new ConfigException("label", label == null ? ConfigException.described("nothing") : label,

@@ -3,6 +3,7 @@ package dev.jreft.interventions.data;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.jreft.hooks.io.AtomicFiles;
+import dev.jreft.hooks.io.ConfigException;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
 import org.apache.commons.compress.compressors.gzip.GzipCompressorInputStream;
@@ -35,10 +36,38 @@ public final class SentimentData {
     private SentimentData() {
     }
 
-    /** Fetches the package into {@code dir} (with npm) unless its three files are already there; returns dir. */
+    /** {@link #ensure(Path, String)} for a folder given as {@code data.sentiment}. */
     public static Path ensure(Path dir) {
+        return ensure(dir, "data.sentiment");
+    }
+
+    /**
+     * Fetches the package into {@code dir} (with npm) unless its three files are already there; returns dir. Only
+     * a new or empty folder is fetched into: a folder holding other files is refused ({@code what} names the option
+     * or field it came from), so the fetch never replaces a file jreft did not write.
+     */
+    public static Path ensure(Path dir, String what) {
+        if (Files.exists(dir) && !Files.isDirectory(dir)) {
+            throw new ConfigException(what, ConfigException.described("the file " + dir), "a folder for the sentiment"
+                    + " data (it is fetched there when missing)");
+        }
         if (SOURCES.stream().allMatch(s -> Files.isRegularFile(dir.resolve(s + ".json")))) {
             return dir;
+        }
+        if (Files.isDirectory(dir)) {
+            List<String> other;
+            try (var files = Files.list(dir)) {
+                other = files.map(p -> p.getFileName().toString()).filter(n -> !n.startsWith(".npm-")
+                        && !n.matches("\\.(imdb|yelp|amazon)\\.json\\.tmp-.*")).sorted().toList();
+            } catch (IOException e) {
+                throw ConfigException.of(what, "cannot list " + dir + " (" + AtomicFiles.reason(e) + ")");
+            }
+            if (!other.isEmpty()) {
+                throw new ConfigException(what, ConfigException.described("the folder " + dir + " holding "
+                        + String.join(", ", other.subList(0, Math.min(3, other.size()))) + (other.size() > 3
+                        ? ", ..." : "") + " but not all of imdb.json, yelp.json, amazon.json"), "a new or empty folder"
+                        + " (the data set is fetched there) or one holding the three files");
+            }
         }
         try {
             Files.createDirectories(dir);

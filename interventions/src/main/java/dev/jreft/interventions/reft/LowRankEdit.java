@@ -70,7 +70,8 @@ abstract class LowRankEdit implements Intervention {
     @Override
     public Map<String, long[]> parameterShapes(long width) {
         if (rank > width) {
-            throw new IllegalArgumentException(type() + " rank " + rank + " exceeds the hook width " + width);
+            throw new dev.jreft.hooks.io.ConfigException("rank", rank, "an integer in 1.." + width + " (the hook's"
+                    + " width)");
         }
         Map<String, long[]> m = new LinkedHashMap<>();
         m.put("R", new long[] {rank, width});

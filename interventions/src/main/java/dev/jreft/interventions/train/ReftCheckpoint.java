@@ -80,6 +80,14 @@ public final class ReftCheckpoint {
         Checkpoint ck = Checkpoint.load(dir, model.fingerprint());
         ObjectNode config = ck.config();
         String source = dir.resolve(Checkpoint.CONFIG_FILE).toString();
+        for (var it = config.fieldNames(); it.hasNext(); ) {
+            String key = it.next();
+            if (!TOP_LEVEL.contains(key)) {
+                throw new CheckpointFormatException(source + ": found unknown field '" + key + "'; valid: fields "
+                        + String.join(", ", TOP_LEVEL) + " (a ReFT classifier checkpoint)");
+            }
+        }
+        checkModel(config.get("model"), model, source);
         JsonNode r = config.get("reft");
         if (r == null || !r.isObject()) {
             throw new CheckpointFormatException(source + " has no \"reft\" section: not a ReFT classifier"
@@ -157,12 +165,53 @@ public final class ReftCheckpoint {
         }
     }
 
+    /** The top-level fields of a ReFT classifier checkpoint's config.json. */
+    static final List<String> TOP_LEVEL = List.of("format", "schema_version", "model_fingerprint", "tensors", "model",
+            "reft", "training", "metrics");
+
+    /** The {@code model} section describes the model it is loaded with (the fingerprint already matched). */
+    private static void checkModel(JsonNode section, HookedModel model, String source) {
+        if (section == null) {
+            return;
+        }
+        var c = model.hooks().config();
+        Map<String, Object> actual = new LinkedHashMap<>();
+        actual.put("family", c.family());
+        actual.put("layers", c.layers());
+        actual.put("hidden", c.hidden());
+        for (var e : actual.entrySet()) {
+            JsonNode v = section.get(e.getKey());
+            if (v != null && !v.asText().equals(String.valueOf(e.getValue()))) {
+                throw new CheckpointFormatException(source + ": model." + e.getKey() + ": found " + v + "; valid: "
+                        + e.getValue() + " (the model it was trained on, whose fingerprint the checkpoint holds)");
+            }
+        }
+    }
+
     /** The training arguments stored with a checkpoint, if any. */
     public static TrainingArguments trainingArguments(Path dir) {
         JsonNode t = Checkpoint.load(dir, null).config().get("training");
         try {
             return t == null ? null : ConfigJson.convert(t, TrainingArguments.class,
                     dir.resolve(Checkpoint.CONFIG_FILE).toString(), "training");
+        } catch (ConfigException e) {
+            throw new CheckpointFormatException(e.getMessage(), e);
+        }
+    }
+
+    /** The stored training arguments, their max length checked against the model it is loaded with. */
+    public static TrainingArguments trainingArguments(Path dir, HookedModel model) {
+        TrainingArguments args = trainingArguments(dir);
+        try {
+            if (args != null) {
+                model.inputLimits().maxPositions().ifPresent(max -> {
+                    if (args.maxLength() > max) {
+                        throw new ConfigException("training.max_length", args.maxLength(), "an integer in 2.." + max
+                                + " (the model's position limit)").in(dir.resolve(Checkpoint.CONFIG_FILE).toString());
+                    }
+                });
+            }
+            return args;
         } catch (ConfigException e) {
             throw new CheckpointFormatException(e.getMessage(), e);
         }

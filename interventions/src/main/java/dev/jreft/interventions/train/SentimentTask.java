@@ -2,6 +2,7 @@ package dev.jreft.interventions.train;
 
 import dev.jreft.checkpoints.Checkpoint;
 import dev.jreft.checkpoints.CheckpointWriter;
+import dev.jreft.hooks.io.AtomicFiles;
 import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.interventions.data.LabelledText;
 import dev.jreft.interventions.data.SentimentData;
@@ -32,6 +33,7 @@ public final class SentimentTask {
 
     public static Report run(HookedModel model, Path dataDir, Path checkpointDir, ReftClassifier.Config config,
                              TrainingArguments args, long splitSeed, PrintStream out) throws IOException {
+        AtomicFiles.checkFolder(checkpointDir, "--checkpoint");
         try (CheckpointWriter checkpoint = Checkpoint.prepare(checkpointDir)) { // a bad path fails before training
             return run(model, dataDir, checkpoint, config, args, splitSeed, out);
         }
@@ -41,7 +43,7 @@ public final class SentimentTask {
                               TrainingArguments args, long splitSeed, PrintStream out) throws IOException {
         Path checkpointDir = checkpoint.dir();
         TrainConfig.checkAgainstModel(model, config, args);
-        List<LabelledText> all = SentimentData.load(SentimentData.ensure(dataDir));
+        List<LabelledText> all = SentimentData.load(SentimentData.ensure(dataDir, "--data"));
         SentimentData.Split split = SentimentData.split(all, splitSeed, 0.7, 0.15);
         out.printf("data: %d sentences (IMDb, Yelp, Amazon) -> train %d, dev %d, test %d (split seed %d)%n",
                 all.size(), split.train().size(), split.dev().size(), split.test().size(), splitSeed);

@@ -32,6 +32,8 @@ import java.util.Map;
 public record TrainConfig(String model, String tokenizer, DataSpec data, ReftSpec reft, TrainingArguments training,
                           String output) {
     private static final ObjectMapper OUT = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    /** More classes than any classification task here needs; the head is [width, classes]. */
+    static final int MAX_CLASSES = 65_536;
 
     /** The config as written: {@code training} is any subset of the training arguments. */
     private record Written(String model, String tokenizer, DataSpec data, ReftSpec reft, JsonNode training,
@@ -53,8 +55,13 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, ReftSpe
         }
 
         public Split load(Path base) {
+            return load(base, "data.sentiment");
+        }
+
+        /** The splits; {@code what} names the sentiment folder's option or field in errors. */
+        public Split load(Path base, String what) {
             if (sentiment != null) {
-                var s = SentimentData.split(SentimentData.load(SentimentData.ensure(base.resolve(sentiment))),
+                var s = SentimentData.split(SentimentData.load(SentimentData.ensure(base.resolve(sentiment), what)),
                         splitSeed == null ? 42 : splitSeed, 0.7, 0.15);
                 return new Split(s.train(), s.dev(), s.test());
             }
@@ -86,6 +93,10 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, ReftSpe
             }
             for (int i = 0; i < hooks.size(); i++) {
                 Check.present("hooks[" + i + "]", hooks.get(i), "a hook name");
+                if (hooks.indexOf(hooks.get(i)) != i) {
+                    throw new ConfigException("hooks[" + i + "]", hooks.get(i), "each hook once (it is also hooks["
+                            + hooks.indexOf(hooks.get(i)) + "])");
+                }
             }
             if (rank != null) {
                 Check.atLeast("rank", rank, 1);
@@ -94,13 +105,17 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, ReftSpe
                 PositionSpec.parse(positions);
             }
             if (classes != null) {
-                Check.atLeast("classes", classes, 2);
+                Check.between("classes", classes, 2, MAX_CLASSES);
             }
             if (pooling != null) {
                 Check.choice("pooling", pooling, ClassificationHead.Pooling.class);
             }
             if (activation != null) {
                 dev.jreft.interventions.reft.Activation.named(activation);
+                if (!activation.equals("linear") && List.of("consreft", "lobireft").contains(intervention)) {
+                    throw new ConfigException("activation", activation, "linear for " + intervention + " (it has no"
+                            + " learned projection W for an activation to act on)");
+                }
             }
             if (dropout != null) {
                 Check.between("dropout", dropout, 0, 1, true);
@@ -139,9 +154,20 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, ReftSpe
      */
     public Map<String, Object> run(Path base, Path metricsFile, PrintStream out) throws IOException {
         TrainingArguments args = training == null ? TrainingArguments.defaults() : training;
-        AtomicFiles.checkTarget(metricsFile);
-        try (CheckpointWriter checkpoint = Checkpoint.prepare(base.resolve(output))) {
+        Path outDir = AtomicFiles.checkFolder(base.resolve(output), "output");
+        AtomicFiles.checkTarget(metricsFile, "--metrics");
+        AtomicFiles.checkNotAnInput(metricsFile, "--metrics", inputs(base));
+        if (metricsFile.toAbsolutePath().normalize().startsWith(outDir) && CHECKPOINT_FILES.contains(
+                metricsFile.getFileName().toString()) || metricsFile.toAbsolutePath().normalize().equals(outDir)) {
+            throw new ConfigException("--metrics", metricsFile.toString(), "a file that is not the checkpoint folder or"
+                    + " one of its files (" + String.join(", ", CHECKPOINT_FILES) + ")");
+        }
+        try (CheckpointWriter checkpoint = Checkpoint.prepare(outDir)) {
             HookedModel m = InterventionConfig.loadModel(model, tokenizer, base);
+            if (m.tokenizer().isEmpty()) {
+                throw ConfigException.of("tokenizer", "found nothing; valid: the model's tokenizer.json (training"
+                        + " tokenises the texts; " + model + " carries none)");
+            }
             ReftClassifier.Config config = reft.toConfig();
             checkAgainstModel(m, config, args);
             Split split = data.load(base);
@@ -173,13 +199,41 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, ReftSpe
         }
     }
 
-    /** Hooks the model has, a rank that fits its width, a max length within its positions. */
+    /** The files of a checkpoint folder, which a metrics file must not replace. */
+    static final List<String> CHECKPOINT_FILES = List.of(Checkpoint.CONFIG_FILE, Checkpoint.TENSORS_FILE,
+            CheckpointWriter.STAGED_TENSORS_FILE);
+
+    /** The files and folders this run reads, which no output of it may replace. */
+    private List<Path> inputs(Path base) {
+        List<Path> in = new java.util.ArrayList<>();
+        if (model != null && !model.equals(InterventionConfig.DEFAULT_MODEL)) {
+            in.add(base.resolve(model));
+        }
+        if (tokenizer != null) {
+            in.add(base.resolve(tokenizer));
+        }
+        for (String f : java.util.Arrays.asList(data.sentiment(), data.train(), data.dev(), data.test())) {
+            if (f != null) {
+                in.add(base.resolve(f));
+            }
+        }
+        return in;
+    }
+
+    /**
+     * Hooks the model has, of its width and [batch, seq, width] layout; a rank that fits the width; a max length
+     * within its positions; position counts within the max length.
+     */
     static void checkAgainstModel(HookedModel m, ReftClassifier.Config c, TrainingArguments args) {
+        long hidden = m.hooks().config().hidden();
         for (int i = 0; i < c.hooks().size(); i++) {
-            try {
-                m.hook(c.hooks().get(i));
-            } catch (IllegalArgumentException e) {
-                throw ConfigException.within("reft.hooks[" + i + "]", e);
+            var point = m.hook(c.hooks().get(i), "reft.hooks[" + i + "]");
+            var layout = point.layout();
+            if (layout.kind() != dev.jreft.hooks.discovery.HookLayout.Kind.RAW
+                    && (!layout.positional() || layout.width() != hidden)) {
+                throw new ConfigException("reft.hooks[" + i + "]", ConfigException.described(c.hooks().get(i)
+                        + " of shape " + layout.shape()), "a [batch, seq, " + hidden + "] hook such as blocks.L"
+                        + ".block_output (ReFT interventions act on the model's " + hidden + "-wide states)");
             }
         }
         long width = m.hooks().config().hidden();
@@ -192,13 +246,22 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, ReftSpe
                         + " (the model's position limit)");
             }
         });
+        PositionSpec p = PositionSpec.parse(c.positions());
+        if (p.first() > args.maxLength() || p.last() > args.maxLength()) {
+            throw new ConfigException("reft.positions", c.positions(), "n and m at most training.max_length ("
+                    + args.maxLength() + "): no example has more tokens");
+        }
     }
 
     /** Accuracy of a saved checkpoint on labelled data (labels checked against the checkpoint's classes). */
     public static Map<String, Object> evaluate(Path checkpoint, HookedModel model, List<LabelledText> data) {
         ReftClassifier c = ReftCheckpoint.load(checkpoint, model);
+        if (model.tokenizer().isEmpty()) {
+            throw ConfigException.of("--tokenizer", "found nothing; valid: the model's tokenizer.json (evaluation"
+                    + " tokenises the texts)");
+        }
         Datasets.checkLabels(data, c.config().classes());
-        TrainingArguments args = ReftCheckpoint.trainingArguments(checkpoint);
+        TrainingArguments args = ReftCheckpoint.trainingArguments(checkpoint, model);
         int maxLength = args == null ? TrainingArguments.defaults().maxLength() : args.maxLength();
         Map<String, Object> metrics = new LinkedHashMap<>();
         metrics.put("examples", data.size());

@@ -3,6 +3,7 @@ package dev.jreft.interventions.train;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.annotation.JsonNaming;
 import dev.jreft.hooks.io.Check;
+import dev.jreft.hooks.io.ConfigException;
 
 import java.util.List;
 
@@ -14,13 +15,19 @@ import java.util.List;
 public record TrainingArguments(int epochs, int batchSize, double learningRate, double weightDecay,
                                 double warmupRatio, double maxGradNorm, long seed, int evalEvery, int patience,
                                 String optimizer, int maxLength) {
+    /** Above any learning rate that trains (Adam's steps are about lr; SGD's lr × gradient): a typo such as 1e3. */
+    public static final double MAX_LEARNING_RATE = 10;
+
     /** The optimisers {@link Optimizer#byName} knows. */
     public static final List<String> OPTIMIZERS = List.of("adamw", "sgd");
 
     public TrainingArguments {
         Check.atLeast("epochs", epochs, 1);
         Check.atLeast("batch_size", batchSize, 1);
-        Check.positive("learning_rate", learningRate);
+        if (!(learningRate > 0 && learningRate <= MAX_LEARNING_RATE)) {
+            throw new ConfigException("learning_rate", learningRate, "a number in (0, " + (int) MAX_LEARNING_RATE
+                    + "]");
+        }
         Check.nonNegative("weight_decay", weightDecay);
         Check.between("warmup_ratio", warmupRatio, 0, 1, false);
         Check.nonNegative("max_grad_norm", maxGradNorm); // 0: no clipping

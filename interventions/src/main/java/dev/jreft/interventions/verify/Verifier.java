@@ -1,12 +1,15 @@
 package dev.jreft.interventions.verify;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.jreft.hooks.autodiff.GraphGradients;
 import dev.jreft.hooks.autodiff.HookGradients;
 import dev.jreft.hooks.autodiff.LossGraphs;
 import dev.jreft.hooks.graph.OnnxGraph;
+import dev.jreft.hooks.io.ConfigException;
+import dev.jreft.hooks.io.ConfigJson;
 import dev.jreft.hooks.io.Npy;
+import dev.jreft.hooks.io.SafeNames;
+import dev.jreft.hooks.io.TextFiles;
 import dev.jreft.hooks.runtime.ActivationCache;
 import dev.jreft.hooks.runtime.Batch;
 import dev.jreft.hooks.runtime.HookedModel;
@@ -40,7 +43,6 @@ import java.util.function.Consumer;
  */
 public final class Verifier {
     private final Path dir;
-    private final ObjectMapper json = new ObjectMapper();
     private final Map<String, HookedModel> models = new HashMap<>();
 
     public Verifier(Path dir) {
@@ -59,13 +61,35 @@ public final class Verifier {
             out.println(r.line());
             out.flush();
         };
-        JsonNode manifest = read(dir.resolve("manifest.json"));
-        for (Iterator<String> it = manifest.get("models").fieldNames(); it.hasNext(); ) {
-            String key = it.next();
-            checkModel(key, manifest.get("models").get(key)).forEach(sink);
+        Path manifestFile = dir.resolve("manifest.json");
+        JsonNode manifest = read(manifestFile);
+        JsonNode modelsNode = manifest.get("models");
+        JsonNode cases = manifest.get("cases");
+        if (modelsNode == null || !modelsNode.isObject()) {
+            throw new ConfigException("models", ConfigException.described(modelsNode == null ? "nothing"
+                    : modelsNode.getNodeType().name().toLowerCase()), "an object of models by key").in(
+                    manifestFile.toString());
         }
-        for (JsonNode c : manifest.get("cases")) {
-            sink.accept(checkCase(c.get("name").asText(), dir.resolve(c.get("case").asText())));
+        if (cases == null || !cases.isArray()) {
+            throw new ConfigException("cases", ConfigException.described(cases == null ? "nothing"
+                    : cases.getNodeType().name().toLowerCase()), "a list of {\"name\", \"case\"} entries").in(
+                    manifestFile.toString());
+        }
+        for (int i = 0; i < cases.size(); i++) {
+            JsonNode c = cases.get(i);
+            if (!c.isObject() || !c.path("name").isTextual() || !c.path("case").isTextual()) {
+                throw new ConfigException("cases[" + i + "]", ConfigException.described(c.toString()),
+                        "an object with string \"name\" and \"case\"").in(manifestFile.toString());
+            }
+            inside(c.get("case").asText(), "cases[" + i + "].case"); // before any case runs
+        }
+        for (Iterator<String> it = modelsNode.fieldNames(); it.hasNext(); ) {
+            String key = it.next();
+            checkModel(key, modelsNode.get(key)).forEach(sink);
+        }
+        for (int i = 0; i < cases.size(); i++) {
+            JsonNode c = cases.get(i);
+            sink.accept(checkCase(c.get("name").asText(), inside(c.get("case").asText(), "cases[" + i + "].case")));
         }
         return results;
     }
@@ -77,7 +101,7 @@ public final class Verifier {
         try {
             model = model(m, m.hasNonNull("onnx") ? firstOnnx(m) : null);
         } catch (RuntimeException e) {
-            r.add(new CheckResult(key + ": load", CheckResult.Status.FAILED, Double.NaN, e.getMessage()));
+            r.add(new CheckResult(key + ": load", CheckResult.Status.FAILED, Double.NaN, reason(e)));
             return r;
         }
         Batch batch = batch(m.get("inputs"));
@@ -111,7 +135,7 @@ public final class Verifier {
             r.add(lossCheck(key + ": loss", m.get("loss"), m.get("inputs"), output, m.get("loss").get("value")
                     .asDouble(), tol.loss));
         } catch (RuntimeException e) {
-            r.add(fail(key + ": run", Double.NaN, e.toString()));
+            r.add(fail(key + ": run", Double.NaN, reason(e)));
         }
         if (m.has("grad_references") && m.get("grad_references").size() > 0) {
             r.add(gradientCheck(key, m, model, batch, tol));
@@ -145,7 +169,7 @@ public final class Verifier {
             }
             return pass(label, worst, "loss " + String.format("%.6f", res.loss()));
         } catch (RuntimeException e) {
-            return fail(label, Double.NaN, e.toString());
+            return fail(label, Double.NaN, reason(e));
         }
     }
 
@@ -273,7 +297,7 @@ public final class Verifier {
             }
             return pass(name, worst, String.join(", ", labels));
         } catch (RuntimeException e) {
-            return fail(name, Double.NaN, e.toString());
+            return fail(name, Double.NaN, reason(e));
         }
     }
 
@@ -305,7 +329,7 @@ public final class Verifier {
         String key = modelFile != null ? modelFile : "external:" + m.get("external_onnx").get("resource").asText();
         return models.computeIfAbsent(key, k -> {
             if (modelFile != null) {
-                return new HookedModel(OnnxGraph.load(dir.resolve(modelFile)), null, OrtRuntime.shared());
+                return new HookedModel(OnnxGraph.load(inside(modelFile, "a model file")), null, OrtRuntime.shared());
             }
             JsonNode ext = m.get("external_onnx");
             String resource = ext.get("resource").asText();
@@ -346,7 +370,21 @@ public final class Verifier {
     }
 
     private INDArray npy(JsonNode path) {
-        return Npy.read(dir.resolve(path.asText()));
+        return Npy.read(inside(path.asText(), "a reference file"));
+    }
+
+    /**
+     * A file the bundle names, which must lie inside the bundle's folder: a manifest cannot make the verifier read
+     * anything else on the machine by its names. (Links the user put in the bundle are followed: they are the user's
+     * choice, as in a bundle that links to large models instead of copying them.)
+     */
+    private Path inside(String relative, String what) {
+        return SafeNames.inside(dir, relative, what);
+    }
+
+    /** A failure's reason for its line: the message, or the exception's name when it has none. */
+    private static String reason(RuntimeException e) {
+        return e.getMessage() != null ? e.getMessage().replaceAll("\\s*\\R\\s*", " ") : e.getClass().getSimpleName();
     }
 
     private static int[] ints(JsonNode a) {
@@ -366,11 +404,7 @@ public final class Verifier {
     }
 
     private JsonNode read(Path p) {
-        try {
-            return json.readTree(p.toFile());
-        } catch (IOException e) {
-            throw new IllegalArgumentException("cannot read " + p + ": " + e.getMessage(), e);
-        }
+        return ConfigJson.tree(TextFiles.readUtf8(p, null), p.toString());
     }
 
     private static CheckResult pass(String n, double err, String d) {

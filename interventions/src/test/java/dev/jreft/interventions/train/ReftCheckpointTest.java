@@ -94,7 +94,7 @@ class ReftCheckpointTest {
                 + " [3, 384]");
         assertRefused(tmp, good, m, null, c -> c.put("intervention", "loreftt"), "reft.intervention: found"
                 + " 'loreftt'; valid: loreft, noreft");
-        assertRefused(tmp, good, m, null, c -> c.put("classes", 1), "reft.classes: found 1; valid: an integer >= 2");
+        assertRefused(tmp, good, m, null, c -> c.put("classes", 1), "reft.classes: found 1; valid: an integer in 2..65536");
         assertRefused(tmp, good, m, null, c -> c.putArray("hooks").add("blocks.9.block_output"), "reft.hooks[0]");
     }
 
