@@ -305,4 +305,74 @@ class BadInputTest {
         assertBad(CliTest.jreft("cache", "--text-file", tmp.resolve("none.txt").toString(), "--hooks", "all",
                 "--out", tmp.resolve("x").toString()), "--text-file " + tmp.resolve("none.txt") + ": found no such file");
     }
+
+    /** Outputs never replace the run's inputs, the working directory or anything outside the chosen folder. */
+    @Test
+    void outputsNeverReplaceInputsOrTheWorkingDirectory() throws Exception {
+        assertBad(CliTest.jreft("cache", "--text", "hi", "--hooks", "blocks.0.block_output", "--out", ""),
+                "--out: found ''; valid: a folder path");
+        for (String out : List.of(".", "..")) {
+            assertBad(CliTest.jreft("cache", "--text", "hi", "--hooks", "blocks.0.block_output", "--out", out),
+                    "--out: found '" + out + "'; valid: a folder below the working directory");
+        }
+        Path config = tmp.resolve("in.json");
+        Path out = tmp.resolve("in-run");
+        Files.writeString(config, "{\"data\": {\"train\": \"" + data + "\"}, \"reft\": " + REFT + ", \"training\": "
+                + TRAINING + ", \"output\": \"" + out + "\"}");
+        String before = Files.readString(data);
+        assertBad(CliTest.jreft("train", "--config", config.toString(), "--metrics", data.toString()),
+                "--metrics: found '" + data + "'; valid: a path that is not one of the run's inputs");
+        assertBad(CliTest.jreft("train", "--config", config.toString(), "--metrics", out.resolve("config.json")
+                .toString()), "--metrics: found", "valid: a file that is not the checkpoint folder or one of its files");
+        assertEquals(before, Files.readString(data));
+        Path mine = Files.createDirectories(tmp.resolve("my-folder"));
+        Files.writeString(mine.resolve("notes.txt"), "mine");
+        assertBad(CliTest.jreft("eval", "--checkpoint", tmp.toString(), "--sentiment", mine.toString()),
+                "--sentiment: found the folder " + mine + " holding notes.txt but not all of imdb.json");
+        assertEquals(List.of("notes.txt"), Files.list(mine).map(p -> p.getFileName().toString()).toList());
+        assertBad(CliTest.jreft("eval", "--checkpoint", tmp.toString(), "--data", data.toString(), "--split", "dev"),
+                "--split: found 'dev'; valid: nothing with --data");
+        try (Stream<Path> s = Files.list(tmp)) {
+            assertTrue(s.noneMatch(p -> p.getFileName().toString().endsWith(".lock")), "no lock file left");
+        }
+    }
+
+    /** Values that would run but mean nothing: nulls, unknown or non-finite parameters, options a type ignores. */
+    @Test
+    void meaninglessValuesAreRefused() throws Exception {
+        Path nothing = Files.writeString(tmp.resolve("null.json"), "null");
+        assertBad(CliTest.jreft("intervene", "--config", nothing.toString(), "--out", tmp.resolve("n").toString()),
+                "null.json: found null; valid: a JSON object");
+        assertBad(intervene("\"positions\": null"), "sites[0].positions: found null; valid:", "leave the field out");
+        assertBad(interveneWith("\"texts\": [\"a\", null]", "\"positions\": \"all\""), "inputs.texts[1]: found null");
+        assertBad(interveneWith("\"texts\": [\"  \"]", "\"positions\": \"all\""), "texts[0]: found '  '; valid: a text"
+                + " with at least one non-space character");
+        assertBad(intervene("\"positions\": \"all\", \"rank\": 4"), "sites[0].rank: found 4; valid: nothing for"
+                + " zero_ablation");
+        assertBad(intervene("\"positions\": \"all\", \"heads\": [3]"), "sites[0].heads: found '[3]'; valid: nothing"
+                + " with unit pos");
+        assertBad(intervene("\"positions\": \"all\", \"unit\": \"h.pos\", \"heads\": [3, 3]"),
+                "sites[0].heads: found '[3, 3]'; valid: each head once");
+        assertBad(intervene("\"positions\": \"all\", \"subspace\": []"), "sites[0].subspace: found an empty list");
+        assertBad(intervene("\"positions\": \"all\", \"params\": {\"v\": [1]}"),
+                "params.v: found a value for a parameter zero_ablation does not have; valid: no parameters");
+        assertBad(interveneWith("\"input_ids\": [[101, 7, 102]], \"attention_mask\": [[0, 1, 1]]",
+                "\"positions\": \"all\""), "attention_mask[0]: found a real token at 1 after padding; valid: right"
+                + " padding");
+        Path mask = tmp.resolve("mask.npy");
+        dev.jreft.hooks.io.Npy.write(mask, org.nd4j.linalg.factory.Nd4j.ones(org.nd4j.linalg.api.buffer.DataType.FLOAT,
+                1, 3));
+        assertBad(interveneWith("\"npy\": {\"input_ids\": \"" + mask + "\", \"attention_mask\": \"" + mask + "\"}",
+                "\"positions\": \"all\""), "input_ids: found float values; valid: int64 values");
+        assertBad(interveneWith("\"npy\": {\"bogus\": \"" + mask + "\"}", "\"positions\": \"all\""),
+                "inputs.npy.bogus: found an input the graph does not have");
+        assertBad(train("{\"hooks\": [\"blocks.1.block_output\", \"blocks.1.block_output\"]}", TRAINING),
+                "reft.hooks[1]: found 'blocks.1.block_output'; valid: each hook once");
+        assertBad(train("{\"hooks\": [\"blocks.1.attention_weight\"]}", TRAINING),
+                "reft.hooks[0]: found blocks.1.attention_weight of shape [b,12,s,s]; valid: a [batch, seq, 384] hook");
+        assertBad(train("{\"hooks\": [\"blocks.1.block_output\"], \"positions\": \"f100+l100\"}", TRAINING),
+                "reft.positions: found 'f100+l100'; valid: n and m at most training.max_length (16)");
+        assertBad(train("{\"hooks\": [\"blocks.1.block_output\"], \"intervention\": \"consreft\", \"activation\":"
+                + " \"relu\"}", TRAINING), "reft.activation: found 'relu'; valid: linear for consreft");
+    }
 }

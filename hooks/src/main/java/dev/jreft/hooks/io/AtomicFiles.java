@@ -147,24 +147,23 @@ public final class AtomicFiles {
 
     /** A new empty file beside {@code target}, named {@code .<name>.tmp-<random>}, with default permissions. */
     public static Path createTempFile(Path target) throws IOException {
-        for (int attempt = 0; ; attempt++) {
-            Path tmp = tempSibling(target);
-            try {
-                return Files.createFile(tmp);
-            } catch (FileAlreadyExistsException e) {
-                if (attempt > 100) {
-                    throw e;
-                }
-            }
-        }
+        return createTemp(target, Files::createFile);
     }
 
     /** A new empty folder beside {@code target}, named {@code .<name>.tmp-<random>}, with default permissions. */
     public static Path createTempFolder(Path target) throws IOException {
+        return createTemp(target, Files::createDirectory);
+    }
+
+    private interface Create {
+        Path create(Path p, java.nio.file.attribute.FileAttribute<?>... attributes) throws IOException;
+    }
+
+    /** Creates by name (no attributes: the umask decides), retrying on the rare random-name collision. */
+    private static Path createTemp(Path target, Create create) throws IOException {
         for (int attempt = 0; ; attempt++) {
-            Path tmp = tempSibling(target);
             try {
-                return Files.createDirectory(tmp);
+                return create.create(tempSibling(target));
             } catch (FileAlreadyExistsException e) {
                 if (attempt > 100) {
                     throw e;
