@@ -55,6 +55,10 @@ public final class CheckpointWriter implements AutoCloseable {
         if (dir.getParent() == null) {
             throw new IllegalArgumentException("cannot save a checkpoint as the file system root " + dir);
         }
+        if (Files.isSymbolicLink(dir)) {
+            throw new IllegalArgumentException("cannot save checkpoint to " + dir + ": it is a symbolic link; give the"
+                    + " folder it points to");
+        }
         if (Files.exists(dir, LinkOption.NOFOLLOW_LINKS) && !Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
             throw new IllegalArgumentException("cannot save checkpoint to " + dir + ": it exists and is not a "
                     + "directory; remove it or choose another path");
@@ -91,6 +95,17 @@ public final class CheckpointWriter implements AutoCloseable {
             throw new IllegalArgumentException("cannot save checkpoint to " + dir + ": the directory exists, is "
                     + "not empty and holds no jreft checkpoint (no " + Checkpoint.CONFIG_FILE + " with \"format\": \""
                     + Checkpoint.FORMAT + "\"); refusing to replace it. Choose an empty or new directory");
+        }
+        for (String name : List.of(Checkpoint.TENSORS_FILE, STAGED_TENSORS_FILE)) {
+            Path p = dir.resolve(name);
+            if (Files.exists(p, LinkOption.NOFOLLOW_LINKS) && !Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS)) {
+                throw new IllegalArgumentException("cannot save checkpoint to " + dir + ": " + name + " there is not a"
+                        + " file (a folder or a link someone put there); refusing to replace it");
+            }
+        }
+        if (Files.isDirectory(dir) && !Files.isWritable(dir)) {
+            throw new IllegalArgumentException("cannot save checkpoint to " + dir + ": permission denied (the folder"
+                    + " is not writable)");
         }
     }
 

@@ -239,6 +239,9 @@ public final class SafeTensors {
         if (!Files.exists(file)) {
             throw new CheckpointFormatException("safetensors file " + file + " does not exist");
         }
+        if (!Files.isRegularFile(file)) {
+            throw new CheckpointFormatException(file + ": found a folder or special file; valid: a safetensors file");
+        }
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             return parse(new Source() {
                 @Override

@@ -71,6 +71,13 @@ class CheckpointTest {
         Checkpoint.save(dir, cfg, t, FP);
         assertEquals(before, cfg, "the caller's config is not modified");
         assertEquals(List.of(dir.resolve("config.json"), dir.resolve("tensors.safetensors")), list(dir));
+        // the user's umask, as for any file they create, not the 0600 / 0700 of Java's temp files
+        Path plainFile = Files.createFile(tmp.resolve("plain"));
+        Path plainDir = Files.createDirectory(tmp.resolve("plainDir"));
+        assertEquals(Files.getPosixFilePermissions(plainFile), Files.getPosixFilePermissions(dir.resolve("config.json")));
+        assertEquals(Files.getPosixFilePermissions(plainFile), Files.getPosixFilePermissions(
+                dir.resolve("tensors.safetensors")));
+        assertEquals(Files.getPosixFilePermissions(plainDir), Files.getPosixFilePermissions(dir));
 
         JsonNode onDisk = JSON.readTree(dir.resolve("config.json").toFile());
         assertEquals("jreft-checkpoint", onDisk.get("format").asText());

@@ -1,5 +1,6 @@
 package dev.jreft.cli;
 
+import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.io.OutputFolder;
 import dev.jreft.hooks.runtime.ActivationCache;
 import dev.jreft.hooks.runtime.Batch;
@@ -44,11 +45,23 @@ final class CacheCommand implements Callable<Integer> {
                     + " --text-file FILE|-) or token ids (--ids), not both and not neither");
         }
         long[][] idRows = ids == null ? null : parseIds(ids);
+        if (hooks.contains("all") && hooks.size() > 1) {
+            throw new ConfigException("--hooks", String.join(",", hooks), "'all' alone, or a list of hook names");
+        }
         try (OutputFolder folder = OutputFolder.prepare(out, "cache")) {
             HookedModel m = model.load();
-            Batch batch = texts != null ? m.tokenize(texts)
-                    : new InputSpec(null, idRows, mask(idRows), null).toBatch(m, Path.of(""));
             List<String> names = hooks.equals(List.of("all")) ? m.hooks().names() : hooks;
+            for (int i = 0; i < names.size(); i++) {
+                m.hook(names.get(i), "--hooks[" + i + "]");
+            }
+            Batch batch;
+            try {
+                batch = texts != null ? m.tokenize(texts)
+                        : new InputSpec(null, idRows, mask(idRows), null).toBatch(m, Path.of(""));
+            } catch (ConfigException e) { // the batch's fields, named as the user gave them
+                throw e.renamed("texts", text.textFile == null ? "--text" : "--text/--text-file text", true)
+                        .renamed("input_ids", "--ids");
+            }
             ActivationCache c = m.runWithCache(batch, names);
             c.save(folder);
             folder.npy(Batch.INPUT_IDS, "input", batch.inputs().get(Batch.INPUT_IDS));
@@ -66,7 +79,7 @@ final class CacheCommand implements Callable<Integer> {
         String[] rows = ids.split(";", -1);
         for (int r = 0; r < rows.length; r++) {
             try {
-                parsed.add(Arrays.stream(rows[r].trim().split(",")).map(String::trim).mapToLong(Long::parseLong)
+                parsed.add(Arrays.stream(rows[r].trim().split(",")).map(String::trim).mapToLong(CacheCommand::asciiLong)
                         .toArray());
             } catch (NumberFormatException e) {
                 throw new IllegalArgumentException("--ids row " + r + ": found '" + rows[r] + "'; valid: token ids"
@@ -74,6 +87,14 @@ final class CacheCommand implements Callable<Integer> {
             }
         }
         return parsed.toArray(long[][]::new);
+    }
+
+    /** A decimal integer in ASCII digits only (Long.parseLong also reads other scripts' digits). */
+    private static long asciiLong(String s) {
+        if (!s.matches("-?[0-9]{1,18}")) {
+            throw new NumberFormatException(s);
+        }
+        return Long.parseLong(s);
     }
 
     /** Right-pads rows of different lengths with id 0 (and mask 0) in place; returns the mask. */

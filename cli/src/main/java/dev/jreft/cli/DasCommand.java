@@ -115,7 +115,7 @@ final class DasCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        DasConfig c = ConfigJson.read(config, DasConfig.class);
+        DasConfig c = ConfigJson.read(Jreft.configFile(config), DasConfig.class);
         DasExperiment experiment = c.experiment() == null ? null : EXPERIMENTS.get(c.experiment());
         if (experiment == null) {
             throw new ConfigException("experiment", c.experiment(), String.join(", ", EXPERIMENTS.keySet()))

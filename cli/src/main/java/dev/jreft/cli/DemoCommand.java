@@ -49,10 +49,21 @@ final class DemoCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         long t0 = System.nanoTime();
-        PositionSpec.parse(positions);
+        try {
+            PositionSpec spec = PositionSpec.parse(positions);
+            int maxLength = TrainingArguments.defaults().maxLength();
+            if (spec.first() > maxLength || spec.last() > maxLength) {
+                throw new ConfigException("positions", positions, "n and m at most " + maxLength + " (the demo's"
+                        + " max_length)");
+            }
+        } catch (ConfigException e) {
+            throw e.renamed("positions", "--positions");
+        }
         Check.atLeast("--rank", rank, 1);
-        Check.atLeast("--epochs", epochs, 1);
-        Check.positive("--lr", lr);
+        Check.between("--epochs", epochs, 1, 10_000);
+        if (!(lr > 0 && lr <= TrainingArguments.MAX_LEARNING_RATE)) {
+            throw new ConfigException("--lr", lr, "a number in (0, 10]");
+        }
         HookedModel m = HookedModel.minilm();
         for (int l : layers) {
             Check.between("--layers", l, 0, m.hooks().config().layers() - 1);

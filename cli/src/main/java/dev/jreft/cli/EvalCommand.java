@@ -58,8 +58,7 @@ final class EvalCommand implements Callable<Integer> {
             }
         }
         if (out != null) {
-            AtomicFiles.checkTarget(out, "--out");
-            AtomicFiles.checkNotAnInput(out, "--out", java.util.Arrays.asList(checkpoint, data, sentiment,
+            TrainConfig.checkMetricsTarget(out, "--out", java.util.Arrays.asList(checkpoint, data, sentiment,
                     model.model == null || model.model.equals("minilm") ? null : Path.of(model.model),
                     model.tokenizer == null ? null : Path.of(model.tokenizer)));
         }
@@ -78,7 +77,7 @@ final class EvalCommand implements Callable<Integer> {
         String json = TrainConfig.toJson(metrics);
         System.out.println(json);
         if (out != null) {
-            AtomicFiles.write(out, json.getBytes());
+            TrainConfig.writeMetrics(out, metrics);
         }
         return 0;
     }

@@ -20,7 +20,7 @@ final class InterveneCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        InterventionConfig c = InterventionConfig.read(config);
+        InterventionConfig c = InterventionConfig.read(Jreft.configFile(config));
         List<Path> written;
         try {
             written = c.runAndWrite(Path.of(""), out);

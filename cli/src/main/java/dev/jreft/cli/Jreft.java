@@ -5,6 +5,7 @@ import dev.jreft.hooks.graph.OnnxFormatException;
 import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.runtime.Device;
 import dev.jreft.hooks.runtime.OrtRuntime;
+import dev.jreft.interventions.train.NonFiniteException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -13,6 +14,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileSystemException;
+import java.nio.file.Path;
 
 /** {@code jreft}: hooks, activation caching, interventions and verification on exported transformers. */
 @Command(name = "jreft", mixinStandardHelpOptions = true, scope = CommandLine.ScopeType.INHERIT,
@@ -99,8 +101,8 @@ public final class Jreft implements Runnable {
         if (e instanceof FileSystemException f && f.getReason() != null) {
             return f.getFile() + ": " + f.getReason();
         }
-        if (e instanceof ConfigException || isBadInput(e)) {
-            return e.getMessage() != null ? e.getMessage() : e.toString();
+        if (e instanceof ConfigException || isBadInput(e) || e instanceof NonFiniteException) {
+            return e.getMessage() != null ? e.getMessage() : e.toString(); // said in full by its own message
         }
         if (e.getMessage() != null && (e.getMessage().contains("Allocation failed")
                 || e.getMessage().contains("bad_alloc"))) { // ND4J's native allocator
@@ -110,8 +112,17 @@ public final class Jreft implements Runnable {
                 .getSimpleName() + "; JREFT_DEBUG=1 prints where)";
     }
 
+    /** A {@code --config} path checked before it is read: not empty, not a folder. */
+    static Path configFile(Path config) {
+        if (config.toString().isEmpty() || java.nio.file.Files.isDirectory(config)) {
+            throw new ConfigException("--config", config.toString(), "the path of a JSON config file"
+                    + (config.toString().isEmpty() ? "" : " (this is a folder)"));
+        }
+        return config;
+    }
+
     /** A message on one line, whatever its source put in it. */
     static String oneLine(String s) {
-        return s == null ? "" : s.replaceAll("\\s*\\R\\s*", " ").strip();
+        return s == null ? "" : ConfigException.printable(s.replaceAll("\\s*\\R\\s*", " ").strip());
     }
 }

@@ -1,6 +1,7 @@
 package dev.jreft.cli;
 
 import dev.jreft.analysis.PatchingSweep;
+import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.runtime.HookedModel;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -28,6 +29,18 @@ final class PatchCommand implements Callable<Integer> {
         System.out.println("model: all-MiniLM-L6-v2 (" + m.hooks().config().layers() + " layers, d="
                 + m.hooks().config().hidden() + ", " + m.graph().parameterCount() + " parameters), device "
                 + m.runtime().device());
+        for (var text : java.util.Map.of("--base", base, "--source", source).entrySet()) {
+            int tokens = m.tokenizer().orElseThrow().tokens(text.getValue()).size();
+            if (text.getValue().isBlank()) {
+                throw new ConfigException(text.getKey(), text.getValue(), "a sentence with at least one non-space"
+                        + " character");
+            }
+            long max = m.inputLimits().maxPositions().orElse(Long.MAX_VALUE);
+            if (tokens > max) {
+                throw new ConfigException(text.getKey(), ConfigException.described("a text of " + tokens + " tokens"),
+                        "at most " + max + " tokens (the model's positions; a cut text could hide the difference)");
+            }
+        }
         System.out.println("base:   " + base + "  " + m.tokenizer().orElseThrow().tokens(base));
         System.out.println("source: " + source + "  " + m.tokenizer().orElseThrow().tokens(source));
         List<PatchingSweep.LayerEffect> fx = PatchingSweep.blockOutputInterchange(m, base, source,

@@ -1,5 +1,6 @@
 package dev.jreft.cli;
 
+import dev.jreft.hooks.io.AtomicFiles;
 import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.interventions.train.TrainConfig;
 import picocli.CommandLine.Command;
@@ -15,13 +16,15 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--config", required = true, description = "training config (JSON; see README)")
     Path config;
 
-    @Option(names = "--metrics", description = "metrics JSON to write (default: <output>.metrics.json)")
+    @Option(names = "--metrics", description = "metrics JSON to write (default: metrics.json in the checkpoint"
+            + " folder)")
     Path metrics;
 
     @Override
     public Integer call() throws Exception {
-        TrainConfig c = TrainConfig.read(config);
-        Path out = metrics != null ? metrics : Path.of(c.output() + ".metrics.json");
+        TrainConfig c = TrainConfig.read(Jreft.configFile(config));
+        Path out = metrics != null ? metrics : Path.of(c.output()).resolve("metrics.json");
+        AtomicFiles.checkNotAnInput(out, "--metrics", java.util.List.of(config));
         Map<String, Object> m;
         try {
             m = c.run(Path.of(""), out, System.out);

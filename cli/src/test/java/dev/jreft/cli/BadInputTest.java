@@ -83,8 +83,9 @@ class BadInputTest {
         assertBad(train(REFT, "{\"learning_rate\": -0.1}"), "training.learning_rate: found -0.1");
         assertBad(train(REFT, "{\"patience\": -1}"), "training.patience: found -1; valid: an integer >= 0");
         assertBad(train(REFT, "{\"eval_every\": -5}"), "training.eval_every: found -5");
-        assertBad(train(REFT, "{\"weight_decay\": -0.01}"), "training.weight_decay: found -0.01; valid: a finite"
-                + " number >= 0");
+        assertBad(train(REFT, "{\"weight_decay\": -0.01}"), "training.weight_decay: found -0.01; valid: a number in [0, 1]");
+        assertBad(train(REFT, "{\"weight_decay\": 1e30}"), "training.weight_decay: found 1.0E30; valid: a number in"
+                + " [0, 1]");
         assertBad(train(REFT, "{\"max_grad_norm\": -1}"), "training.max_grad_norm: found -1.0");
         assertBad(train(REFT, "{\"warmup_ratio\": 5}"), "training.warmup_ratio: found 5.0; valid: a number in [0, 1]");
         assertBad(train(REFT, "{\"epochs\": 1.9}"), "training.epochs: found 1.9; valid: an integer");
@@ -240,6 +241,11 @@ class BadInputTest {
                 + " [\"blocks.0.block_outpt\"]}}");
         assertBad(CliTest.jreft("das", "--config", config.toString(), "--out", tmp.resolve("das").toString()),
                 "settings.hooks[0]:", "blocks.0.block_outpt");
+        Files.writeString(config, "{\"experiment\": \"minilm-negation\", \"settings\": {\"hooks\":"
+                + " [\"blocks.1.attention_weight\"]}}");
+        assertBad(CliTest.jreft("das", "--config", config.toString(), "--out", tmp.resolve("das").toString()),
+                "settings.hooks[0]: found blocks.1.attention_weight of shape [b,12,s,s]; valid: a [batch, seq, width]"
+                + " hook");
         Files.writeString(config, "{\"experiment\": \"minilm-negation\", \"settings\": {\"method\": \"bogus\"}}");
         assertBad(CliTest.jreft("das", "--config", config.toString(), "--out", tmp.resolve("das").toString()),
                 "settings.method: found 'bogus'; valid: rotated, low_rank, boundless");
@@ -330,6 +336,12 @@ class BadInputTest {
         assertBad(CliTest.jreft("eval", "--checkpoint", tmp.toString(), "--sentiment", mine.toString()),
                 "--sentiment: found the folder " + mine + " holding notes.txt but not all of imdb.json");
         assertEquals(List.of("notes.txt"), Files.list(mine).map(p -> p.getFileName().toString()).toList());
+        Path emptySet = Files.createDirectories(tmp.resolve("empty-set"));
+        for (String f : List.of("imdb", "yelp", "amazon")) {
+            Files.writeString(emptySet.resolve(f + ".json"), "[]");
+        }
+        assertBad(CliTest.jreft("eval", "--checkpoint", tmp.toString(), "--sentiment", emptySet.toString()),
+                "imdb.json: found no sentences; valid: the labelled sentences of npm sentiment@5.0.2");
         assertBad(CliTest.jreft("eval", "--checkpoint", tmp.toString(), "--data", data.toString(), "--split", "dev"),
                 "--split: found 'dev'; valid: nothing with --data");
         try (Stream<Path> s = Files.list(tmp)) {
@@ -374,5 +386,48 @@ class BadInputTest {
                 "reft.positions: found 'f100+l100'; valid: n and m at most training.max_length (16)");
         assertBad(train("{\"hooks\": [\"blocks.1.block_output\"], \"intervention\": \"consreft\", \"activation\":"
                 + " \"relu\"}", TRAINING), "reft.activation: found 'relu'; valid: linear for consreft");
+    }
+
+    /** Options are named as the user typed them; existing files jreft did not write are never replaced. */
+    @Test
+    void optionsAreNamedAndUserFilesKept() throws Exception {
+        assertBad(CliTest.jreft("cache", "--text", "a", "--text", " ", "--hooks", "blocks.0.block_output", "--out",
+                tmp.resolve("o1").toString()), "--text #2: found ' '");
+        assertBad(CliTest.jreft("cache", "--ids", "101,30522,102", "--hooks", "blocks.0.block_output", "--out",
+                tmp.resolve("o2").toString()), "--ids[0][1]: found 30522; valid: a token id in 0..30521");
+        assertBad(CliTest.jreft("cache", "--ids", "101,\u0663", "--hooks", "all", "--out", tmp.resolve("o3").toString()),
+                "--ids row 0: found '101,\u0663'");
+        assertBad(CliTest.jreft("cache", "--text", "hi", "--hooks", "all,blocks.0.block_output", "--out",
+                tmp.resolve("o4").toString()), "--hooks: found 'all,blocks.0.block_output'; valid: 'all' alone");
+        assertBad(CliTest.jreft("demo", "--lr", "1e300"), "--lr: found 1.0E300; valid: a number in (0, 10]");
+        assertBad(CliTest.jreft("demo", "--positions", "f600"), "--positions: found 'f600'; valid: n and m at most 64");
+        Path config = tmp.resolve("keep.json");
+        Path run = tmp.resolve("keep-run");
+        Files.writeString(config, "{\"data\": {\"train\": \"" + data + "\"}, \"reft\": " + REFT + ", \"training\": "
+                + TRAINING + ", \"output\": \"" + run + "\"}");
+        String before = Files.readString(config);
+        assertBad(CliTest.jreft("train", "--config", config.toString(), "--metrics", config.toString()),
+                "--metrics: found '" + config + "'; valid: a path that is not one of the run's inputs");
+        assertEquals(before, Files.readString(config));
+        Path mine = Files.writeString(tmp.resolve("mine.json"), "{\"my\": \"notes\"}");
+        assertBad(CliTest.jreft("train", "--config", config.toString(), "--metrics", mine.toString()),
+                "--metrics: found the existing file " + mine + ", which jreft did not write");
+        assertEquals("{\"my\": \"notes\"}", Files.readString(mine));
+        assertBad(train(REFT, "{\"batch_size\": 1024, \"max_length\": 512}"), "training.batch_size: found 1024;"
+                + " valid: a smaller batch_size or max_length (a training step of 1024 x 512 tokens would hold about");
+    }
+
+    /** An earlier output whose listed file was replaced by a folder of the user's is not deleted. */
+    @Test
+    void anEarlierOutputWithTheUsersFolderInsideIsRefused() throws Exception {
+        Path out = tmp.resolve("earlier");
+        assertEquals(0, CliTest.jreft("cache", "--text", "hi", "--hooks", "blocks.0.block_output", "--out",
+                out.toString()).code());
+        Files.delete(out.resolve("input_ids.npy"));
+        Files.createDirectories(out.resolve("input_ids.npy"));
+        Files.writeString(out.resolve("input_ids.npy/precious.txt"), "mine");
+        assertBad(CliTest.jreft("cache", "--text", "hi", "--hooks", "blocks.0.block_output", "--out", out.toString()),
+                "holding files jreft did not write (input_ids.npy)");
+        assertEquals("mine", Files.readString(out.resolve("input_ids.npy/precious.txt")));
     }
 }

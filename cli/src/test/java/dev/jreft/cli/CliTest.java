@@ -160,7 +160,7 @@ class CliTest {
         Run unknown = jreft("cache", "--model", gpt2.toString(), "--ids", "1,2", "--hooks", "blocks.9.block_output",
                 "--out", tmp.toString());
         assertEquals(2, unknown.code());
-        assertTrue(unknown.err().startsWith("jreft: unknown hook 'blocks.9.block_output'"), unknown.err());
+        assertTrue(unknown.err().startsWith("jreft: --hooks[0]: unknown hook 'blocks.9.block_output'"), unknown.err());
         assertTrue(!unknown.err().contains("\tat "), "no stack trace");
 
         Path garbled = tmp.resolve("garbled.onnx");

@@ -322,7 +322,12 @@ public final class NegationProbeExperiment {
             } catch (IllegalArgumentException e) {
                 throw ConfigException.within("settings.hooks[" + i + "]", e);
             }
-            if (s.rank() > point.layout().width()) {
+            var layout = point.layout();
+            if (layout.kind() != dev.jreft.hooks.discovery.HookLayout.Kind.RAW && !layout.positional()) {
+                throw new ConfigException("settings.hooks[" + i + "]", ConfigException.described(s.hooks().get(i)
+                        + " of shape " + layout.shape()), "a [batch, seq, width] hook such as blocks.L.block_output");
+            }
+            if (layout.kind() != dev.jreft.hooks.discovery.HookLayout.Kind.RAW && s.rank() > layout.width()) {
                 throw new ConfigException("settings.rank", s.rank(), "an integer in 1.." + point.layout().width()
                         + " (the width of " + s.hooks().get(i) + ")");
             }

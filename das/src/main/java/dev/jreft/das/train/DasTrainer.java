@@ -289,6 +289,7 @@ public final class DasTrainer<T> {
         if (!others.isEmpty()) {
             opt.others().step(others, grads, lr);
         }
+        NonFiniteException.checkParameters(stepIndex, params);
         return g.loss();
     }
 

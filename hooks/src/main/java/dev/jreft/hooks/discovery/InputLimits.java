@@ -88,12 +88,16 @@ public record InputLimits(Map<String, Long> idLimits, Optional<Long> maxPosition
                 continue;
             }
             Long limit = idLimits.get(e.getKey());
+            if (limit == null && e.getKey().equals("position_ids")) {
+                limit = Long.MAX_VALUE; // rotary positions have no table, but are never negative
+            }
             if (limit != null) {
                 long[] flat = v.dup('c').data().asLong();
                 for (int i = 0; i < flat.length; i++) {
                     if (flat[i] < 0 || flat[i] >= limit) {
                         throw new ConfigException(e.getKey() + index(v, i), flat[i], (e.getKey().equals("input_ids")
                                 ? "a token id in 0.." + (limit - 1) + " (the vocabulary of " + origin + ")"
+                                : limit == Long.MAX_VALUE ? "a position >= 0"
                                 : "an id in 0.." + (limit - 1) + " (the embedding table " + origin + " looks "
                                 + e.getKey() + " up in has " + limit + " rows)"));
                     }

@@ -65,6 +65,7 @@ public final class OnnxGraph {
 
     /** Loads a model file; tensors stored as external data are read from files beside it. */
     public static OnnxGraph load(Path file) {
+        AtomicFiles.requireRegularFile(file, "model");
         byte[] bytes;
         try {
             bytes = Files.readAllBytes(file);

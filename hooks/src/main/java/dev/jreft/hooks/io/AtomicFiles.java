@@ -80,6 +80,10 @@ public final class AtomicFiles {
             throw new ConfigException(what, folder.toString(), "a folder below the working directory or elsewhere;"
                     + " not the working directory, a folder above it or the root (jreft replaces what it writes)");
         }
+        if (Files.isSymbolicLink(abs)) {
+            throw new ConfigException(what, ConfigException.described("the symbolic link " + folder), "a real folder"
+                    + " path (jreft replaces the folder itself; give the link's target)");
+        }
         if (Files.exists(abs) && !Files.isDirectory(abs)) {
             throw new ConfigException(what, ConfigException.described("the file " + folder), "a folder");
         }
@@ -108,6 +112,17 @@ public final class AtomicFiles {
                 throw new ConfigException(what, target.toString(), "a path that is not one of the run's inputs ("
                         + in + " is read by this run)");
             }
+        }
+    }
+
+    /**
+     * Refuses a path that exists but is not a regular file (a pipe, a device, a socket): reading one blocks or never
+     * ends. {@code what} names the option or field.
+     */
+    public static void requireRegularFile(Path file, String what) {
+        if (Files.exists(file) && !Files.isRegularFile(file) && !Files.isDirectory(file)) {
+            throw new ConfigException(what, ConfigException.described("the special file " + file + " (a pipe, device"
+                    + " or socket)"), "a regular file");
         }
     }
 

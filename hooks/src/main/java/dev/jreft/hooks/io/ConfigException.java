@@ -55,6 +55,28 @@ public class ConfigException extends IllegalArgumentException {
         return c;
     }
 
+    /**
+     * The same error with the field's leading {@code from} replaced by {@code to}, for a field the user gave under
+     * another name: {@code texts[2]} of a batch is the third {@code --text}; {@code input_ids[0][1]} is in {@code --ids}.
+     */
+    public ConfigException renamed(String from, String to) {
+        return renamed(from, to, false);
+    }
+
+    /** As {@link #renamed(String, String)}; with {@code ordinal}, a first index [i] becomes " #(i+1)": the 3rd --text. */
+    public ConfigException renamed(String from, String to, boolean ordinal) {
+        if (field == null || !field.startsWith(from) || source != null) {
+            return this;
+        }
+        String rest = field.substring(from.length());
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("^\\[(\\d+)\\](.*)").matcher(rest);
+        String renamedField = ordinal && m.matches() ? to + " #" + (Integer.parseInt(m.group(1)) + 1) + m.group(2)
+                : to + rest;
+        ConfigException c = new ConfigException(null, renamedField, detail);
+        c.initCause(this);
+        return c;
+    }
+
     public String field() {
         return field;
     }
@@ -88,10 +110,28 @@ public class ConfigException extends IllegalArgumentException {
             return "null";
         }
         if (v instanceof CharSequence s) {
-            String t = s.toString().replace("\n", "\\n");
+            String t = printable(s.toString());
             return "'" + (t.length() > 80 ? t.substring(0, 77) + "..." : t) + "'";
         }
         return v.toString();
+    }
+
+    /** Control characters written as escapes ({@code \n}, {@code \u001b}), so a message cannot drive a terminal. */
+    public static String printable(String s) {
+        StringBuilder b = new StringBuilder(s.length());
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '\n') {
+                b.append("\\n");
+            } else if (c == '\t') {
+                b.append("\\t");
+            } else if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0)) {
+                b.append(String.format("\\u%04x", (int) c));
+            } else {
+                b.append(c);
+            }
+        }
+        return b.toString();
     }
 
     /** Names joined for a "valid:" list: {@code a, b, c}. */

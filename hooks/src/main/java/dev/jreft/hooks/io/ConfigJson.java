@@ -166,9 +166,13 @@ public final class ConfigJson {
             return;
         }
         Map<String, JavaType> fields = new java.util.TreeMap<>();
+        Map<String, String> described = new java.util.HashMap<>();
         for (BeanPropertyDefinition p : MAPPER.getDeserializationConfig().introspect(type).findProperties()) {
             if (p.couldDeserialize()) {
                 fields.put(p.getName(), p.getPrimaryType());
+                if (p.getMetadata().getDescription() != null) {
+                    described.put(p.getName(), p.getMetadata().getDescription());
+                }
             }
         }
         for (var it = node.fields(); it.hasNext(); ) {
@@ -180,8 +184,8 @@ public final class ConfigJson {
             }
             if (f.getValue().isNull() && !t.hasRawClass(JsonNode.class)) {
                 // null is not "use the default": leave the field out for that
-                throw new ConfigException(ConfigException.join(path, f.getKey()), null, expected(t.getRawClass())
-                        + " (leave the field out for its default)").in(source);
+                throw new ConfigException(ConfigException.join(path, f.getKey()), null, described.getOrDefault(
+                        f.getKey(), expected(t.getRawClass())) + " (leave the field out for its default)").in(source);
             }
             checkFields(f.getValue(), t, ConfigException.join(path, f.getKey()), source);
         }
@@ -195,7 +199,28 @@ public final class ConfigJson {
 
     /** A Jackson error as a {@link ConfigException}: source, path, what was found and what is valid. */
     public static ConfigException error(JsonProcessingException e, String source, String pathPrefix) {
+        // Jackson wraps what failed inside a record's field in a plain mapping error that carries the path
+        String wrapperPath = null;
+        while (e instanceof JsonMappingException outer && !(e instanceof MismatchedInputException)
+                && !(e instanceof UnrecognizedPropertyException) && !(e instanceof ValueInstantiationException)
+                && e.getCause() instanceof JsonProcessingException inner) {
+            if (wrapperPath == null || path(outer.getPath()).length() > wrapperPath.length()) {
+                wrapperPath = path(outer.getPath());
+            }
+            e = inner;
+        }
+        boolean wrapperKnowsBetter = wrapperPath != null && (!(e instanceof JsonMappingException m)
+                || path(m.getPath()).length() < wrapperPath.length());
+        if (wrapperKnowsBetter) {
+            pathPrefix = ConfigException.join(pathPrefix, wrapperPath); // the inner error's own path is shorter
+        }
+        final boolean ownPath = !wrapperKnowsBetter;
         String line = location(e.getLocation(), source);
+        if (e instanceof com.fasterxml.jackson.core.exc.StreamConstraintsException c) {
+            return ConfigException.of(line, "found JSON beyond the reader's limits (" + firstSentence(
+                    c.getOriginalMessage()).replaceAll(" exceeds.*", "") + "); valid: JSON nested at most 1000 deep,"
+                    + " with names and numbers of sensible length").in(source);
+        }
         if (e instanceof UnrecognizedPropertyException u) {
             List<JsonMappingException.Reference> refs = u.getPath();
             String at = ConfigException.join(pathPrefix, path(refs.subList(0, Math.max(0, refs.size() - 1))));
@@ -205,18 +230,26 @@ public final class ConfigJson {
                     .in(source);
         }
         if (e instanceof ValueInstantiationException v && v.getCause() instanceof IllegalArgumentException cause) {
-            return ConfigException.within(ConfigException.join(pathPrefix, path(v.getPath())), cause).in(source);
+            return ConfigException.within(ConfigException.join(pathPrefix, path(ownPath ? v.getPath() : List.of())), cause).in(source);
         }
         if (e instanceof JsonMappingException m && m.getCause() instanceof IllegalArgumentException cause) {
-            return ConfigException.within(ConfigException.join(pathPrefix, path(m.getPath())), cause).in(source);
+            return ConfigException.within(ConfigException.join(pathPrefix, path(ownPath ? m.getPath() : List.of())), cause).in(source);
         }
         if (e instanceof JsonMappingException m && m.getCause() instanceof InputCoercionException c) {
-            return new ConfigException(ConfigException.join(pathPrefix, path(m.getPath())),
+            return new ConfigException(ConfigException.join(pathPrefix, path(ownPath ? m.getPath() : List.of())),
                     ConfigException.described(text(c.getProcessor())), "a number in the range of "
                     + c.getTargetType().getSimpleName()).in(source);
         }
+        if (e instanceof com.fasterxml.jackson.databind.exc.InvalidDefinitionException d && d.getType() != null
+                && (d.getType().isArrayType() || d.getType().isCollectionLikeType())) {
+            // a scalar where a list belongs (Jackson reports it as a missing constructor of the array type)
+            String at = ConfigException.join(pathPrefix, path(ownPath ? d.getPath() : List.of()));
+            Object found = d.getProcessor() instanceof JsonParser p && p.currentToken() == JsonToken.VALUE_STRING
+                    ? text(p) : ConfigException.described("a single value");
+            return new ConfigException(at, found, expected(d.getType().getRawClass())).in(source);
+        }
         if (e instanceof MismatchedInputException m) {
-            String at = ConfigException.join(pathPrefix, path(m.getPath()));
+            String at = ConfigException.join(pathPrefix, path(ownPath ? m.getPath() : List.of()));
             if (m.getMessage().startsWith("Trailing token")) {
                 return ConfigException.of(line, "found a second JSON value after the first; valid: one JSON value"
                         + " (one object per line in JSON Lines)").in(source);
@@ -234,6 +267,10 @@ public final class ConfigJson {
         }
         if (e instanceof JsonParseException p) {
             String msg = p.getOriginalMessage();
+            if (msg.startsWith("Non-standard token")) {
+                return ConfigException.of(line, "found " + msg.replaceAll("Non-standard token '([^']*)'.*", "$1")
+                        + "; valid: a JSON number (NaN and Infinity are not JSON numbers)").in(source);
+            }
             if (msg.startsWith("Duplicate field")) {
                 return ConfigException.of(line, "found " + msg.substring("Duplicate ".length()) + " twice; valid:"
                         + " each field once").in(source);
@@ -241,7 +278,7 @@ public final class ConfigJson {
             return ConfigException.of(line, "not valid JSON (" + firstSentence(msg) + ")").in(source);
         }
         if (e instanceof JsonMappingException m) {
-            return ConfigException.of(ConfigException.join(pathPrefix, path(m.getPath())),
+            return ConfigException.of(ConfigException.join(pathPrefix, path(ownPath ? m.getPath() : List.of())),
                     firstSentence(m.getOriginalMessage())).in(source);
         }
         return ConfigException.of(line, firstSentence(e.getOriginalMessage())).in(source);

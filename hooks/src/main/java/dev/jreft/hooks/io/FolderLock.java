@@ -26,15 +26,24 @@ import java.util.UUID;
  */
 public final class FolderLock implements AutoCloseable {
     private final Path file;
+    private final Path target;
+    private final Path firstCreated;
     private final FileChannel channel;
     private final FileChannel check;
     private final FileLock lock;
+    private boolean closed;
 
-    private FolderLock(Path file, FileChannel channel, FileChannel check, FileLock lock) {
+    private FolderLock(Path file, Path target, Path firstCreated, FileChannel channel, FileChannel check,
+                       FileLock lock, boolean closeAtExit) {
         this.file = file;
+        this.target = target;
+        this.firstCreated = firstCreated;
         this.channel = channel;
         this.check = check;
         this.lock = lock;
+        if (closeAtExit) {
+            Cleanup.register(this);
+        }
     }
 
     /** The lock file of {@code target}. */
@@ -49,7 +58,19 @@ public final class FolderLock implements AutoCloseable {
      * @throws OutputLockedException when another run (in this process or another) holds it
      */
     public static FolderLock acquire(Path target) throws IOException {
+        return acquire(target, true);
+    }
+
+    /**
+     * As {@link #acquire(Path)}; {@code closeAtExit} false when an owner that closes it (after putting its own
+     * files away) is itself closed when the JVM is stopped.
+     */
+    static FolderLock acquire(Path target, boolean closeAtExit) throws IOException {
         Path file = lockFile(target);
+        Path firstCreated = null; // the outermost folder this run creates, removed again if nothing is written
+        for (Path p = file.getParent(); p != null && !Files.exists(p); p = p.getParent()) {
+            firstCreated = p;
+        }
         Files.createDirectories(file.getParent());
         for (int attempt = 0; attempt < 50; attempt++) {
             FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
@@ -77,7 +98,8 @@ public final class FolderLock implements AutoCloseable {
                 ByteBuffer back = ByteBuffer.allocate(token.length + 1);
                 check.read(back, 0);
                 if (back.position() == token.length && Arrays.equals(Arrays.copyOf(back.array(), token.length), token)) {
-                    return new FolderLock(file, ch, check, lock);
+                    return new FolderLock(file, target.toAbsolutePath().normalize(), firstCreated, ch, check, lock,
+                            closeAtExit);
                 }
             } catch (NoSuchFileException e) {
                 // deleted by the run that just ended: try again on a new file
@@ -92,9 +114,17 @@ public final class FolderLock implements AutoCloseable {
                 + " another jreft run starting on it?");
     }
 
-    /** Deletes the lock file while holding the lock, then releases it. */
+    /**
+     * Deletes the lock file while holding the lock, then releases it; folders this run created for an output that
+     * was never written are removed again (when still empty).
+     */
     @Override
-    public void close() throws IOException {
+    public synchronized void close() throws IOException {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        Cleanup.unregister(this);
         try {
             Files.deleteIfExists(file);
         } finally {
@@ -103,6 +133,20 @@ public final class FolderLock implements AutoCloseable {
             } finally {
                 channel.close();
                 check.close();
+                removeCreatedFolders();
+            }
+        }
+    }
+
+    private void removeCreatedFolders() {
+        if (firstCreated == null || Files.exists(target)) {
+            return;
+        }
+        for (Path p = file.getParent(); p != null && p.startsWith(firstCreated); p = p.getParent()) {
+            try {
+                Files.delete(p); // fails, and stops, at the first folder that is not empty
+            } catch (IOException e) {
+                return;
             }
         }
     }

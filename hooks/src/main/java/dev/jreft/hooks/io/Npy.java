@@ -30,6 +30,7 @@ public final class Npy {
     }
 
     public static INDArray read(Path file) {
+        AtomicFiles.requireRegularFile(file, file.toString());
         byte[] bytes;
         try {
             bytes = Files.readAllBytes(file);
@@ -84,7 +85,12 @@ public final class Npy {
                 throw new IllegalArgumentException(origin + ": found shape " + java.util.Arrays.toString(shape)
                         + " in the .npy header; valid: dimensions >= 0");
             }
-            n = Math.multiplyExact(n, Math.toIntExact(x));
+            try {
+                n = Math.multiplyExact(n, Math.toIntExact(x));
+            } catch (ArithmeticException tooMany) {
+                throw new IllegalArgumentException(origin + ": found shape " + java.util.Arrays.toString(shape)
+                        + " in the .npy header; valid: at most " + Integer.MAX_VALUE + " elements");
+            }
         }
         String descr = d.group(1);
         int width = switch (descr) {

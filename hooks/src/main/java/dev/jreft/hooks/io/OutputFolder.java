@@ -47,6 +47,7 @@ public final class OutputFolder implements AutoCloseable {
         this.command = command;
         this.lock = lock;
         names.unique(INDEX, ""); // reserved
+        Cleanup.register(this);
     }
 
     /**
@@ -61,7 +62,7 @@ public final class OutputFolder implements AutoCloseable {
     /** As {@link #prepare(Path, String)}; {@code what} names the option or field the folder came from. */
     public static OutputFolder prepare(Path dir, String command, String what) throws IOException {
         Path abs = AtomicFiles.checkFolder(dir, what);
-        FolderLock lock = FolderLock.acquire(abs);
+        FolderLock lock = FolderLock.acquire(abs, false); // closed by this folder's own close, staging first
         try {
             recover(abs);
             checkReplaceable(what, dir, abs);
@@ -146,7 +147,12 @@ public final class OutputFolder implements AutoCloseable {
                     AtomicFiles.tempPrefix(dir.getFileName().toString()).length()));
             Files.move(dir, aside);
             Files.move(staging, dir);
-            AtomicFiles.deleteTree(aside); // an earlier jreft output, checked by prepare
+            try {
+                AtomicFiles.deleteTree(aside); // an earlier jreft output, checked by prepare
+            } catch (IOException e) {
+                Warnings.warn("the new output is in " + dir + ", but the earlier one, moved to " + aside + ", could"
+                        + " not be deleted (" + AtomicFiles.reason(e) + "); the next run on " + dir + " retries");
+            }
         } else {
             Files.deleteIfExists(dir); // an empty folder
             Files.move(staging, dir);
@@ -162,6 +168,7 @@ public final class OutputFolder implements AutoCloseable {
     /** Releases the lock; an uncommitted set is discarded. */
     @Override
     public void close() throws IOException {
+        Cleanup.unregister(this);
         try {
             if (!committed && staging != null) {
                 AtomicFiles.deleteTree(staging);
@@ -213,13 +220,20 @@ public final class OutputFolder implements AutoCloseable {
         }
         List<String> foreign;
         try (Stream<Path> s = Files.list(dir)) {
-            foreign = s.map(p -> p.getFileName().toString()).filter(f -> !listed.contains(f)).sorted().toList();
+            // a listed name that is now a folder (or a link) holds what someone else put there
+            foreign = s.filter(p -> !listed.contains(p.getFileName().toString())
+                            || !Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS))
+                    .map(p -> p.getFileName().toString()).sorted().toList();
         }
         if (!foreign.isEmpty()) {
             throw new ConfigException(what, ConfigException.described("the folder " + given + " holding files jreft"
                     + " did not write (" + String.join(", ", foreign.subList(0, Math.min(3, foreign.size())))
                     + (foreign.size() > 3 ? ", and " + (foreign.size() - 3) + " more" : "") + ")"), "a new or empty"
                     + " folder, or an earlier jreft output folder (it is replaced)");
+        }
+        if (!Files.isWritable(dir) || !Files.isWritable(dir.getParent())) {
+            throw new ConfigException(what, ConfigException.described("the folder " + given + ", which this user"
+                    + " cannot replace (permission denied)"), "a folder jreft may write and replace");
         }
     }
 

@@ -21,9 +21,13 @@ public final class TextFiles {
     public static String readUtf8(Path file, String what) {
         String shown = file.toString().isEmpty() ? "''" : file.toString();
         String name = what == null ? shown : what;
+        if (file.toString().isEmpty()) {
+            throw ConfigException.of(what == null ? "file" : what, "found an empty path; valid: the path of a file");
+        }
         if (Files.isDirectory(file)) {
             throw new ConfigException(name, ConfigException.described("the folder " + shown), "a text file");
         }
+        AtomicFiles.requireRegularFile(file, name);
         byte[] bytes;
         try {
             bytes = Files.readAllBytes(file);

@@ -9,7 +9,8 @@ public enum Device {
     /** From the {@code jreft.device} system property or the {@code JREFT_DEVICE} variable; CPU when unset. */
     public static Device fromEnvironment() {
         String property = System.getProperty("jreft.device");
-        String v = property != null ? property : System.getenv().getOrDefault("JREFT_DEVICE", "cpu");
+        String env = System.getenv("JREFT_DEVICE");
+        String v = property != null ? property : env == null || env.isBlank() ? "cpu" : env; // empty: unset
         try {
             return parse(v);
         } catch (IllegalArgumentException e) {

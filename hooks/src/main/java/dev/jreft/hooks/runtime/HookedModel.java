@@ -172,7 +172,13 @@ public final class HookedModel implements AutoCloseable {
             }
             in.put(name, v);
         }
+        checkSymbolicDims(in);
         limits.check(in, originName());
+        if (hooks.recognised() && batch.inputs().containsKey(Batch.INPUT_IDS)) {
+            MemoryBudget.check("batch", ConfigException.described(batch.size() + " sequences of " + batch.seqLen()
+                    + " tokens"), MemoryBudget.inference(hooks.config(), batch.size(), batch.seqLen()), "one run",
+                    "fewer sequences per run (split the inputs)");
+        }
         Map<String, INDArray> all = new LinkedHashMap<>(in);
         batch.inputs().forEach(all::putIfAbsent);
         return new Batch(all);
@@ -189,6 +195,11 @@ public final class HookedModel implements AutoCloseable {
             return v;
         }
         var type = info.get().getType().getTensorType();
+        if (v.length() == 0) {
+            throw new ConfigException(name, ConfigException.described("an empty array of shape "
+                    + Arrays.toString(v.shape())), "an array with no zero-sized dimension (jreft does not feed empty"
+                    + " tensors; for an export with a KV cache and no past yet, use the export without past)");
+        }
         int want = type.getElemType();
         int have = ElemTypes.of(v.dataType());
         if (want == ElemTypes.INT64 && v.dataType() == DataType.INT) {
@@ -213,6 +224,46 @@ public final class HookedModel implements AutoCloseable {
             }
         }
         return v;
+    }
+
+    /**
+     * Inputs whose declared dimensions share a name ({@code batch}, {@code past_sequence}) agree on its size; and,
+     * as exports with a KV cache name them, {@code total_sequence} = {@code past_sequence} + {@code sequence}.
+     * ORT reports a disagreement as a broadcast failure deep in the graph.
+     */
+    private void checkSymbolicDims(Map<String, INDArray> in) {
+        Map<String, Long> size = new LinkedHashMap<>();
+        Map<String, String> where = new HashMap<>();
+        for (var info : graph.inputs()) {
+            INDArray v = in.get(info.getName());
+            if (v == null || !info.getType().hasTensorType() || !info.getType().getTensorType().hasShape()) {
+                continue;
+            }
+            var dims = info.getType().getTensorType().getShape().getDimList();
+            for (int d = 0; d < dims.size() && d < v.rank(); d++) {
+                String param = dims.get(d).getDimParam();
+                if (param.isEmpty()) {
+                    continue;
+                }
+                Long seen = size.putIfAbsent(param, v.size(d));
+                if (seen == null) {
+                    where.put(param, info.getName() + " dimension " + d);
+                } else if (seen != v.size(d)) {
+                    throw new ConfigException(info.getName(), ConfigException.described("size " + v.size(d)
+                            + " in dimension " + d + " ('" + param + "')"), "size " + seen + ", as "
+                            + where.get(param) + " (the graph names both '" + param + "')");
+                }
+            }
+        }
+        Long total = size.get("total_sequence");
+        Long past = size.get("past_sequence");
+        Long seq = size.get("sequence");
+        if (total != null && past != null && seq != null && total != past + seq) {
+            String at = where.get("total_sequence");
+            throw new ConfigException(at.substring(0, at.indexOf(' ')), ConfigException.described(total
+                    + " positions"), past + seq + ": the past's " + past + " + the " + seq + " new tokens ('total_sequence'"
+                    + " = 'past_sequence' + 'sequence')");
+        }
     }
 
     private static String describe(List<ai.onnx.proto.OnnxMl.TensorShapeProto.Dimension> dims) {
@@ -263,6 +314,18 @@ public final class HookedModel implements AutoCloseable {
         for (String h : hookNames) {
             points.add(hooks.resolve(h));
         }
+        long exposed = 0;
+        for (HookPoint p : hooks.recognised() ? points : List.<HookPoint>of()) {
+            var l = p.layout();
+            exposed += 4L * b.size() * b.seqLen() * switch (l.kind()) {
+                case ATTENTION_PATTERN -> l.heads() * b.seqLen();
+                case RAW -> hooks.config().hidden();
+                default -> l.width();
+            };
+        }
+        MemoryBudget.check("hooks", ConfigException.described(points.size() + " hooks over " + b.size()
+                + " sequences of " + b.seqLen() + " tokens"), exposed, "the cache", "fewer texts per run (split the"
+                + " inputs) or fewer hooks");
         List<String> tensors = points.stream().map(HookPoint::tensor).distinct().sorted().toList();
         CompiledGraph c = variant("cache:" + String.join(",", tensors), g -> tensors.forEach(
                 t -> g.exposeOutput(t, ElemTypes.FLOAT)));

@@ -31,8 +31,12 @@ final class NativeStartup {
     private NativeStartup() {
     }
 
-    /** Turns ORT's telemetry off for this process; if that is impossible, refuses a command line long enough to crash. */
+    /**
+     * Turns ORT's telemetry off for this process (if that is impossible, refuses a command line long enough to crash),
+     * and points ORT at its cached native libraries ({@link NativeLibraries}).
+     */
     static synchronized void prepare() {
+        NativeLibraries.useCache();
         if (disableTelemetry()) {
             return;
         }

@@ -25,8 +25,8 @@ public final class TextTokenizer implements AutoCloseable {
     public static TextTokenizer load(Path tokenizerJson) {
         if (!Files.isRegularFile(tokenizerJson)) {
             throw new ConfigException("tokenizer", tokenizerJson.toString(), "the path of a Hugging Face"
-                    + " tokenizer.json (" + (Files.isDirectory(tokenizerJson) ? "this is a folder" : "no such file")
-                    + ")");
+                    + " tokenizer.json (" + (Files.isDirectory(tokenizerJson) ? "this is a folder"
+                    : Files.exists(tokenizerJson) ? "this is a pipe, device or socket" : "no such file") + ")");
         }
         try (InputStream in = Files.newInputStream(tokenizerJson)) {
             return new TextTokenizer(HuggingFaceTokenizer.newInstance(in, Map.of("padding", "false",

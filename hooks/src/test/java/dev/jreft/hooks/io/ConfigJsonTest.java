@@ -19,7 +19,8 @@ class ConfigJsonTest {
         }
     }
 
-    record Outer(String model, Inner training, List<Integer> sizes, Boolean shareWeights) {
+    record Outer(String model, Inner training, List<Integer> sizes, Boolean shareWeights, int[] heads,
+                 int[][] positions) {
     }
 
     static String error(String json) {
@@ -30,7 +31,9 @@ class ConfigJsonTest {
     void goodConfigsRead() {
         Outer o = ConfigJson.parse("{\"model\": \"minilm\", \"training\": {\"epochs\": 2, \"learning_rate\": 1,"
                 + " \"pooling\": \"mean\"}, \"sizes\": [1, 2], \"share_weights\": true}", "c.json", Outer.class);
-        assertEquals(new Outer("minilm", new Inner(2, 1.0, Pooling.MEAN), List.of(1, 2), true), o);
+        assertEquals("minilm", o.model());
+        assertEquals(new Inner(2, 1.0, Pooling.MEAN), o.training());
+        assertEquals(List.of(1, 2), o.sizes());
     }
 
     @Test
@@ -62,6 +65,15 @@ class ConfigJsonTest {
                 + " object per line in JSON Lines)", error("{\"model\": \"a\"} {\"model\": \"b\"}"));
         assertEquals("c.json: line 1, column 23: found field 'model' twice; valid: each field once",
                 error("{\"model\": \"a\", \"model\": \"b\"}"));
+        assertEquals("c.json: heads: found '3'; valid: a list", error("{\"heads\": \"3\"}"));
+        assertEquals("c.json: positions[1]: found 'all'; valid: a list", error("{\"positions\": [[1], \"all\"]}"));
+        assertEquals("c.json: line 1, column 18: found NaN; valid: a JSON number (NaN and Infinity are not JSON"
+                + " numbers)", error("{\"sizes\": [1, NaN]}"));
+        assertTrue(error("[".repeat(1001) + "]".repeat(1001)).startsWith("c.json: found JSON beyond the reader's"
+                + " limits (Document nesting depth (1001))"), error("[".repeat(1001) + "]".repeat(1001)));
+        assertEquals("c.json: model: found 'a\\u001b[2Jb'; valid: a JSON object", assertThrows(ConfigException.class,
+                () -> { throw new ConfigException("model", "a\u001b[2Jb", "a JSON object").in("c.json"); })
+                .getMessage());
         String broken = error("{\"model\": }");
         assertTrue(broken.startsWith("c.json: line 1, column 11: not valid JSON (Unexpected character ('}'"), broken);
     }

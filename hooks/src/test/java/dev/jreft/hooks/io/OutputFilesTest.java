@@ -137,6 +137,32 @@ class OutputFilesTest {
         assertFalse(Files.exists(FolderLock.lockFile(out)));
     }
 
+    /** A run stopped by SIGTERM (Ctrl-C, timeout) removes its staging folder and its lock file on the way out. */
+    @Test
+    void aStoppedRunPutsAwayItsStagingAndItsLock(@TempDir Path tmp) throws Exception {
+        Path out = tmp.resolve("deeper/out");
+        Process p = JavaProcess.builder(Stager.class, List.of(out.toString())).start();
+        try {
+            assertEquals('S', p.getInputStream().read(), "the stager reports its staged file");
+            assertTrue(Files.exists(FolderLock.lockFile(out)));
+        } finally {
+            p.destroy(); // SIGTERM
+            assertTrue(p.waitFor(30, TimeUnit.SECONDS));
+        }
+        assertEquals(List.of(), list(tmp), "no staging folder, no lock file and no folder it created");
+    }
+
+    /** Run in a second JVM: stages one file of an output set at args[0], then waits to be stopped. */
+    public static final class Stager {
+        public static void main(String[] args) throws Exception {
+            OutputFolder f = OutputFolder.prepare(Path.of(args[0]), "test");
+            f.npy("x", "hook", Nd4j.ones(3));
+            System.out.print('S');
+            System.out.flush();
+            Thread.sleep(120_000);
+        }
+    }
+
     /** Run in a second JVM: holds the lock of args[0] until killed. */
     public static final class LockHolder {
         public static void main(String[] args) throws Exception {

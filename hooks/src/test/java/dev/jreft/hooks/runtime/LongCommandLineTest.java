@@ -33,9 +33,19 @@ class LongCommandLineTest {
         Path home = Files.createDirectories(tmp.resolve("home"));
         pb.environment().put("HOME", home.toString());
         pb.environment().put("XDG_CACHE_HOME", home.resolve(".cache").toString());
+        Path temp = Files.createDirectories(tmp.resolve("temp"));
+        pb.command().add(1, "-Djava.io.tmpdir=" + temp);
         JavaProcess.Result r = JavaProcess.run(pb, 120);
         assertEquals(0, r.exitCode(), "exit code (139 = the native crash); stderr: " + r.err());
         assertTrue(r.out().startsWith("ok [last_hidden_state"), r.out());
         assertFalse(Files.exists(home.resolve(".cache/Microsoft")), "ORT telemetry wrote into the user's home");
+        try (var left = Files.list(temp)) {
+            assertEquals(List.of(), left.map(p -> p.getFileName().toString()).filter(n -> n.startsWith("onnxruntime"))
+                    .toList(), "ORT's loader left a folder in the temp directory");
+        }
+        try (var cached = Files.walk(home.resolve(".cache/jreft/native"))) {
+            assertTrue(cached.anyMatch(p -> p.getFileName().toString().equals("libonnxruntime.so")),
+                    "the native libraries are cached once per user");
+        }
     }
 }

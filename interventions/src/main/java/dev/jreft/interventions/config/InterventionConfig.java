@@ -52,15 +52,17 @@ public record InterventionConfig(String model, String tokenizer, InputSpec input
         Path onnx = baseDir.resolve(model);
         if (!Files.isRegularFile(onnx)) {
             throw new ConfigException("model", model, DEFAULT_MODEL + " (the embedded all-MiniLM-L6-v2) or the path of"
-                    + " an .onnx file" + (Files.isDirectory(onnx) ? " (this is a folder)" : " (no file " + onnx.toAbsolutePath() + ")"));
+                    + " an .onnx file" + (Files.isDirectory(onnx) ? " (this is a folder)" : Files.exists(onnx)
+                    ? " (this is a pipe, device or socket)" : " (no file " + onnx.toAbsolutePath() + ")"));
         }
         if (tokenizer == null) {
             return HookedModel.load(onnx);
         }
         Path tok = baseDir.resolve(tokenizer);
         if (!Files.isRegularFile(tok)) {
-            throw new ConfigException("tokenizer", tokenizer, "the path of a Hugging Face tokenizer.json (no file "
-                    + tok.toAbsolutePath() + ")");
+            throw new ConfigException("tokenizer", tokenizer, "the path of a Hugging Face tokenizer.json ("
+                    + (Files.isDirectory(tok) ? "this is a folder" : Files.exists(tok) ? "this is a pipe, device or"
+                    + " socket" : "no file " + tok.toAbsolutePath()) + ")");
         }
         return HookedModel.load(onnx, tok);
     }

@@ -1,5 +1,6 @@
 package dev.jreft.interventions.config;
 
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import dev.jreft.hooks.io.Check;
 import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.runtime.Batch;
@@ -19,10 +20,11 @@ import java.util.Map;
  * One site in a JSON config. {@code positions} is per example, or {@code "all"} for every real token;
  * {@code source} is an input spec run in the same call; {@code params} maps names to .npy paths or number lists.
  */
-public record SiteSpec(String hook, String intervention, String unit, int[] heads, Object positions,
+public record SiteSpec(String hook, String intervention, String unit, int[] heads,
+                       @JsonPropertyDescription(POSITIONS) Object positions,
                        int[][] sourcePositions, int[] subspace, Integer rank, InputSpec source,
                        Map<String, Object> params) {
-    private static final String POSITIONS = "\"all\", or one list of positions per example, e.g. [[1, 2], [3]]";
+    static final String POSITIONS = "\"all\", or one list of positions per example, e.g. [[1, 2], [3]]";
 
     public SiteSpec {
         Check.present("hook", hook, "a hook name (blocks.L.component or tensor:<name>)");

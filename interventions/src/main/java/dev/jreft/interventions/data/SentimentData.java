@@ -142,6 +142,7 @@ public final class SentimentData {
             if (arr == null || !arr.isArray()) {
                 throw new IllegalArgumentException(f + " is not a JSON array of {text, class} objects");
             }
+            int before = all.size();
             for (JsonNode n : arr) {
                 String text = n.hasNonNull("text") ? n.get("text").asText().strip() : "";
                 if (text.isEmpty() && !n.hasNonNull("class")) {
@@ -151,6 +152,10 @@ public final class SentimentData {
                     throw new IllegalArgumentException(f + ": entry without a text or an integer class: " + n);
                 }
                 all.add(new LabelledText(text, n.get("class").asInt(), s));
+            }
+            if (all.size() == before) {
+                throw ConfigException.of(f.toString(), "found no sentences; valid: the labelled sentences of npm "
+                        + PACKAGE + " (delete the folder to fetch them again)");
             }
         }
         return all;

@@ -9,14 +9,25 @@ public class NonFiniteException extends RuntimeException {
     /** Throws when the loss or any gradient is NaN or infinite, naming the step and the tensor. */
     public static void check(int step, double loss, java.util.Map<String, org.nd4j.linalg.api.ndarray.INDArray> grads) {
         if (!Double.isFinite(loss)) {
-            throw new NonFiniteException("training stopped at step " + step + ": the loss is " + loss + " (a learning"
-                    + " rate too high for this model diverges; try a smaller one)");
+            throw new NonFiniteException("training stopped at step " + step + ": the loss is " + loss + HINT);
         }
         for (var e : grads.entrySet()) {
             double n = e.getValue().norm2Number().doubleValue();
             if (!Double.isFinite(n)) {
                 throw new NonFiniteException("training stopped at step " + step + ": the gradient of '" + e.getKey()
-                        + "' contains NaN or Inf (loss " + loss + ")");
+                        + "' contains NaN or Inf (loss " + loss + ")" + HINT);
+            }
+        }
+    }
+
+    private static final String HINT = " (training diverged: try a smaller learning rate or weight decay)";
+
+    /** Throws when an optimiser step left a parameter NaN or infinite (the step diverged). */
+    public static void checkParameters(int step, java.util.Map<String, org.nd4j.linalg.api.ndarray.INDArray> params) {
+        for (var e : params.entrySet()) {
+            if (!Double.isFinite(e.getValue().norm2Number().doubleValue())) {
+                throw new NonFiniteException("training stopped at step " + step + ": parameter '" + e.getKey()
+                        + "' became NaN or infinite" + HINT);
             }
         }
     }

@@ -141,6 +141,7 @@ final class ReftSites {
         NonFiniteException.check(step, loss, grads);
         clip(grads, maxGradNorm);
         opt.step(params, grads, lr);
+        NonFiniteException.checkParameters(step, params);
         if (ORTHONORMAL_R.contains(intervention)) { // R keeps orthonormal rows: a retraction after every step
             for (SiteDef s : defs) {
                 Orthogonal.retractRows(params.get(s.prefix + ".R"));

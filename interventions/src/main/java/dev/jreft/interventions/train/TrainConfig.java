@@ -10,6 +10,7 @@ import dev.jreft.hooks.io.Check;
 import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.io.ConfigJson;
 import dev.jreft.hooks.runtime.HookedModel;
+import dev.jreft.hooks.runtime.MemoryBudget;
 import dev.jreft.interventions.Interventions;
 import dev.jreft.interventions.config.InterventionConfig;
 import dev.jreft.interventions.data.Datasets;
@@ -155,8 +156,7 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, ReftSpe
     public Map<String, Object> run(Path base, Path metricsFile, PrintStream out) throws IOException {
         TrainingArguments args = training == null ? TrainingArguments.defaults() : training;
         Path outDir = AtomicFiles.checkFolder(base.resolve(output), "output");
-        AtomicFiles.checkTarget(metricsFile, "--metrics");
-        AtomicFiles.checkNotAnInput(metricsFile, "--metrics", inputs(base));
+        checkMetricsTarget(metricsFile, "--metrics", inputs(base));
         if (metricsFile.toAbsolutePath().normalize().startsWith(outDir) && CHECKPOINT_FILES.contains(
                 metricsFile.getFileName().toString()) || metricsFile.toAbsolutePath().normalize().equals(outDir)) {
             throw new ConfigException("--metrics", metricsFile.toString(), "a file that is not the checkpoint folder or"
@@ -194,7 +194,7 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, ReftSpe
             metrics.put("trainable_parameters", c.trainableParameters());
             metrics.put("model_parameters", m.graph().parameterCount());
             ReftCheckpoint.save(checkpoint, c, model == null ? "minilm" : model, args, metrics);
-            AtomicFiles.write(metricsFile, OUT.writeValueAsBytes(metrics));
+            writeMetrics(metricsFile, metrics);
             return metrics;
         }
     }
@@ -246,6 +246,9 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, ReftSpe
                         + " (the model's position limit)");
             }
         });
+        MemoryBudget.check("training.batch_size", args.batchSize(), MemoryBudget.training(m.hooks().config(),
+                args.batchSize(), args.maxLength()), "a training step of " + args.batchSize() + " x " + args.maxLength()
+                + " tokens", "a smaller batch_size or max_length");
         PositionSpec p = PositionSpec.parse(c.positions());
         if (p.first() > args.maxLength() || p.last() > args.maxLength()) {
             throw new ConfigException("reft.positions", c.positions(), "n and m at most training.max_length ("
@@ -269,7 +272,45 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, ReftSpe
         return metrics;
     }
 
+    /** Value of {@code "format"} in a metrics file: what marks it as jreft's, so a later run may replace it. */
+    public static final String METRICS_FORMAT = "jreft-metrics";
+
+    /**
+     * Checks a metrics path before the run: a file path, not one of the run's {@code inputs}, and either new or a
+     * metrics file jreft wrote (any other existing file is the user's and is not replaced).
+     */
+    public static void checkMetricsTarget(Path target, String what, List<Path> inputs) {
+        AtomicFiles.checkTarget(target, what);
+        AtomicFiles.checkNotAnInput(target, what, inputs);
+        if (java.nio.file.Files.exists(target)) {
+            boolean ours;
+            try {
+                var n = OUT.readTree(target.toFile());
+                ours = n != null && METRICS_FORMAT.equals(n.path("format").asText());
+            } catch (IOException e) {
+                ours = false;
+            }
+            if (!ours) {
+                throw new ConfigException(what, ConfigException.described("the existing file " + target + ", which"
+                        + " jreft did not write"), "a new file, or a metrics file of an earlier run (it is replaced)");
+            }
+        }
+    }
+
+    /** Writes metrics as JSON, marked as jreft's, atomically. */
+    public static void writeMetrics(Path target, Map<String, Object> metrics) throws IOException {
+        AtomicFiles.write(target, (toJson(metrics) + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+
+    /** The metrics as the JSON a file holds: {@code "format": "jreft-metrics"} first. */
     public static String toJson(Map<String, Object> metrics) {
+        Map<String, Object> marked = new LinkedHashMap<>();
+        marked.put("format", METRICS_FORMAT);
+        marked.putAll(metrics);
+        return json(marked);
+    }
+
+    private static String json(Map<String, Object> metrics) {
         try {
             return OUT.writeValueAsString(metrics);
         } catch (IOException e) {

@@ -22,13 +22,13 @@ public record TrainingArguments(int epochs, int batchSize, double learningRate, 
     public static final List<String> OPTIMIZERS = List.of("adamw", "sgd");
 
     public TrainingArguments {
-        Check.atLeast("epochs", epochs, 1);
-        Check.atLeast("batch_size", batchSize, 1);
+        Check.between("epochs", epochs, 1, 10_000);
+        Check.between("batch_size", batchSize, 1, 1 << 16);
         if (!(learningRate > 0 && learningRate <= MAX_LEARNING_RATE)) {
             throw new ConfigException("learning_rate", learningRate, "a number in (0, " + (int) MAX_LEARNING_RATE
                     + "]");
         }
-        Check.nonNegative("weight_decay", weightDecay);
+        Check.between("weight_decay", weightDecay, 0, 1, false); // decoupled: each step scales weights by 1 - lr·wd
         Check.between("warmup_ratio", warmupRatio, 0, 1, false);
         Check.nonNegative("max_grad_norm", maxGradNorm); // 0: no clipping
         Check.atLeast("eval_every", evalEvery, 0);

@@ -438,7 +438,17 @@ public final class Verifier {
             if (t == null || !t.has(k)) {
                 return k.equals("grad") ? new Tolerance(1e-4, 1e-3) : Tolerance.DEFAULT;
             }
-            return new Tolerance(t.get(k).get("atol").asDouble(), t.get(k).get("rtol").asDouble());
+            return new Tolerance(number(t.get(k), "atol", k), number(t.get(k), "rtol", k));
+        }
+
+        /** A tolerance bound: a finite number >= 0, or the reference check means nothing. */
+        private static double number(JsonNode t, String field, String k) {
+            JsonNode v = t == null ? null : t.get(field);
+            if (v == null || !v.isNumber() || !Double.isFinite(v.asDouble()) || v.asDouble() < 0) {
+                throw new ConfigException("tolerance." + k + "." + field, v == null ? ConfigException.described(
+                        "nothing") : v, "a finite number >= 0");
+            }
+            return v.asDouble();
         }
     }
 }
