@@ -61,9 +61,7 @@ final class DemoCommand implements Callable<Integer> {
         }
         Check.atLeast("--rank", rank, 1);
         Check.between("--epochs", epochs, 1, 10_000);
-        if (!(lr > 0 && lr <= TrainingArguments.MAX_LEARNING_RATE)) {
-            throw new ConfigException("--lr", lr, "a number in (0, 10]");
-        }
+        TrainingArguments.checkLearningRate("--lr", lr);
         HookedModel m = HookedModel.minilm();
         for (int l : layers) {
             Check.between("--layers", l, 0, m.hooks().config().layers() - 1);

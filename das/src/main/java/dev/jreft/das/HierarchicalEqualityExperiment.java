@@ -51,9 +51,7 @@ public final class HierarchicalEqualityExperiment {
             Check.between("mlp_epochs", mlpEpochs, 1, 1000);
             Check.between("mlp_batch_size", mlpBatchSize, 1, 1 << 16);
             Check.between("train_examples", trainExamples, mlpBatchSize, 1 << 23);
-            if (!(mlpLearningRate > 0 && mlpLearningRate <= TrainingArguments.MAX_LEARNING_RATE)) {
-                throw new ConfigException("mlp_learning_rate", mlpLearningRate, "a number in (0, 10]");
-            }
+            TrainingArguments.checkLearningRate("mlp_learning_rate", mlpLearningRate);
             Check.between("das_epochs", dasEpochs, 1, 1000);
             Check.between("das_batch_size", dasBatchSize, 1, 1 << 16);
             // DAS trains in batches of das_batch_size per intervened-variable set
@@ -61,9 +59,7 @@ public final class HierarchicalEqualityExperiment {
                 throw new ConfigException("das_examples", dasExamples, "an integer in das_batch_size (" + dasBatchSize
                         + ").." + (1 << 22));
             }
-            if (!(dasLearningRate > 0 && dasLearningRate <= TrainingArguments.MAX_LEARNING_RATE)) {
-                throw new ConfigException("das_learning_rate", dasLearningRate, "a number in (0, 10]");
-            }
+            TrainingArguments.checkLearningRate("das_learning_rate", dasLearningRate);
             Check.between("test_examples", testExamples, 1, 1 << 20);
             long floats = 4L * dim * Math.max(trainExamples, 2L * dasExamples);
             if (floats > 1L << 28) {

@@ -98,18 +98,14 @@ public final class NegationProbeExperiment {
             Check.between("held_out_adjectives", heldOutAdjectives, 0, adjectives - 1);
             Check.between("head_examples", headExamples, 1, 1 << 17);
             Check.between("head_steps", headSteps, 1, 1_000_000);
-            if (!(headLearningRate > 0 && headLearningRate <= TrainingArguments.MAX_LEARNING_RATE)) {
-                throw new ConfigException("head_learning_rate", headLearningRate, "a number in (0, 10]");
-            }
+            TrainingArguments.checkLearningRate("head_learning_rate", headLearningRate);
             Check.between("das_epochs", dasEpochs, 1, 1000);
             Check.between("batch_size", batchSize, 1, 4096);
             if (dasExamples < batchSize || dasExamples > 1 << 20) {
                 throw new ConfigException("das_examples", dasExamples, "an integer in batch_size (" + batchSize + ").."
                         + (1 << 20));
             }
-            if (!(dasLearningRate > 0 && dasLearningRate <= TrainingArguments.MAX_LEARNING_RATE)) {
-                throw new ConfigException("das_learning_rate", dasLearningRate, "a number in (0, 10]");
-            }
+            TrainingArguments.checkLearningRate("das_learning_rate", dasLearningRate);
             Check.between("test_examples", testExamples, 1, 1 << 17);
         }
 

@@ -18,16 +18,21 @@ public record TrainingArguments(int epochs, int batchSize, double learningRate, 
     /** Above any learning rate that trains (Adam's steps are about lr; SGD's lr × gradient): a typo such as 1e3. */
     public static final double MAX_LEARNING_RATE = 10;
 
+    /** A learning rate in (0, {@link #MAX_LEARNING_RATE}]; {@code field} names the setting or option. */
+    public static double checkLearningRate(String field, double lr) {
+        if (!(lr > 0 && lr <= MAX_LEARNING_RATE)) {
+            throw new ConfigException(field, lr, "a number in (0, " + (int) MAX_LEARNING_RATE + "]");
+        }
+        return lr;
+    }
+
     /** The optimisers {@link Optimizer#byName} knows. */
     public static final List<String> OPTIMIZERS = List.of("adamw", "sgd");
 
     public TrainingArguments {
         Check.between("epochs", epochs, 1, 10_000);
         Check.between("batch_size", batchSize, 1, 1 << 16);
-        if (!(learningRate > 0 && learningRate <= MAX_LEARNING_RATE)) {
-            throw new ConfigException("learning_rate", learningRate, "a number in (0, " + (int) MAX_LEARNING_RATE
-                    + "]");
-        }
+        checkLearningRate("learning_rate", learningRate);
         Check.between("weight_decay", weightDecay, 0, 1, false); // decoupled: each step scales weights by 1 - lr·wd
         Check.between("warmup_ratio", warmupRatio, 0, 1, false);
         Check.nonNegative("max_grad_norm", maxGradNorm); // 0: no clipping
