@@ -234,9 +234,9 @@ class BadInputTest {
     void dasSettingsAreCheckedBeforeTheMlpTrains() throws Exception {
         Path config = Files.writeString(tmp.resolve("das.json"), "{\"experiment\": \"hierarchical-equality\","
                 + " \"settings\": {\"das_batch_size\": 0}}");
-        long t0 = System.nanoTime();
-        assertBad(CliTest.jreft("das", "--config", config.toString(), "--out", tmp.resolve("das").toString()),
-                "settings.das_batch_size: found 0; valid: an integer in 1..65536");
+        CliTest.Run early = CliTest.jreft("das", "--config", config.toString(), "--out", tmp.resolve("das").toString());
+        assertBad(early, "settings.das_batch_size: found 0; valid: an integer in 1..65536");
+        assertFalse(early.out().contains("accuracy"), "refused before the MLP trains: " + early.out());
         Files.writeString(config, "{\"experiment\": \"minilm-negation\", \"settings\": {\"hooks\":"
                 + " [\"blocks.0.block_outpt\"]}}");
         assertBad(CliTest.jreft("das", "--config", config.toString(), "--out", tmp.resolve("das").toString()),
@@ -249,7 +249,11 @@ class BadInputTest {
         Files.writeString(config, "{\"experiment\": \"minilm-negation\", \"settings\": {\"method\": \"bogus\"}}");
         assertBad(CliTest.jreft("das", "--config", config.toString(), "--out", tmp.resolve("das").toString()),
                 "settings.method: found 'bogus'; valid: rotated, low_rank, boundless");
-        assertTrue((System.nanoTime() - t0) / 1e9 < 60, "refused before any training");
+        Files.writeString(config, "{\"experiment\": \"minilm-negation\", \"settings\": {\"hooks\":"
+                + " [\"tensor:/encoder/layer.0/attention/self/Softmax_output_0\"]}}");
+        CliTest.Run raw = CliTest.jreft("das", "--config", config.toString(), "--out", tmp.resolve("das").toString());
+        assertBad(raw, "settings.hooks[0]: found tensor:/encoder/layer.0/attention/self/Softmax_output_0 of shape [");
+        assertFalse(raw.out().contains("accuracy"), "refused before the head trains: " + raw.out());
     }
 
     /** Graph outputs named like paths land inside --out, under safe names listed in index.json. */

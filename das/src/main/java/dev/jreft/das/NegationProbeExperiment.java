@@ -28,6 +28,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -309,29 +310,51 @@ public final class NegationProbeExperiment {
         return g;
     }
 
-    /** The hooks exist in MiniLM, the rank fits their width, the control position lies in the template. */
-    static void checkAgainstModel(Settings s, HookedModel minilm, int templateLength) {
+    /**
+     * The hooks exist in MiniLM and are [batch, seq, width] tensors, the rank fits their width, the control
+     * position lies in the template. Returns each hook's width; a raw {@code tensor:} hook's shape is only known
+     * from a run, so one template sentence is run to read it.
+     */
+    static Map<String, Integer> checkAgainstModel(Settings s, HookedModel minilm, String templateSentence,
+                                                  int templateLength) {
+        Map<String, Integer> widths = new LinkedHashMap<>();
         for (int i = 0; i < s.hooks().size(); i++) {
+            String name = s.hooks().get(i);
+            String field = "settings.hooks[" + i + "]";
             HookPoint point;
             try {
-                point = minilm.hook(s.hooks().get(i));
+                point = minilm.hook(name);
             } catch (IllegalArgumentException e) {
-                throw ConfigException.within("settings.hooks[" + i + "]", e);
+                throw ConfigException.within(field, e);
             }
             var layout = point.layout();
-            if (layout.kind() != dev.jreft.hooks.discovery.HookLayout.Kind.RAW && !layout.positional()) {
-                throw new ConfigException("settings.hooks[" + i + "]", ConfigException.described(s.hooks().get(i)
-                        + " of shape " + layout.shape()), "a [batch, seq, width] hook such as blocks.L.block_output");
+            long width;
+            if (layout.kind() == dev.jreft.hooks.discovery.HookLayout.Kind.RAW) {
+                Batch probe = minilm.tokenizer().orElseThrow().encode(List.of(templateSentence));
+                long[] shape = minilm.runWithCache(probe, point.name()).get(point.name()).shape();
+                if (shape.length != 3 || shape[0] != 1 || shape[1] != probe.seqLen()) {
+                    throw new ConfigException(field, ConfigException.described(name + " of shape "
+                            + java.util.Arrays.toString(shape) + " for one sentence of " + probe.seqLen()
+                            + " tokens"), "a [batch, seq, width] tensor such as blocks.L.block_output");
+                }
+                width = shape[2];
+            } else if (!layout.positional()) {
+                throw new ConfigException(field, ConfigException.described(name + " of shape " + layout.shape()),
+                        "a [batch, seq, width] hook such as blocks.L.block_output");
+            } else {
+                width = layout.width();
             }
-            if (layout.kind() != dev.jreft.hooks.discovery.HookLayout.Kind.RAW && s.rank() > layout.width()) {
-                throw new ConfigException("settings.rank", s.rank(), "an integer in 1.." + point.layout().width()
-                        + " (the width of " + s.hooks().get(i) + ")");
+            if (s.rank() > width) {
+                throw new ConfigException("settings.rank", s.rank(), "an integer in 1.." + width + " (the width of "
+                        + name + ")");
             }
+            widths.put(name, (int) width);
         }
         if (s.controlPosition() >= templateLength) {
             throw new ConfigException("settings.control_position", s.controlPosition(), "a token position in 0.."
                     + (templateLength - 1) + " of the template, or -1 for none");
         }
+        return widths;
     }
 
     public static Report run(Settings s, Path outDir, PrintStream out) throws IOException {
@@ -342,7 +365,9 @@ public final class NegationProbeExperiment {
         try (HookedModel minilm = HookedModel.minilm()) {
             TextTokenizer tokenizer = minilm.tokenizer().orElseThrow();
             int slot = slotPosition(tokenizer, Lexicon.DEFAULT);
-            checkAgainstModel(s, minilm, templateTokens(tokenizer, draw(sampler(test), 1, s.seed()).get(0)).size());
+            Map<String, Object> template = draw(sampler(test), 1, s.seed()).get(0);
+            Map<String, Integer> widths = checkAgainstModel(s, minilm, sentence(template),
+                    templateTokens(tokenizer, template).size());
 
             // 1. the sentiment head on frozen MiniLM, trained on factual sentences of the training words
             List<Map<String, Object>> headTrain = draw(sampler(train), s.headExamples(), s.seed() + 1);
@@ -377,10 +402,12 @@ public final class NegationProbeExperiment {
             List<Row> rows = new ArrayList<>();
             for (String hook : s.hooks()) {
                 HookPoint point = probed.hook(hook);
-                int layer = point.component().equals("block_input") ? point.layer() : point.layer() + 1;
+                // the residual layer the hook reads; a raw tensor has none (-1)
+                int layer = point.layer() < 0 ? -1
+                        : point.component().equals("block_input") ? point.layer() : point.layer() + 1;
                 for (int position : positions) {
                     DasTrainer<String> das = new DasTrainer<>(probed, sentences(tokenizer, position), hook, LOGITS,
-                            s.method(), Map.of(NEGATION, s.rank()), (int) point.layout().width(), s.seed() + 20);
+                            s.method(), Map.of(NEGATION, s.rank()), widths.get(hook), s.seed() + 20);
                     double[] control = iia(das, changed, unchanged, s.batchSize());
                     long t = System.nanoTime();
                     das.train(dasTrain, new TrainingArguments(s.dasEpochs(), s.batchSize(), s.dasLearningRate(), 0,

@@ -36,6 +36,7 @@ public final class ShapeSpecializer {
         Path tmp = null;
         try {
             tmp = Files.createTempFile("jreft-specialised-", ".onnx");
+            tmp.toFile().deleteOnExit(); // ORT writes the folded model only to a file; gone even after a SIGTERM
             try (OrtSession.SessionOptions o = new OrtSession.SessionOptions()) {
                 o.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.BASIC_OPT);
                 o.setOptimizedModelFilePath(tmp.toString());
