@@ -5,7 +5,7 @@ import dev.jreft.das.train.DasTrainerTest;
 import dev.jreft.das.train.InterchangeExample;
 import dev.jreft.das.train.ModelInputs;
 import dev.jreft.hooks.runtime.HookedModel;
-import dev.jreft.interventions.train.Orthogonal;
+import dev.jreft.interventions.params.Orthogonal;
 import dev.jreft.interventions.train.TrainingArguments;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

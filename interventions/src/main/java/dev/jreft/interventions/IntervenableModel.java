@@ -140,8 +140,11 @@ public final class IntervenableModel {
         List<HookPoint> reads = readHooks.stream().map(model::hook).toList();
         StringBuilder key = new StringBuilder("intervene");
         for (Prepared p : prepared) {
+            // derived, never written by hand: every declared input shape is part of the compiled graph, so two
+            // sites that differ only in a rank or a width need two graphs
             key.append('|').append(p.point.tensor()).append(':').append(p.site.intervention().structureKey())
-                    .append(':').append(p.collect ? "collect" : "splice");
+                    .append(':').append(p.collect ? "collect" : "splice").append(":w=").append(p.width);
+            p.declaredShapes.forEach((name, shape) -> key.append(':').append(name).append(Arrays.toString(shape)));
         }
         reads.forEach(r -> key.append("|read:").append(r.tensor()));
         CompiledGraph graph = model.variant(key.toString(), g -> {

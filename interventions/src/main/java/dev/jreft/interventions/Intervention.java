@@ -2,6 +2,10 @@ package dev.jreft.interventions;
 
 import dev.jreft.hooks.graph.SubgraphBuilder;
 
+import dev.jreft.interventions.params.Parameter;
+
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -26,9 +30,20 @@ public interface Intervention {
     /** True when the formula reads source values {@code s}. */
     boolean needsSource();
 
-    /** Trained parameter names and shapes for a hook of the given width; fed as graph inputs, differentiated. */
+    /**
+     * The trained parameters for a hook of the given width, with their shapes, initialisation and constraints; fed
+     * as graph inputs and differentiated. Throws a {@link dev.jreft.hooks.io.ConfigException} when the method's
+     * settings (a rank, a subspace) do not fit the width.
+     */
+    default List<Parameter> parameters(long width) {
+        return List.of();
+    }
+
+    /** Names and shapes of {@link #parameters}, in their order. */
     default Map<String, long[]> parameterShapes(long width) {
-        return Map.of();
+        Map<String, long[]> m = new LinkedHashMap<>();
+        parameters(width).forEach(p -> m.put(p.name(), p.shape()));
+        return m;
     }
 
     /**

@@ -14,7 +14,7 @@ import dev.jreft.interventions.reft.LoReFT;
 import dev.jreft.interventions.reft.LobiReFT;
 import dev.jreft.interventions.reft.NoReFT;
 import dev.jreft.interventions.reft.NodiReFT;
-import dev.jreft.interventions.train.Orthogonal;
+import dev.jreft.interventions.params.Orthogonal;
 import dev.jreft.interventions.verify.ReferenceLosses;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;

@@ -5,6 +5,7 @@ import dev.jreft.hooks.io.FixturesLocation;
 import dev.jreft.hooks.io.Npy;
 import dev.jreft.hooks.runtime.Batch;
 import dev.jreft.hooks.runtime.HookedModel;
+import dev.jreft.interventions.reft.LoReFT;
 import dev.jreft.interventions.statics.Addition;
 import dev.jreft.interventions.statics.Collect;
 import dev.jreft.interventions.statics.Subtraction;
@@ -209,5 +210,25 @@ class StaticInterventionTest {
                         Nd4j.zeros(DataType.FLOAT, 32).putScalar(5, Float.NaN))).build())));
         assertTrue(nan.getMessage().contains("params.v: found NaN at element 5; valid: finite values"),
                 nan.getMessage());
+    }
+
+    /**
+     * Regression: the compiled-graph key once ignored a site's declared shapes, so a rank-8 LoReFT at a hook reused
+     * the rank-4 graph and ORT refused its parameters ("Got invalid dimensions for input: jreft.site0.W").
+     */
+    @Test
+    void loreftsOfTwoRanksAtOneHookEachGetTheirOwnGraph() {
+        IntervenableModel m = new IntervenableModel(gpt2);
+        int[][] pos = {{0, 5}, {0, 3}};
+        for (int rank : new int[] {4, 8, 4}) {
+            java.util.Random random = new java.util.Random(rank);
+            Map<String, INDArray> params = new LinkedHashMap<>();
+            params.put("R", dev.jreft.interventions.params.Orthogonal.randomRows(rank, 32, random));
+            params.put("W", Nd4j.rand(DataType.FLOAT, rank, 32));
+            params.put("b", Nd4j.zeros(DataType.FLOAT, rank));
+            InterventionResult r = m.run(gptBase, List.of(InterventionSite.at("blocks.0.block_output",
+                    new LoReFT(rank)).positions(pos).params(params).build()));
+            assertEquals(3, r.output("logits").rank(), "rank " + rank);
+        }
     }
 }

@@ -13,7 +13,9 @@ import dev.jreft.interventions.das.RotatedSpaceInterchange;
 import dev.jreft.interventions.train.AdamW;
 import dev.jreft.interventions.train.LinearSchedule;
 import dev.jreft.interventions.train.NonFiniteException;
-import dev.jreft.interventions.train.Orthogonal;
+import dev.jreft.interventions.params.Constraint;
+import dev.jreft.interventions.params.Orthogonal;
+import dev.jreft.interventions.params.Parameter;
 import dev.jreft.interventions.train.OrthogonalAdam;
 import dev.jreft.interventions.train.TemperatureSchedule;
 import dev.jreft.interventions.train.TrainingArguments;
@@ -65,6 +67,9 @@ public final class DasTrainer<T> {
     private final String logits;
     private final Method method;
     private final Map<String, int[]> subspaces;
+    /** {@code LOW_RANK}: each variable's rank k. */
+    private final Map<String, Integer> ranks = new LinkedHashMap<>();
+    private final long width;
     private final Map<String, INDArray> params = new LinkedHashMap<>();
     private final IntervenableModel intervenable;
     private double temperatureStart = TEMPERATURE_START;
@@ -86,6 +91,7 @@ public final class DasTrainer<T> {
         this.method = method;
         this.intervenable = new IntervenableModel(model);
         this.subspaces = new LinkedHashMap<>();
+        this.width = width;
         if (sizes.isEmpty()) {
             throw new IllegalArgumentException("DAS needs at least one causal variable to align");
         }
@@ -106,19 +112,15 @@ public final class DasTrainer<T> {
                     subspaces.put(e.getKey(), IntStream.range(next, next + k).toArray());
                     next += k;
                 }
-                case LOW_RANK -> params.put(e.getKey() + ".R", randomColumns(width, k, random));
-                case BOUNDLESS -> {
+                case LOW_RANK -> {
                     subspaces.put(e.getKey(), new int[0]);
-                    params.put(e.getKey() + ".R", randomColumns(width, width, random));
-                    params.put(e.getKey() + ".boundary", Nd4j.createFromArray(0.5f)); // pyvene's initial boundary
+                    ranks.put(e.getKey(), k);
                 }
+                case BOUNDLESS -> subspaces.put(e.getKey(), new int[0]);
             }
         }
-        if (method == Method.ROTATED) {
-            params.put("R", randomColumns(width, width, random));
-        } else if (method == Method.LOW_RANK) {
-            sizes.keySet().forEach(v -> subspaces.put(v, new int[0]));
-        }
+        // each parameter drawn as its intervention declares it (ROTATED's R is tied: drawn once)
+        declarations().forEach((name, p) -> params.put(name, p.init().draw(p.shape(), random)));
     }
 
     /**
@@ -134,6 +136,7 @@ public final class DasTrainer<T> {
         this.method = Method.ROTATED;
         this.intervenable = new IntervenableModel(model);
         this.subspaces = new LinkedHashMap<>(subspaces);
+        this.width = rotation.size(0);
         if (rotation.rank() != 2 || rotation.size(0) != rotation.size(1)) {
             throw new IllegalArgumentException("R must be square [w, w]; got " + java.util.Arrays.toString(
                     rotation.shape()));
@@ -197,9 +200,23 @@ public final class DasTrainer<T> {
     private Intervention intervention(String variable) {
         return switch (method) {
             case ROTATED -> new RotatedSpaceInterchange(subspaces.get(variable));
-            case LOW_RANK -> new LowRankRotatedSpaceInterchange((int) params.get(variable + ".R").size(1));
+            case LOW_RANK -> new LowRankRotatedSpaceInterchange(ranks.get(variable));
             case BOUNDLESS -> new BoundlessRotatedSpaceInterchange();
         };
+    }
+
+    /**
+     * Every trained parameter by the trainer's name ({@code R} when tied, else {@code <variable>.<name>}) with its
+     * intervention's declaration: how it starts and what it must stay.
+     */
+    private Map<String, Parameter> declarations() {
+        Map<String, Parameter> m = new LinkedHashMap<>();
+        for (String v : subspaces.keySet()) {
+            for (Parameter p : intervention(v).parameters(width)) {
+                m.putIfAbsent(method == Method.ROTATED ? p.name() : v + "." + p.name(), p);
+            }
+        }
+        return m;
     }
 
     private Map<String, INDArray> siteParams(String variable) {
@@ -280,10 +297,13 @@ public final class DasTrainer<T> {
             }
         }
         NonFiniteException.check(stepIndex, g.loss(), grads);
+        // constrained parameters (the rotations) step on their manifold, the others (boundaries) in plain AdamW
+        Map<String, Parameter> declared = declarations();
         Map<String, INDArray> rotations = new LinkedHashMap<>();
         Map<String, INDArray> others = new LinkedHashMap<>();
         for (String name : grads.keySet()) {
-            (name.equals("R") || name.endsWith(".R") ? rotations : others).put(name, params.get(name));
+            boolean constrained = declared.get(name).constraint() != Constraint.NONE;
+            (constrained ? rotations : others).put(name, params.get(name));
         }
         opt.rotations().step(rotations, grads, lr);
         if (!others.isEmpty()) {

@@ -4,7 +4,7 @@ import dev.jreft.hooks.graph.ElemTypes;
 import dev.jreft.hooks.graph.OnnxGraph;
 import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.hooks.runtime.OrtRuntime;
-import dev.jreft.interventions.train.Orthogonal;
+import dev.jreft.interventions.params.Orthogonal;
 import dev.jreft.interventions.train.TrainingArguments;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;

@@ -1,11 +1,13 @@
 package dev.jreft.interventions.das;
 
+import dev.jreft.interventions.params.Parameter;
+import dev.jreft.interventions.params.Init;
+import dev.jreft.interventions.params.Constraint;
 import dev.jreft.hooks.graph.Attr;
 import dev.jreft.hooks.graph.ElemTypes;
 import dev.jreft.hooks.graph.SubgraphBuilder;
 import dev.jreft.interventions.Intervention;
 
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -28,11 +30,9 @@ public final class BoundlessRotatedSpaceInterchange implements Intervention {
     }
 
     @Override
-    public Map<String, long[]> parameterShapes(long width) {
-        Map<String, long[]> m = new LinkedHashMap<>();
-        m.put("R", new long[] {width, width});
-        m.put("boundary", new long[] {1});
-        return m;
+    public List<Parameter> parameters(long width) {
+        return List.of(Parameter.constrained("R", Constraint.ORTHONORMAL_COLUMNS, width, width),
+                Parameter.of("boundary", Init.constant(0.5), 1)); // pyvene's initial boundary: half the width
     }
 
     @Override

@@ -1,5 +1,7 @@
 package dev.jreft.interventions.das;
 
+import dev.jreft.interventions.params.Parameter;
+import dev.jreft.interventions.params.Constraint;
 import dev.jreft.hooks.graph.Attr;
 import dev.jreft.hooks.graph.SubgraphBuilder;
 import dev.jreft.interventions.Intervention;
@@ -26,24 +28,18 @@ public final class LowRankRotatedSpaceInterchange implements Intervention {
         return "low_rank_rotated_space_interchange";
     }
 
-    /** R's declared shape [d, r] is part of the graph, so graphs built for another rank cannot be reused. */
-    @Override
-    public String structureKey() {
-        return type() + "[rank=" + rank + "]";
-    }
-
     @Override
     public boolean needsSource() {
         return true;
     }
 
     @Override
-    public Map<String, long[]> parameterShapes(long width) {
+    public List<Parameter> parameters(long width) {
         if (rank > width) {
             throw new dev.jreft.hooks.io.ConfigException("rank", rank, "an integer in 1.." + width + " (the hook's"
                     + " width)");
         }
-        return Map.of("R", new long[] {width, rank});
+        return List.of(Parameter.constrained("R", Constraint.ORTHONORMAL_COLUMNS, width, rank));
     }
 
     @Override

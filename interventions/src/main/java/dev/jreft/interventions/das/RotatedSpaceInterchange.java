@@ -1,5 +1,7 @@
 package dev.jreft.interventions.das;
 
+import dev.jreft.interventions.params.Parameter;
+import dev.jreft.interventions.params.Constraint;
 import dev.jreft.hooks.graph.Attr;
 import dev.jreft.hooks.graph.SubgraphBuilder;
 import dev.jreft.interventions.Intervention;
@@ -39,14 +41,14 @@ public final class RotatedSpaceInterchange implements Intervention {
     }
 
     @Override
-    public Map<String, long[]> parameterShapes(long width) {
+    public List<Parameter> parameters(long width) {
         for (int k : subspace) {
             if (k < 0 || k >= width) {
                 throw new dev.jreft.hooks.io.ConfigException("subspace", k, "coordinates in 0.." + (width - 1)
                         + " (the hook's width is " + width + ")");
             }
         }
-        return Map.of("R", new long[] {width, width});
+        return List.of(Parameter.constrained("R", Constraint.ORTHONORMAL_COLUMNS, width, width));
     }
 
     @Override

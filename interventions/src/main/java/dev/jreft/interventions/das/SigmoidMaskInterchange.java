@@ -1,5 +1,7 @@
 package dev.jreft.interventions.das;
 
+import dev.jreft.interventions.params.Parameter;
+import dev.jreft.interventions.params.Init;
 import dev.jreft.hooks.graph.ElemTypes;
 import dev.jreft.hooks.graph.SubgraphBuilder;
 import dev.jreft.interventions.Intervention;
@@ -23,8 +25,8 @@ public final class SigmoidMaskInterchange implements Intervention {
     }
 
     @Override
-    public Map<String, long[]> parameterShapes(long width) {
-        return Map.of("mask", new long[] {width});
+    public List<Parameter> parameters(long width) {
+        return List.of(Parameter.of("mask", Init.zeros(), width)); // pyvene: zeros, i.e. sigmoid 0.5 everywhere
     }
 
     @Override

@@ -20,6 +20,11 @@ public final class ConsReFT extends LowRankEdit {
     }
 
     @Override
+    boolean orthonormalR() {
+        return true;
+    }
+
+    @Override
     public String type() {
         return "consreft";
     }

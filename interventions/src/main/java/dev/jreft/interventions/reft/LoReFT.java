@@ -19,6 +19,11 @@ public final class LoReFT extends LowRankEdit {
     }
 
     @Override
+    boolean orthonormalR() {
+        return true;
+    }
+
+    @Override
     public String type() {
         return "loreft";
     }

@@ -19,6 +19,11 @@ public final class LobiReFT extends LowRankEdit {
     }
 
     @Override
+    boolean orthonormalR() {
+        return true;
+    }
+
+    @Override
     public String type() {
         return "lobireft";
     }

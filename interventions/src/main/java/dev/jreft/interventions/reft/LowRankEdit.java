@@ -1,12 +1,15 @@
 package dev.jreft.interventions.reft;
 
+import dev.jreft.interventions.params.Parameter;
+import dev.jreft.interventions.params.Init;
+import dev.jreft.interventions.params.Constraint;
 import dev.jreft.hooks.graph.Attr;
 import dev.jreft.hooks.graph.SubgraphBuilder;
 import dev.jreft.interventions.Intervention;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
-import java.util.LinkedHashMap;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -62,24 +65,29 @@ abstract class LowRankEdit implements Intervention {
         return false;
     }
 
+    /** True for the types whose R keeps orthonormal rows while it trains (LoReFT, ConsReFT, LobiReFT). */
+    abstract boolean orthonormalR();
+
     /** False for the types without a learned projection W (ConsReFT, LobiReFT learn b directly). */
     boolean learnsProjection() {
         return true;
     }
 
     @Override
-    public Map<String, long[]> parameterShapes(long width) {
+    public List<Parameter> parameters(long width) {
         if (rank > width) {
             throw new dev.jreft.hooks.io.ConfigException("rank", rank, "an integer in 1.." + width + " (the hook's"
                     + " width)");
         }
-        Map<String, long[]> m = new LinkedHashMap<>();
-        m.put("R", new long[] {rank, width});
+        List<Parameter> p = new ArrayList<>();
+        // R starts with orthonormal rows in every type (pyreft's rotate layer); only some keep them
+        Parameter r = Parameter.constrained("R", Constraint.ORTHONORMAL_ROWS, rank, width);
+        p.add(orthonormalR() ? r : new Parameter("R", r.shape(), r.init(), Constraint.NONE));
         if (learnsProjection()) {
-            m.put("W", new long[] {rank, width});
+            p.add(Parameter.of("W", Init.kaimingUniform(), rank, width)); // nn.Linear(d, r): U(±1/√d)
         }
-        m.put("b", new long[] {rank});
-        return m;
+        p.add(Parameter.of("b", Init.zeros(), rank));
+        return p;
     }
 
     @Override

@@ -19,6 +19,11 @@ public final class NoReFT extends LowRankEdit {
     }
 
     @Override
+    boolean orthonormalR() {
+        return false;
+    }
+
+    @Override
     public String type() {
         return "noreft";
     }

@@ -18,6 +18,11 @@ public final class NodiReFT extends LowRankEdit {
     }
 
     @Override
+    boolean orthonormalR() {
+        return false;
+    }
+
+    @Override
     public String type() {
         return "nodireft";
     }

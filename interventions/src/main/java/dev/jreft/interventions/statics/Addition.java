@@ -1,5 +1,7 @@
 package dev.jreft.interventions.statics;
 
+import dev.jreft.interventions.params.Parameter;
+import dev.jreft.interventions.params.Init;
 import dev.jreft.hooks.graph.SubgraphBuilder;
 import dev.jreft.interventions.Intervention;
 
@@ -19,8 +21,8 @@ public final class Addition implements Intervention {
     }
 
     @Override
-    public Map<String, long[]> parameterShapes(long width) {
-        return Map.of("v", new long[] {width});
+    public List<Parameter> parameters(long width) {
+        return List.of(Parameter.of("v", Init.zeros(), width));
     }
 
     @Override

@@ -1,5 +1,6 @@
 package dev.jreft.interventions.train;
 
+import dev.jreft.interventions.params.Orthogonal;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;

@@ -1,5 +1,7 @@
 package dev.jreft.interventions.train;
 
+import dev.jreft.interventions.params.Constraint;
+import dev.jreft.interventions.params.Parameter;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -32,7 +34,6 @@ import java.util.TreeSet;
 public final class ReftCheckpoint {
     private static final ObjectMapper JSON = new ObjectMapper();
     /** How far R Rᵀ may be from I in a loaded checkpoint (training keeps it within ~1e-6). */
-    static final double ORTHONORMAL_TOLERANCE = 1e-3;
 
     private ReftCheckpoint() {
     }
@@ -104,9 +105,10 @@ public final class ReftCheckpoint {
         }
         Map<String, INDArray> tensors = ck.tensors();
         Map<String, long[]> expected = new LinkedHashMap<>();
-        ReftClassifier.create(model, c, 0).parameters().forEach((k, v) -> expected.put(k, v.shape()));
+        ReftClassifier fresh = ReftClassifier.create(model, c, 0);
+        fresh.parameters().forEach((k, v) -> expected.put(k, v.shape()));
         String where = dir.resolve(Checkpoint.TENSORS_FILE).getFileName().toString();
-        checkTensors(dir, tensors, expected, c);
+        checkTensors(dir, tensors, expected, fresh.declarations(), c);
         if (listed != null) {
             List<String> names = new ArrayList<>();
             listed.forEach(n -> names.add(n.asText()));
@@ -122,7 +124,7 @@ public final class ReftCheckpoint {
 
     /** Each expected tensor present, float32, of its shape and finite; none unexpected; R orthonormal where kept so. */
     private static void checkTensors(Path dir, Map<String, INDArray> tensors, Map<String, long[]> expected,
-                                     ReftClassifier.Config c) {
+                                     Map<String, Parameter> declared, ReftClassifier.Config c) {
         String file = dir.resolve(Checkpoint.TENSORS_FILE).toString();
         String config = "reft.intervention '" + c.intervention() + "', share_weights " + c.shareWeights() + ", "
                 + c.hooks().size() + " hooks, rank " + c.rank();
@@ -154,13 +156,13 @@ public final class ReftCheckpoint {
                             + " values");
                 }
             }
-            if (e.getKey().endsWith(".R") && ReftSites.ORTHONORMAL_R.contains(c.intervention())) {
-                double err = Orthogonal.deviation(t, false);
-                if (err > ORTHONORMAL_TOLERANCE) {
-                    throw new CheckpointFormatException(at + "found rows that are not orthonormal (max |R Rᵀ - I| = "
-                            + String.format("%.3g", err) + "); valid: orthonormal rows, as " + c.intervention()
-                            + " keeps them (within " + ORTHONORMAL_TOLERANCE + ")");
-                }
+            Constraint kept = declared.containsKey(e.getKey()) ? declared.get(e.getKey()).constraint()
+                    : Constraint.NONE;
+            try {
+                kept.check("tensor '" + e.getKey() + "'", t);
+            } catch (IllegalArgumentException bad) {
+                throw new CheckpointFormatException(file + ": " + bad.getMessage() + ", as " + c.intervention()
+                        + " keeps them");
             }
         }
     }

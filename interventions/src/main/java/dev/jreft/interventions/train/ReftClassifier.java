@@ -1,5 +1,7 @@
 package dev.jreft.interventions.train;
 
+import dev.jreft.interventions.params.Init;
+import dev.jreft.interventions.params.Parameter;
 import dev.jreft.hooks.autodiff.LossGraphs;
 import dev.jreft.hooks.runtime.Batch;
 import dev.jreft.hooks.runtime.HookedModel;
@@ -58,14 +60,14 @@ public final class ReftClassifier {
         this.params = params;
     }
 
-    /** Fresh parameters: R with orthonormal rows, W uniform ±1/√d, b = 0; head uniform ±1/√d, bias 0. */
+    /** Fresh parameters: the sites' as their intervention declares them; head uniform ±1/√d, bias 0. */
     public static ReftClassifier create(HookedModel model, Config config, long seed) {
         ReftClassifier c = new ReftClassifier(model, config, new LinkedHashMap<>());
         Random random = new Random(seed);
         long d = c.width;
-        c.sites.initialise(c.params, d, random);
-        double bound = 1 / Math.sqrt(d);
-        c.params.put(ClassificationHead.W, ReftSites.uniform(random, bound, d, config.classes()));
+        c.sites.initialise(c.params, random);
+        c.params.put(ClassificationHead.W, Init.uniform(1 / Math.sqrt(d)).draw(new long[] {d, config.classes()},
+                random));
         c.params.put(ClassificationHead.B, Nd4j.zeros(DataType.FLOAT, config.classes()));
         return c;
     }
@@ -98,6 +100,11 @@ public final class ReftClassifier {
     }
 
     /** The live parameters, by name (updated in place by training). */
+    /** The intervention parameters' declarations by prefixed name (the head's parameters are not among them). */
+    Map<String, Parameter> declarations() {
+        return sites.declarations();
+    }
+
     public Map<String, INDArray> parameters() {
         return Collections.unmodifiableMap(params);
     }

@@ -55,7 +55,7 @@ public final class ReftLanguageModel {
         if (sites.isEmpty()) {
             throw new IllegalArgumentException("a ReFT language model needs at least one hook");
         }
-        sites.initialise(params, model.hooks().config().hidden(), new Random(seed));
+        sites.initialise(params, new Random(seed));
         this.logits = model.graph().outputNames().get(0);
     }
 

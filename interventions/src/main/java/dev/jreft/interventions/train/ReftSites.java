@@ -1,5 +1,6 @@
 package dev.jreft.interventions.train;
 
+import dev.jreft.interventions.params.Parameter;
 import dev.jreft.hooks.runtime.Batch;
 import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.interventions.IntervenableModel;
@@ -26,15 +27,13 @@ final class ReftSites {
 
     private enum Part { ALL, FIRST, LAST }
 
-    /** Types whose R has orthonormal rows (pyreft's rotate layer); the others leave R unconstrained. */
-    static final java.util.Set<String> ORTHONORMAL_R = java.util.Set.of("loreft", "consreft", "lobireft");
-
     private final String intervention;
     private final Interventions.Options options;
     private final double dropout;
     private final PositionSpec positions;
     private final List<SiteDef> defs = new ArrayList<>();
-    private final Map<String, long[]> shapes;
+    private final List<Parameter> declared;
+    private final long width;
     private Random dropoutRandom;
 
     ReftSites(HookedModel model, String intervention, List<String> hooks, int rank, String positions,
@@ -44,7 +43,8 @@ final class ReftSites {
         this.dropout = dropout;
         this.positions = PositionSpec.parse(positions);
         // unknown types, ranks or activations fail here
-        this.shapes = Interventions.create(intervention, options).parameterShapes(model.hooks().config().hidden());
+        this.width = model.hooks().config().hidden();
+        this.declared = Interventions.create(intervention, options).parameters(width);
         int k = 0;
         boolean split = !shareWeights && this.positions.first() > 0 && this.positions.last() > 0;
         for (String hook : hooks) {
@@ -62,33 +62,27 @@ final class ReftSites {
         return defs.isEmpty();
     }
 
-    /** Fresh parameters: R with orthonormal rows, W uniform ±1/√d, b and anything else zero. */
-    void initialise(Map<String, INDArray> params, long width, Random random) {
-        double bound = 1 / Math.sqrt(width);
+    /** Fresh parameters, each drawn as the intervention declares it (site by site, in declaration order). */
+    void initialise(Map<String, INDArray> params, Random random) {
         for (SiteDef s : defs) {
-            for (var e : shapes.entrySet()) {
-                long[] shape = e.getValue();
-                INDArray v = switch (e.getKey()) {
-                    case "R" -> Orthogonal.randomRows((int) shape[0], (int) shape[1], random);
-                    case "W" -> uniform(random, bound, shape);
-                    default -> Nd4j.zeros(DataType.FLOAT, shape);
-                };
-                params.put(s.prefix + "." + e.getKey(), v);
+            for (Parameter p : declared) {
+                params.put(s.prefix + "." + p.name(), p.init().draw(p.shape(), random));
             }
         }
+    }
+
+    /** Every site parameter by its prefixed name ({@code site0.R}) with its declaration. */
+    Map<String, Parameter> declarations() {
+        Map<String, Parameter> m = new LinkedHashMap<>();
+        for (SiteDef s : defs) {
+            declared.forEach(p -> m.put(s.prefix + "." + p.name(), p));
+        }
+        return m;
     }
 
     /** Training mode: sites get fresh dropout masks from {@code random}; null switches back to evaluation. */
     void training(Random random) {
         this.dropoutRandom = random;
-    }
-
-    static INDArray uniform(Random r, double bound, long... shape) {
-        INDArray a = Nd4j.create(DataType.FLOAT, shape);
-        for (long i = 0; i < a.length(); i++) {
-            a.putScalar(i, (r.nextDouble() * 2 - 1) * bound);
-        }
-        return a;
     }
 
     /** The interventions for this batch with the current parameter values. */
@@ -101,8 +95,8 @@ final class ReftSites {
                 case LAST -> positions.lastPositions(batch);
             };
             Map<String, INDArray> p = new LinkedHashMap<>();
-            for (String name : shapes.keySet()) {
-                p.put(name, params.get(s.prefix + "." + name));
+            for (Parameter d : declared) {
+                p.put(d.name(), params.get(s.prefix + "." + d.name()));
             }
             if (dropout > 0 && dropoutRandom != null) { // evaluation feeds no mask: the default of ones
                 p.put("dropout_mask", dropoutMask(batch, dropoutRandom));
@@ -115,7 +109,6 @@ final class ReftSites {
 
     /** Inverted dropout: each entry kept with probability 1 − p and scaled by 1/(1 − p). */
     private INDArray dropoutMask(Batch batch, Random random) {
-        long width = shapes.get("R")[1];
         INDArray m = Nd4j.create(DataType.FLOAT, batch.size(), batch.seqLen(), width);
         float keep = (float) (1 / (1 - dropout));
         for (long i = 0; i < m.length(); i++) {
@@ -142,11 +135,8 @@ final class ReftSites {
         clip(grads, maxGradNorm);
         opt.step(params, grads, lr);
         NonFiniteException.checkParameters(step, params);
-        if (ORTHONORMAL_R.contains(intervention)) { // R keeps orthonormal rows: a retraction after every step
-            for (SiteDef s : defs) {
-                Orthogonal.retractRows(params.get(s.prefix + ".R"));
-            }
-        }
+        // constrained parameters (LoReFT's R: orthonormal rows) go back onto their manifold after every step
+        declarations().forEach((name, p) -> p.constraint().retract(params.get(name)));
     }
 
     /** Scales all gradients so their global L2 norm is at most {@code max} (no-op for max ≤ 0); returns the norm. */

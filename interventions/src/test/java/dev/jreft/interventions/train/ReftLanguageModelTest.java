@@ -1,5 +1,6 @@
 package dev.jreft.interventions.train;
 
+import dev.jreft.interventions.params.Orthogonal;
 import dev.jreft.hooks.io.FixturesLocation;
 import dev.jreft.hooks.runtime.HookedModel;
 import org.junit.jupiter.api.Assumptions;

@@ -1,5 +1,6 @@
 package dev.jreft.interventions.train;
 
+import dev.jreft.interventions.params.Orthogonal;
 import dev.jreft.hooks.runtime.Batch;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;

@@ -1,4 +1,4 @@
-package dev.jreft.interventions.train;
+package dev.jreft.interventions.params;
 
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
