@@ -160,7 +160,8 @@ public final class Checkpoint {
             throw new IllegalArgumentException("checkpoint directory must not be null");
         }
         if (!Files.exists(dir)) {
-            throw new CheckpointFormatException("checkpoint directory " + dir + " does not exist");
+            throw new CheckpointFormatException("checkpoint: found '" + dir + "'; valid: a checkpoint folder written"
+                    + " by jreft train (there is no such file or folder)");
         }
         if (!Files.isDirectory(dir)) {
             throw new CheckpointFormatException(dir + " is not a directory; a checkpoint is a directory holding "

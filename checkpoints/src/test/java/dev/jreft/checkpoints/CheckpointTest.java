@@ -167,7 +167,7 @@ class CheckpointTest {
 
     @Test
     void missingOrWrongPiecesAreNamed() throws Exception {
-        rejects(tmp.resolve("nowhere"), "does not exist");
+        rejects(tmp.resolve("nowhere"), "there is no such file or folder");
         Path file = Files.writeString(tmp.resolve("plain.txt"), "x");
         rejects(file, "is not a directory");
 

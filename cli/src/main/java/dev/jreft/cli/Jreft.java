@@ -79,6 +79,11 @@ public final class Jreft implements Runnable {
             CommandLine c = e.getCommandLine();
             String name = c.getCommandSpec().qualifiedName();
             String msg = e.getCause() instanceof CommandLine.ParameterException p ? p.getMessage() : e.getMessage();
+            if (e instanceof CommandLine.UnmatchedArgumentException u && c == cl && !u.getUnmatched().isEmpty()
+                    && !u.getUnmatched().get(0).startsWith("-")) { // the first word is not a command
+                msg = "command: found '" + u.getUnmatched().get(0) + "'; valid: "
+                        + String.join(", ", cl.getSubcommands().keySet());
+            }
             c.getErr().println(name + ": " + oneLine(msg) + " (see '" + name + " --help')");
             return BAD_INPUT;
         });

@@ -2,6 +2,7 @@ package dev.jreft.interventions;
 
 import dev.jreft.hooks.discovery.HookLayout;
 import dev.jreft.hooks.discovery.HookPoint;
+import dev.jreft.hooks.discovery.LinearModule;
 import dev.jreft.hooks.graph.ElemTypes;
 import dev.jreft.hooks.graph.OnnxGraph;
 import dev.jreft.hooks.graph.SubgraphBuilder;
@@ -9,6 +10,7 @@ import dev.jreft.hooks.runtime.ActivationCache;
 import dev.jreft.hooks.runtime.Batch;
 import dev.jreft.hooks.runtime.CompiledGraph;
 import dev.jreft.hooks.runtime.HookedModel;
+import dev.jreft.interventions.params.Parameter;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -48,7 +50,16 @@ public final class IntervenableModel {
 
     /** Runs {@code base} with {@code sites}; {@code readHooks} are returned as they are after the interventions. */
     public InterventionResult run(Batch base, List<InterventionSite> sites, List<String> readHooks) {
-        Spliced sp = splice(base, sites, readHooks);
+        return run(base, List.of(), sites, readHooks);
+    }
+
+    /**
+     * Runs {@code base} with module edits (LoRA ...) made to the model and hook interventions on the edited model;
+     * {@code readHooks} are returned as they are after both.
+     */
+    public InterventionResult run(Batch base, List<ModuleSite> edits, List<InterventionSite> sites,
+                                  List<String> readHooks) {
+        Spliced sp = splice(base, edits, sites, readHooks);
         List<String> wanted = new ArrayList<>(model.graph().outputNames());
         sp.reads.forEach(r -> wanted.add(r.tensor()));
         for (Prepared p : sp.prepared) {
@@ -72,7 +83,8 @@ public final class IntervenableModel {
      * Loss of the intervened run, the gradient of every site's parameters ({@code perSite.get(i).get("v")}) and of
      * extra graph inputs the loss declared (a classification head's weights).
      */
-    public record Gradients(double loss, List<Map<String, INDArray>> perSite, Map<String, INDArray> extra) {
+    public record Gradients(double loss, List<Map<String, INDArray>> perSite, Map<String, INDArray> extra,
+                            List<Map<String, INDArray>> perEdit) {
     }
 
     /**
@@ -100,8 +112,18 @@ public final class IntervenableModel {
     public Gradients gradients(Batch base, List<InterventionSite> sites, String lossKey,
                                java.util.function.Function<OnnxGraph, String> appendLoss,
                                Map<String, INDArray> lossFeeds, List<String> extraSources) {
-        Spliced sp = splice(base, sites, List.of());
+        return gradients(base, List.of(), sites, lossKey, appendLoss, lossFeeds, extraSources);
+    }
+
+    /** As above with module edits: their parameters' gradients come back in {@link Gradients#perEdit}. */
+    public Gradients gradients(Batch base, List<ModuleSite> edits, List<InterventionSite> sites, String lossKey,
+                               java.util.function.Function<OnnxGraph, String> appendLoss,
+                               Map<String, INDArray> lossFeeds, List<String> extraSources) {
+        Spliced sp = splice(base, edits, sites, List.of());
         List<String> params = new ArrayList<>();
+        for (PreparedEdit e : sp.edits) {
+            params.addAll(e.paramInputs.values());
+        }
         for (Prepared p : sp.prepared) {
             params.addAll(p.paramInputs.values());
         }
@@ -122,16 +144,27 @@ public final class IntervenableModel {
         }
         Map<String, INDArray> extra = new LinkedHashMap<>();
         extraSources.forEach(x -> extra.put(x, r.gradients().get(x)));
-        return new Gradients(r.loss(), perSite, extra);
+        List<Map<String, INDArray>> perEdit = new ArrayList<>();
+        for (PreparedEdit e : sp.edits) {
+            Map<String, INDArray> m = new LinkedHashMap<>();
+            e.paramInputs.forEach((name, input) -> m.put(name, r.gradients().get(input)));
+            perEdit.add(m);
+        }
+        return new Gradients(r.loss(), perSite, extra, perEdit);
     }
 
-    private record Spliced(CompiledGraph graph, Map<String, INDArray> feeds, List<Prepared> prepared,
-                           List<HookPoint> reads) {
+    private record Spliced(CompiledGraph graph, Map<String, INDArray> feeds, List<PreparedEdit> edits,
+                           List<Prepared> prepared, List<HookPoint> reads) {
     }
 
     /** The intervened graph variant (built once per structure) and the feeds for this batch and these sites. */
-    private Spliced splice(Batch base, List<InterventionSite> sites, List<String> readHooks) {
+    private Spliced splice(Batch base, List<ModuleSite> editSites, List<InterventionSite> sites,
+                           List<String> readHooks) {
         Batch b = model.complete(base);
+        List<PreparedEdit> edits = new ArrayList<>();
+        for (int i = 0; i < editSites.size(); i++) {
+            edits.add(prepareEdit(i, editSites.get(i)));
+        }
         Map<Batch, ActivationCache> sourceRuns = runSources(sites);
         List<Prepared> prepared = new ArrayList<>();
         for (int i = 0; i < sites.size(); i++) {
@@ -139,6 +172,10 @@ public final class IntervenableModel {
         }
         List<HookPoint> reads = readHooks.stream().map(model::hook).toList();
         StringBuilder key = new StringBuilder("intervene");
+        for (PreparedEdit e : edits) {
+            key.append("|edit:").append(e.module.path()).append(':').append(e.site.edit().structureKey());
+            e.declaredShapes.forEach((name, shape) -> key.append(':').append(name).append(Arrays.toString(shape)));
+        }
         for (Prepared p : prepared) {
             // derived, never written by hand: every declared input shape is part of the compiled graph, so two
             // sites that differ only in a rank or a width need two graphs
@@ -148,16 +185,23 @@ public final class IntervenableModel {
         }
         reads.forEach(r -> key.append("|read:").append(r.tensor()));
         CompiledGraph graph = model.variant(key.toString(), g -> {
+            // edits first: they are part of the model, so hook interventions at their outputs see the edited value
+            for (PreparedEdit e : edits) {
+                splice(g, e);
+            }
             for (Prepared p : prepared) {
                 splice(g, p);
             }
             reads.forEach(r -> g.exposeOutput(r.tensor(), ElemTypes.FLOAT));
         });
         Map<String, INDArray> feeds = new LinkedHashMap<>(model.feeds(b));
+        for (PreparedEdit e : edits) {
+            feeds.putAll(e.feeds);
+        }
         for (Prepared p : prepared) {
             feeds.putAll(p.feeds);
         }
-        return new Spliced(graph, feeds, prepared, reads);
+        return new Spliced(graph, feeds, edits, prepared, reads);
     }
 
     /** Runs each distinct source batch once, unintervened, caching the hooks its sites read. */
@@ -196,7 +240,7 @@ public final class IntervenableModel {
             throw new IllegalArgumentException(where + ": batch mismatch: base positions have " + basePos.length
                     + " rows but the batch has " + base.size() + " examples");
         }
-        checkPositions(basePos, base, "base", where);
+        checkPositions(basePos, base, "base", site.onPadding(), where);
         String ns = "jreft.site" + index;
         Map<String, INDArray> feeds = new LinkedHashMap<>();
         boolean collect = iv.type().equals("collect");
@@ -276,6 +320,92 @@ public final class IntervenableModel {
             feeds.put(ns + "." + name, v.castTo(DataType.FLOAT));
         }
         return new Prepared(site, point, ns, collect, width, mask, paramInputs, otherInputs, declaredShapes, feeds);
+    }
+
+    /**
+     * One module edit ready to splice: {@code paramInputs} maps its parameter names to graph inputs, {@code feeds}
+     * holds their values and the non-trained inputs' (given, default or detached copies).
+     */
+    private record PreparedEdit(ModuleSite site, LinearModule module, String ns, Map<String, String> paramInputs,
+                                Map<String, String> otherInputs, Map<String, long[]> declaredShapes,
+                                Map<String, INDArray> feeds) {
+    }
+
+    private PreparedEdit prepareEdit(int index, ModuleSite site) {
+        ModuleEdit edit = site.edit();
+        String where = "edit " + index + " (" + edit.type() + " at " + site.module() + ")";
+        LinearModule module = model.modules().get(site.module()).orElseThrow(() -> new IllegalArgumentException(
+                where + ": module: found '" + site.module() + "'; valid: a linear module of this graph: "
+                        + model.modules().describeCandidates()));
+        List<Parameter> declared;
+        Map<String, long[]> inputShapes;
+        try {
+            declared = edit.parameters(module, model.modules().weight(module));
+            inputShapes = edit.inputShapes(module);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(where + ": " + e.getMessage(), e);
+        }
+        String ns = "jreft.edit" + index;
+        Map<String, INDArray> feeds = new LinkedHashMap<>();
+        Map<String, String> paramInputs = new LinkedHashMap<>();
+        Map<String, String> otherInputs = new LinkedHashMap<>();
+        Map<String, long[]> declaredShapes = new LinkedHashMap<>();
+        Set<String> known = new HashSet<>(inputShapes.keySet());
+        declared.forEach(p -> known.add(p.name()));
+        for (String given : site.params().keySet()) {
+            if (!known.contains(given) || edit.detachedCopies().containsKey(given)) {
+                throw new IllegalArgumentException(where + ": params." + given + ": found a value for a parameter "
+                        + edit.type() + " does not have; valid: " + String.join(", ",
+                        declared.stream().map(Parameter::name).toList()));
+            }
+        }
+        for (Parameter p : declared) {
+            INDArray v = site.params().get(p.name());
+            if (v == null) {
+                throw new IllegalArgumentException(where + ": params." + p.name() + ": found nothing; valid: a"
+                        + " tensor of shape " + Arrays.toString(p.shape()));
+            }
+            if (!Arrays.equals(v.shape(), p.shape())) {
+                throw new IllegalArgumentException(where + ": params." + p.name() + ": found shape "
+                        + Arrays.toString(v.shape()) + "; valid: shape " + Arrays.toString(p.shape()));
+            }
+            String input = ns + "." + p.name();
+            paramInputs.put(p.name(), input);
+            declaredShapes.put(input, p.shape());
+            feeds.put(input, finite(v.castTo(DataType.FLOAT), where + ": params." + p.name()));
+        }
+        for (var e : inputShapes.entrySet()) {
+            String name = e.getKey();
+            long[] shape = e.getValue();
+            String copyOf = edit.detachedCopies().get(name);
+            INDArray v = copyOf != null ? site.params().get(copyOf) : site.params().get(name);
+            if (v == null) {
+                Float fill = edit.inputDefault(name);
+                if (fill == null) {
+                    throw new IllegalArgumentException(where + ": params." + name + ": found nothing; valid: a"
+                            + " tensor of shape " + shapeText(shape));
+                }
+                v = Nd4j.ones(DataType.FLOAT, Arrays.stream(shape).map(d -> d < 0 ? 1 : d).toArray()).muli(fill);
+            } else if (!fits(v.shape(), shape)) {
+                throw new IllegalArgumentException(where + ": params." + name + ": found shape "
+                        + Arrays.toString(v.shape()) + "; valid: shape " + shapeText(shape));
+            }
+            String input = ns + "." + name;
+            otherInputs.put(name, input);
+            declaredShapes.put(input, shape);
+            feeds.put(input, finite(v.castTo(DataType.FLOAT), where + ": params." + name));
+        }
+        return new PreparedEdit(site, module, ns, paramInputs, otherInputs, declaredShapes, feeds);
+    }
+
+    /** The module's output becomes the edit's {@code y'} for all its consumers; the edit reads the module's input. */
+    private static void splice(OnnxGraph g, PreparedEdit e) {
+        g.splice(e.module.output(), e.ns, (SubgraphBuilder b, String original) -> {
+            e.declaredShapes.forEach((name, shape) -> b.input(name, ElemTypes.FLOAT, shape));
+            Map<String, String> inputs = new LinkedHashMap<>(e.paramInputs);
+            inputs.putAll(e.otherInputs);
+            return e.site.edit().emit(b, e.module, e.module.input(), original, inputs);
+        });
     }
 
     /** {@code v} when every element is finite; a NaN or infinity would silently turn the outputs into NaN. */
@@ -370,7 +500,8 @@ public final class IntervenableModel {
         return mask;
     }
 
-    private static void checkPositions(int[][] positions, Batch batch, String which, String where) {
+    private static void checkPositions(int[][] positions, Batch batch, String which, boolean onPadding,
+                                       String where) {
         for (int b = 0; b < positions.length; b++) {
             Set<Integer> seen = new HashSet<>();
             for (int p : positions[b]) {
@@ -379,7 +510,7 @@ public final class IntervenableModel {
                             + " is out of range (sequence length " + batch.seqLen() + ", valid 0.."
                             + (batch.seqLen() - 1) + ")");
                 }
-                if (!batch.isReal(b, p)) {
+                if (!onPadding && !batch.isReal(b, p)) {
                     throw new IllegalArgumentException(where + ": " + which + " position " + p + " of example " + b
                             + " is on padding (real tokens of that example: 0.." + batch.lastReal(b) + ")");
                 }
@@ -415,7 +546,7 @@ public final class IntervenableModel {
                 throw new IllegalArgumentException(where + ": batch mismatch: the source batch has " + sb.size()
                         + " examples, the base batch " + base.size());
             }
-            checkPositions(srcPos, sb, "source", where);
+            checkPositions(srcPos, sb, "source", false, where);
             values = sourceRuns.get(r.batch()).get(point.name());
         } else {
             values = ((Source.Cached) site.source()).values();

@@ -7,11 +7,13 @@ import java.util.Map;
 /**
  * One intervention at one hook: which positions of each example ({@code basePositions[b]}), the paired source
  * positions ({@code sourcePositions[b][i]} pairs with {@code basePositions[b][i]}), the unit, an optional subspace
- * (feature indices; within each head's slice for {@code h.pos}), the source and the parameter values.
+ * (feature indices; within each head's slice for {@code h.pos}), the source and the parameter values. Base
+ * positions on padding are refused (a list that reaches them is usually a mistake) unless {@code onPadding}: an
+ * adapter or IA3 acts like a module, at every position, padded ones included.
  */
 public record InterventionSite(String hook, Intervention intervention, Unit unit, int[][] basePositions,
                                int[][] sourcePositions, int[] subspace, Source source,
-                               Map<String, INDArray> params) {
+                               Map<String, INDArray> params, boolean onPadding) {
     public InterventionSite {
         params = params == null ? Map.of() : Map.copyOf(params);
         if (unit == null) {
@@ -33,6 +35,7 @@ public record InterventionSite(String hook, Intervention intervention, Unit unit
         private int[] subspace;
         private Source source;
         private Map<String, INDArray> params = Map.of();
+        private boolean onPadding;
 
         private Builder(String hook, Intervention intervention) {
             this.hook = hook;
@@ -65,8 +68,26 @@ public record InterventionSite(String hook, Intervention intervention, Unit unit
             return this;
         }
 
+        /** Every position of every example, padded ones included: where a module-like intervention acts. */
+        public Builder everyPosition(int batch, int seqLen) {
+            int[][] all = new int[batch][seqLen];
+            for (int[] row : all) {
+                for (int p = 0; p < seqLen; p++) {
+                    row[p] = p;
+                }
+            }
+            return positions(all).onPadding();
+        }
+
+        /** Base positions may lie on padding. */
+        public Builder onPadding() {
+            this.onPadding = true;
+            return this;
+        }
+
         public InterventionSite build() {
-            return new InterventionSite(hook, intervention, unit, base, sourcePositions, subspace, source, params);
+            return new InterventionSite(hook, intervention, unit, base, sourcePositions, subspace, source, params,
+                    onPadding);
         }
     }
 }

@@ -4,6 +4,8 @@ import dev.jreft.interventions.das.BoundlessRotatedSpaceInterchange;
 import dev.jreft.interventions.das.LowRankRotatedSpaceInterchange;
 import dev.jreft.interventions.das.RotatedSpaceInterchange;
 import dev.jreft.interventions.das.SigmoidMaskInterchange;
+import dev.jreft.interventions.peft.BottleneckAdapter;
+import dev.jreft.interventions.peft.ElementwiseScale;
 import dev.jreft.interventions.reft.Activation;
 import dev.jreft.interventions.reft.ConsReFT;
 import dev.jreft.interventions.reft.DiReFT;
@@ -37,7 +39,7 @@ public final class Interventions {
 
     /** Types built with a {@code rank}. */
     public static final Set<String> RANKED = Set.of("loreft", "noreft", "direft", "nodireft", "consreft", "lobireft",
-            "low_rank_rotated_space_interchange");
+            "low_rank_rotated_space_interchange", "bottleneck_adapter");
     /** Types that take a {@code subspace}: feature indices, or DAS's rotated coordinates. */
     public static final Set<String> WITH_SUBSPACE = Set.of("vanilla_interchange", "zero_ablation", "addition",
             "subtraction", "collect", "rotated_space_interchange");
@@ -128,6 +130,8 @@ public final class Interventions {
                 o -> new LowRankRotatedSpaceInterchange(o.requireRank("low_rank_rotated_space_interchange")));
         register("boundless_rotated_space_interchange", o -> new BoundlessRotatedSpaceInterchange());
         register("sigmoid_mask_interchange", o -> new SigmoidMaskInterchange());
+        register("bottleneck_adapter", o -> new BottleneckAdapter(o.requireRank("bottleneck_adapter")));
+        register("elementwise_scale", o -> new ElementwiseScale());
     }
 
     private Interventions() {

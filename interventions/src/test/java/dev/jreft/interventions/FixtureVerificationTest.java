@@ -55,8 +55,22 @@ class FixtureVerificationTest {
                 "minilm_loreft_block_output")) {
             assertEquals(CheckResult.Status.PASSED, status.get(c), c);
         }
+        // module edits (LoRA on Conv1D, MatMul with and without bias, two targets of the real MiniLM; DoRA with its
+        // detached norm): outputs, the module outputs, the loss and every parameter gradient
+        for (String c : List.of("gpt2_lora_c_attn", "llama_lora_q_proj", "bert_lora_query", "minilm_lora_query_value",
+                "llama_dora_v_proj", "bert_dora_query")) {
+            assertEquals(CheckResult.Status.PASSED, status.get(c), c);
+            assertTrue(results.stream().filter(r -> r.name().equals(c)).allMatch(r -> r.detail().contains("module"
+                    + " output") && r.detail().contains("d/dB")), c);
+        }
+        assertTrue(results.stream().filter(r -> r.name().equals("llama_dora_v_proj"))
+                .allMatch(r -> r.detail().contains("d/dm")));
+        // bottleneck adapters and IA3 (three sites in one pass), at every position, padded ones included
+        for (String c : List.of("gpt2_adapter_mlp_output", "bert_adapter_mlp_output", "llama_adapter_attention_output",
+                "llama_ia3", "bert_ia3")) {
+            assertEquals(CheckResult.Status.PASSED, status.get(c), c);
+        }
         // interventions not built yet are reported as unsupported, never as passed
-        assertEquals(CheckResult.Status.UNSUPPORTED, status.get("gpt2_lora_c_attn"));
         assertEquals(CheckResult.Status.UNSUPPORTED, status.get("gpt2_prefix_tuning"));
     }
 

@@ -268,6 +268,46 @@ public final class OnnxGraph {
         return i == null ? Optional.empty() : Optional.of(model.getGraphBuilder().getInitializer(i));
     }
 
+    /** The values of float initializer {@code name}, row-major (raw data or the float_data list). */
+    public float[] floats(String name) {
+        TensorProto t = initializer(name).orElseThrow(() -> new IllegalArgumentException(
+                "graph has no initializer '" + name + "'"));
+        if (t.getDataType() != TensorProto.DataType.FLOAT_VALUE) {
+            throw new IllegalArgumentException("initializer '" + name + "' is not float32 (data type "
+                    + t.getDataType() + ")");
+        }
+        if (t.hasRawData()) {
+            float[] v = new float[t.getRawData().size() / 4];
+            t.getRawData().asReadOnlyByteBuffer().order(java.nio.ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(v);
+            return v;
+        }
+        float[] v = new float[t.getFloatDataCount()];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = t.getFloatData(i);
+        }
+        return v;
+    }
+
+    /** Replaces the values of float initializer {@code name}, keeping its name and dims (a merge). */
+    public void setFloats(String name, float[] values) {
+        GraphProto.Builder g = model.getGraphBuilder();
+        Integer i = initializerIndex().get(name);
+        if (i == null) {
+            throw new IllegalArgumentException("graph has no initializer '" + name + "'");
+        }
+        TensorProto old = g.getInitializer(i);
+        long n = old.getDimsList().stream().reduce(1L, (a, b) -> a * b);
+        if (n != values.length || old.getDataType() != TensorProto.DataType.FLOAT_VALUE) {
+            throw new IllegalArgumentException("initializer '" + name + "': " + values.length + " float values for "
+                    + old.getDimsList() + " of data type " + old.getDataType());
+        }
+        java.nio.ByteBuffer raw = java.nio.ByteBuffer.allocate(values.length * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        raw.asFloatBuffer().put(values);
+        g.setInitializer(i, old.toBuilder().clearFloatData().clearExternalData()
+                .setDataLocation(TensorProto.DataLocation.DEFAULT).setRawData(ByteString.copyFrom(raw.array())));
+        changed();
+    }
+
     public List<TensorProto> initializers() {
         return model.getGraphBuilder().getInitializerList();
     }

@@ -140,7 +140,8 @@ public final class OutputFolder implements AutoCloseable {
         index.put("command", command);
         index.set("files", entries);
         Path indexFile = Files.createFile(staging.resolve(INDEX));
-        AtomicFiles.writeAndSync(indexFile, JSON.writeValueAsBytes(index));
+        AtomicFiles.writeAndSync(indexFile, (JSON.writerWithDefaultPrettyPrinter().writeValueAsString(index) + "\n")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8));
         AtomicFiles.syncFolder(staging);
         if (Files.exists(dir, LinkOption.NOFOLLOW_LINKS) && !isEmpty(dir)) {
             Path aside = dir.resolveSibling(oldPrefix(dir) + staging.getFileName().toString().substring(

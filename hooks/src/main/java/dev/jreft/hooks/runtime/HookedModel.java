@@ -2,6 +2,7 @@ package dev.jreft.hooks.runtime;
 
 import dev.jreft.hooks.discovery.HookDiscovery;
 import dev.jreft.hooks.discovery.HookMap;
+import dev.jreft.hooks.discovery.ModuleMap;
 import dev.jreft.hooks.discovery.HookPoint;
 import dev.jreft.hooks.discovery.InputLimits;
 import dev.jreft.hooks.io.ConfigException;
@@ -33,6 +34,7 @@ public final class HookedModel implements AutoCloseable {
 
     private final OnnxGraph graph;
     private final HookMap hooks;
+    private volatile ModuleMap modules;
     private final TextTokenizer tokenizer;
     private final OrtRuntime runtime;
     private final String fingerprint;
@@ -76,6 +78,15 @@ public final class HookedModel implements AutoCloseable {
 
     public OnnxGraph graph() {
         return graph;
+    }
+
+    /** The graph's linear modules by Hugging Face module path (found on first use). */
+    public ModuleMap modules() {
+        ModuleMap m = modules;
+        if (m == null) {
+            modules = m = ModuleMap.of(graph);
+        }
+        return m;
     }
 
     public HookMap hooks() {

@@ -120,7 +120,9 @@ public final class OrtRuntime implements AutoCloseable {
             try {
                 o.addCUDA(0);
             } catch (OrtException | UnsatisfiedLinkError | RuntimeException e) {
-                dev.jreft.hooks.io.Warnings.warn("CUDA requested but not available (" + oneLine(e.getMessage())
+                // ORT's own "Error code - ORT_EP_FAIL - message:" framing says nothing to a user; its reason does
+                String why = oneLine(e.getMessage()).replaceFirst("^Error code - \\w+ - message:\\s*", "");
+                dev.jreft.hooks.io.Warnings.warn("--device cuda: CUDA is not available here (" + why
                         + "); running on CPU");
                 effective = Device.CPU;
             }

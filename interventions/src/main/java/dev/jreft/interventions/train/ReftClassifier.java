@@ -193,9 +193,11 @@ public final class ReftClassifier {
         sites.training(new Random(args.seed() ^ 0x5eedL));
         long t0 = System.nanoTime();
         long examples = 0;
-        try (ProgressBar bar = new ProgressBarBuilder().setTaskName("train").setInitialMax(total)
+        // an animated bar only on a terminal; a redirected log gets one line per epoch instead of \r-redraws
+        boolean interactive = System.console() != null;
+        try (ProgressBar bar = interactive ? new ProgressBarBuilder().setTaskName("train").setInitialMax(total)
                 .setStyle(ProgressBarStyle.ASCII).setConsumer(new ConsoleProgressBarConsumer(out, 110))
-                .setUpdateIntervalMillis(250).build()) {
+                .setUpdateIntervalMillis(250).build() : null) {
             outer:
             for (int epoch = 0; epoch < args.epochs(); epoch++) {
                 List<LabelledText> order = new ArrayList<>(train);
@@ -209,9 +211,13 @@ public final class ReftClassifier {
                     step++;
                     examples += chunk.size();
                     double secs = (System.nanoTime() - t0) / 1e9;
-                    bar.step();
-                    bar.setExtraMessage(String.format(" epoch %d loss %.4f %.1f ex/s", epoch + 1, loss,
-                            examples / secs));
+                    String status = String.format("epoch %d loss %.4f %.1f ex/s", epoch + 1, loss, examples / secs);
+                    if (bar != null) {
+                        bar.step();
+                        bar.setExtraMessage(" " + status);
+                    } else if (i + 2L * args.batchSize() > order.size()) {
+                        out.printf("train %d/%d steps: %s%n", step, total, status);
+                    }
                     boolean evalNow = args.evalEvery() > 0 ? step % args.evalEvery() == 0
                             : i + 2L * args.batchSize() > order.size();
                     if (evalNow && dev != null && !dev.isEmpty()) {

@@ -19,8 +19,12 @@ import dev.jreft.interventions.Intervention;
 import dev.jreft.interventions.InterventionResult;
 import dev.jreft.interventions.InterventionSite;
 import dev.jreft.interventions.Interventions;
+import dev.jreft.interventions.ModuleEdit;
+import dev.jreft.interventions.ModuleSite;
 import dev.jreft.interventions.Source;
 import dev.jreft.interventions.Unit;
+import dev.jreft.interventions.peft.DoRA;
+import dev.jreft.interventions.peft.LoRA;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.io.IOException;
@@ -210,11 +214,26 @@ public final class Verifier {
         }
     }
 
+    /**
+     * What one case runs: module edits and hook sites, the hook tensors to compare after the run, a source run to
+     * compare, and where each gradient file's parameter comes back ({@code perEdit} or {@code perSite}, index, name).
+     */
+    private record Plan(List<ModuleSite> edits, List<InterventionSite> sites, Map<String, String> readChecks,
+                        Batch source, String sourceHook, Map<String, ParamRef> gradients) {
+    }
+
+    private record ParamRef(boolean edit, int index, String name) {
+    }
+
+    /** Case types that edit linear modules, by the fixtures' name. */
+    private static final List<String> MODULE_EDITS = List.of("lora", "dora");
+
     /** One case of {@code cases/<name>/case.json}. */
     public CheckResult checkCase(String name, Path caseFile) {
         JsonNode c = read(caseFile);
         String type = c.get("intervention").asText();
-        if (!Interventions.known(type)) {
+        boolean multiSite = c.hasNonNull("sites");
+        if (!MODULE_EDITS.contains(type) && !multiSite && !Interventions.known(type)) {
             return unsupported(name, "intervention '" + type + "' is not implemented yet");
         }
         try {
@@ -222,38 +241,23 @@ public final class Verifier {
             HookedModel model = model(manifestModel, c.hasNonNull("model_file") ? c.get("model_file").asText() : null);
             Tolerances tol = Tolerances.of(c.get("tolerance"));
             Batch base = batch(c.get("inputs"));
-            boolean featureSubspace = Interventions.FEATURE_SUBSPACE.contains(type);
-            int[] subspace = c.hasNonNull("subspace") ? ints(c.get("subspace")) : null;
-            Intervention iv = Interventions.create(type, new Interventions.Options(
-                    c.hasNonNull("rank") ? c.get("rank").asInt() : null, featureSubspace ? null : subspace));
-            InterventionSite.Builder site = InterventionSite.at(c.get("hook").asText(), iv)
-                    .unit(unit(c))
-                    .positions(ints2(c.get("base_positions")));
-            if (featureSubspace && subspace != null) {
-                site.subspace(subspace);
-            }
-            Batch source = null;
-            if (iv.needsSource()) {
-                source = batch(c.get("source_inputs"));
-                site.source(Source.run(source), ints2(c.get("source_positions")));
-            }
-            Map<String, INDArray> params = new LinkedHashMap<>();
-            c.get("params").fields().forEachRemaining(e -> params.put(e.getKey(), npy(e.getValue())));
-            site.params(params);
-            String hook = c.get("hook").asText();
-            InterventionResult res = new IntervenableModel(model).run(base, List.of(site.build()), List.of(hook));
+            Plan plan = MODULE_EDITS.contains(type) ? editPlan(c, type, model) : multiSite ? sitesPlan(c)
+                    : hookPlan(c);
+            IntervenableModel intervenable = new IntervenableModel(model);
+            List<String> reads = new ArrayList<>(plan.readChecks.keySet());
+            InterventionResult res = intervenable.run(base, plan.edits, plan.sites, reads);
             List<Tolerance.Comparison> checks = new ArrayList<>();
             List<String> labels = new ArrayList<>();
             c.get("expected_output").fields().forEachRemaining(e -> {
                 checks.add(tol.output.compare(res.output(e.getKey()), npy(e.getValue())));
                 labels.add(e.getKey());
             });
-            if (c.hasNonNull("expected_hook_output")) {
-                checks.add(tol.hook.compare(res.hook(hook), npy(c.get("expected_hook_output"))));
-                labels.add("hook output");
-            }
-            if (c.hasNonNull("source_hook_value") && source != null) {
-                INDArray sv = model.runWithCache(source, hook).get(hook);
+            plan.readChecks.forEach((hook, file) -> {
+                checks.add(tol.hook.compare(res.hook(hook), npy(file)));
+                labels.add(hook.startsWith("tensor:") ? "module output" : hook + " output");
+            });
+            if (c.hasNonNull("source_hook_value") && plan.source != null) {
+                INDArray sv = model.runWithCache(plan.source, plan.sourceHook).get(plan.sourceHook);
                 checks.add(tol.hook.compare(sv, npy(c.get("source_hook_value"))));
                 labels.add("source hook value");
             }
@@ -279,10 +283,12 @@ public final class Verifier {
                         : base.attentionMask();
                 String outName = c.get("expected_output").fieldNames().next();
                 LossSetup setup = lossSetup(c.get("loss"), mask, outName, model);
-                IntervenableModel.Gradients grads = new IntervenableModel(model).gradients(base,
-                        List.of(site.build()), setup.append, setup.feeds);
+                IntervenableModel.Gradients grads = intervenable.gradients(base, plan.edits, plan.sites, null,
+                        setup.append, setup.feeds, List.of());
                 for (var e : (Iterable<Map.Entry<String, JsonNode>>) () -> c.get("expected_grads").fields()) {
-                    INDArray got = grads.perSite().get(0).get(e.getKey());
+                    ParamRef ref = plan.gradients.get(e.getKey());
+                    INDArray got = ref == null ? null : (ref.edit ? grads.perEdit() : grads.perSite())
+                            .get(ref.index).get(ref.name);
                     if (got == null) {
                         return fail(name, Double.NaN, "no gradient for parameter '" + e.getKey() + "'");
                     }
@@ -299,6 +305,124 @@ public final class Verifier {
         } catch (RuntimeException e) {
             return fail(name, Double.NaN, reason(e));
         }
+    }
+
+    /** A case of section 7: one intervention at one hook. */
+    private Plan hookPlan(JsonNode c) {
+        String type = c.get("intervention").asText();
+        boolean featureSubspace = Interventions.FEATURE_SUBSPACE.contains(type);
+        int[] subspace = c.hasNonNull("subspace") ? ints(c.get("subspace")) : null;
+        Integer rank = c.hasNonNull("rank") ? Integer.valueOf(c.get("rank").asInt())
+                : c.hasNonNull("bottleneck_size") ? Integer.valueOf(c.get("bottleneck_size").asInt()) : null;
+        Intervention iv = Interventions.create(type, new Interventions.Options(rank,
+                featureSubspace ? null : subspace));
+        String hook = c.get("hook").asText();
+        InterventionSite.Builder site = InterventionSite.at(hook, iv).unit(unit(c))
+                .positions(ints2(c.get("base_positions")));
+        if (everyPosition(c)) {
+            site.onPadding();
+        }
+        if (featureSubspace && subspace != null) {
+            site.subspace(subspace);
+        }
+        Batch source = null;
+        if (iv.needsSource()) {
+            source = batch(c.get("source_inputs"));
+            site.source(Source.run(source), ints2(c.get("source_positions")));
+        }
+        Map<String, INDArray> params = new LinkedHashMap<>();
+        Map<String, ParamRef> grads = new LinkedHashMap<>();
+        c.get("params").fields().forEachRemaining(e -> {
+            params.put(e.getKey(), npy(e.getValue()));
+            grads.put(e.getKey(), new ParamRef(false, 0, e.getKey()));
+        });
+        site.params(params);
+        Map<String, String> reads = new LinkedHashMap<>();
+        if (c.hasNonNull("expected_hook_output")) {
+            reads.put(hook, c.get("expected_hook_output").asText());
+        }
+        return new Plan(List.of(), List.of(site.build()), reads, source, hook, grads);
+    }
+
+    /** Positions rule {@code all}: every position, padded ones included (section 7b). */
+    private static boolean everyPosition(JsonNode c) {
+        return c.hasNonNull("positions_rule") && c.get("positions_rule").asText().equals("all");
+    }
+
+    /** A case with a {@code sites} list (IA3): hook interventions acting in one forward pass. */
+    private Plan sitesPlan(JsonNode c) {
+        List<InterventionSite> sites = new ArrayList<>();
+        Map<String, String> reads = new LinkedHashMap<>();
+        Map<String, ParamRef> grads = new LinkedHashMap<>();
+        for (JsonNode s : c.get("sites")) {
+            Intervention iv = Interventions.create(s.get("intervention").asText(), Interventions.Options.NONE);
+            Map<String, INDArray> params = new LinkedHashMap<>();
+            int index = sites.size();
+            s.get("params").fields().forEachRemaining(e -> {
+                params.put(e.getKey(), npy(c.get("params").get(e.getValue().asText())));
+                grads.put(e.getValue().asText(), new ParamRef(false, index, e.getKey()));
+            });
+            String hook = s.get("hook").asText();
+            InterventionSite.Builder site = InterventionSite.at(hook, iv).unit(unit(s))
+                    .positions(ints2(s.get("base_positions"))).params(params);
+            if (everyPosition(s)) {
+                site.onPadding();
+            }
+            sites.add(site.build());
+            if (s.hasNonNull("expected_hook_output")) {
+                reads.put(hook, s.get("expected_hook_output").asText());
+            }
+        }
+        return new Plan(List.of(), sites, reads, null, null, grads);
+    }
+
+    /**
+     * A LoRA / DoRA case: one edit per target module, all active in one pass; the module output after the edit is
+     * read back through its tensor (the splice keeps the module's output name).
+     */
+    private Plan editPlan(JsonNode c, String type, HookedModel model) {
+        int rank = c.get("lora_rank").asInt();
+        double alpha = c.get("lora_alpha").asDouble();
+        ModuleEdit edit = type.equals("dora") ? new DoRA(rank, alpha) : new LoRA(rank, alpha);
+        if (c.hasNonNull("lora_scaling") && Math.abs(((LoRA) edit).scaling() - c.get("lora_scaling").asDouble())
+                > 1e-12) {
+            throw new IllegalStateException("lora_scaling " + c.get("lora_scaling").asDouble() + " is not alpha / r = "
+                    + ((LoRA) edit).scaling());
+        }
+        List<ModuleSite> edits = new ArrayList<>();
+        Map<String, String> reads = new LinkedHashMap<>();
+        Map<String, ParamRef> grads = new LinkedHashMap<>();
+        // section 7b lists targets; a section-7 case has one, its params named as the formula's
+        record Target(String module, Map<String, String> params, String expectedOutput) {
+        }
+        List<Target> targets = new ArrayList<>();
+        if (c.hasNonNull("targets")) {
+            for (JsonNode t : c.get("targets")) {
+                Map<String, String> roles = new LinkedHashMap<>();
+                t.get("params").fields().forEachRemaining(e -> roles.put(e.getKey(), e.getValue().asText()));
+                targets.add(new Target(t.get("module").asText(), roles, t.get("expected_module_output").asText()));
+            }
+        } else {
+            Map<String, String> roles = new LinkedHashMap<>();
+            c.get("params").fieldNames().forEachRemaining(k -> roles.put(k, k));
+            targets.add(new Target(c.get("target_module").asText(), roles, c.get("expected_module_output").asText()));
+        }
+        for (Target t : targets) {
+            Map<String, INDArray> params = new LinkedHashMap<>();
+            int index = edits.size();
+            t.params.forEach((role, key) -> {
+                // the fixtures call DoRA's magnitude by its role; the formula (and jreft) name it m
+                String name = role.equals("magnitude") ? "m" : role;
+                params.put(name, npy(c.get("params").get(key)));
+                grads.put(key, new ParamRef(true, index, name));
+            });
+            edits.add(new ModuleSite(t.module, edit, params));
+            String output = model.modules().get(t.module).map(m -> "tensor:" + m.output()).orElseThrow(() ->
+                    new IllegalArgumentException("no linear module '" + t.module + "'; the graph has "
+                            + model.modules().describeCandidates()));
+            reads.put(output, t.expectedOutput);
+        }
+        return new Plan(edits, List.of(), reads, null, null, grads);
     }
 
     private CheckResult lossCheck(String label, JsonNode loss, JsonNode inputs, INDArray output, double expected,
@@ -370,7 +494,11 @@ public final class Verifier {
     }
 
     private INDArray npy(JsonNode path) {
-        return Npy.read(inside(path.asText(), "a reference file"));
+        return npy(path.asText());
+    }
+
+    private INDArray npy(String path) {
+        return Npy.read(inside(path, "a reference file"));
     }
 
     /**
