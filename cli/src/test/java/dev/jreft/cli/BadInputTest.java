@@ -73,6 +73,37 @@ class BadInputTest {
     static final String REFT = "{\"hooks\": [\"blocks.1.block_output\"], \"rank\": 2}";
     static final String TRAINING = "{\"epochs\": 1, \"batch_size\": 8, \"max_length\": 16}";
 
+    /** A PEFT method's config, as train --config reads it: the method and its section instead of "reft". */
+    static CliTest.Run trainMethod(String methodAndSection) throws Exception {
+        Path config = tmp.resolve("train" + configs++ + ".json");
+        Path out = tmp.resolve("run" + configs);
+        Files.writeString(config, "{\"data\": {\"train\": \"" + data + "\"}, " + methodAndSection
+                + ", \"training\": " + TRAINING + ", \"output\": \"" + out + "\"}");
+        CliTest.Run r = CliTest.jreft("train", "--config", config.toString());
+        assertFalse(Files.exists(out), "nothing written for a refused config");
+        return r;
+    }
+
+    @Test
+    void peftMethodSettingsAreCheckedAgainstTheModelBeforeTraining() throws Exception {
+        assertBad(trainMethod("\"method\": \"lora\", \"lora\": {\"target_modules\": [\"q_proj\"]}"),
+                "lora.target_modules: found [q_proj], which matches no linear module of this graph; valid: names"
+                        + " [query, key, value, dense]");
+        assertBad(trainMethod("\"method\": \"lora\", \"lora\": {\"target_modules\": \"q_proj(\"}"),
+                "lora.target_modules: found 'q_proj(', which is not a regular expression");
+        assertBad(trainMethod("\"method\": \"dora\", \"lora\": {\"r\": 400}"), "lora.r: found 400; valid: an"
+                + " integer in 1..384");
+        assertBad(trainMethod("\"method\": \"lora\", \"lora\": {\"rank\": 4}"), "lora: found unknown field"
+                + " 'rank'; valid: fields lora_alpha, lora_dropout, r, target_modules, use_rslora");
+        assertBad(trainMethod("\"method\": \"lora\", \"reft\": " + REFT), "reft: found settings for a method this"
+                + " config does not train; valid: only the \"lora\" section (method lora)");
+        assertBad(trainMethod("\"method\": \"ia3\", \"ia3\": {\"hooks\": [\"blocks.1.attention_weight\"]}"),
+                "ia3.hooks[0]: found blocks.1.attention_weight of shape [b,12,s,s]");
+        assertBad(trainMethod("\"method\": \"adapter\", \"adapter\": {\"bottleneck_size\": 0}"),
+                "adapter.bottleneck_size: found 0; valid: an integer in 1..65536");
+        assertBad(trainMethod("\"method\": \"lorax\""), "method: found 'lorax'; valid: loreft, noreft");
+    }
+
     @Test
     void nonFiniteAndOutOfRangeTrainingNumbers() throws Exception {
         assertBad(train(REFT, "{\"learning_rate\": \"NaN\"}"), "training.learning_rate: found NaN; valid: a number in"

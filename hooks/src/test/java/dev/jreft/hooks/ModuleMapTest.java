@@ -108,7 +108,8 @@ class ModuleMapTest {
                 none.getMessage());
         IllegalArgumentException bad = assertThrows(IllegalArgumentException.class,
                 () -> TargetModules.parse("q_proj("));
-        assertTrue(bad.getMessage().startsWith("target_modules: found 'q_proj('"), bad.getMessage());
+        assertTrue(bad.getMessage().startsWith("found 'q_proj(', which is not a regular expression"),
+                bad.getMessage());
     }
 
     @Test

@@ -30,6 +30,13 @@ public final class ModuleMap {
     private static final Set<String> OUTPUT_LAYERS = Set.of("lm_head", "embed_out", "classifier", "score",
             "qa_outputs");
 
+    /**
+     * peft's default LoRA targets per model family (its {@code TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING}):
+     * the query and value projections.
+     */
+    private static final Map<String, List<String>> PEFT_DEFAULT_TARGETS = Map.of("bert", List.of("query", "value"),
+            "gpt2", List.of("c_attn"), "llama", List.of("q_proj", "v_proj"));
+
     private final Map<String, LinearModule> modules;
     private final OnnxGraph graph;
 
@@ -147,6 +154,12 @@ public final class ModuleMap {
         return m.bias() == null ? null : Nd4j.create(graph.floats(m.bias()), new long[] {m.out()}, 'c');
     }
 
+    /** peft's default {@code target_modules} for a family; all-linear for a family it has no default for. */
+    public static Object peftDefaultTargets(String family) {
+        List<String> t = PEFT_DEFAULT_TARGETS.get(family);
+        return t != null ? t : "all-linear";
+    }
+
     public List<LinearModule> all() {
         return List.copyOf(modules.values());
     }
@@ -173,7 +186,7 @@ public final class ModuleMap {
             }
         }
         if (picked.isEmpty()) {
-            throw new UnknownHookException("target_modules " + targets + " matches no linear module of this graph;"
+            throw new UnknownHookException("found " + targets + ", which matches no linear module of this graph;"
                     + " valid: " + describeCandidates());
         }
         return picked;
@@ -206,7 +219,7 @@ public final class ModuleMap {
             try {
                 return new Regex(Pattern.compile(value));
             } catch (PatternSyntaxException e) {
-                throw new IllegalArgumentException("target_modules: found '" + value + "', which is not a regular"
+                throw new IllegalArgumentException("found '" + value + "', which is not a regular"
                         + " expression (" + e.getDescription() + "); valid: all-linear, a regular expression over"
                         + " module paths, or a list of module names");
             }

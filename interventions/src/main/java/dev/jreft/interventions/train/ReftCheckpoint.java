@@ -56,17 +56,28 @@ public final class ReftCheckpoint {
         m.put("family", model.family());
         m.put("layers", model.layers());
         m.put("hidden", model.hidden());
-        ObjectNode reft = config.putObject("reft");
-        reft.put("intervention", c.intervention());
-        reft.set("hooks", JSON.valueToTree(c.hooks()));
-        reft.put("rank", c.rank());
-        reft.put("positions", c.positions());
-        reft.put("share_weights", c.shareWeights());
-        reft.put("classes", c.classes());
-        reft.put("pooling", c.pooling().name().toLowerCase());
-        reft.put("activation", c.activation());
-        reft.put("dropout", c.dropout());
-        reft.set("parameters", JSON.valueToTree(new ArrayList<>(classifier.parameters().keySet())));
+        List<String> parameters = new ArrayList<>(classifier.parameters().keySet());
+        if (c.method() instanceof MethodSpec.Reft r) { // the format of the first checkpoints, unchanged
+            ObjectNode reft = config.putObject("reft");
+            reft.put("intervention", r.intervention());
+            reft.set("hooks", JSON.valueToTree(r.hooks()));
+            reft.put("rank", r.rank());
+            reft.put("positions", r.positions());
+            reft.put("share_weights", r.shareWeights());
+            reft.put("classes", c.classes());
+            reft.put("pooling", c.pooling().name().toLowerCase());
+            reft.put("activation", r.activation());
+            reft.put("dropout", r.dropout());
+            reft.set("parameters", JSON.valueToTree(parameters));
+        } else { // the method by name, its settings as the config wrote them, the head
+            config.put("method", c.method().type());
+            ObjectNode section = ConfigJson.MAPPER.valueToTree(TrainConfig.written(c.method()));
+            section.set("parameters", JSON.valueToTree(parameters));
+            config.set(c.method().section(), section);
+            ObjectNode head = config.putObject("head");
+            head.put("classes", c.classes());
+            head.put("pooling", c.pooling().name().toLowerCase());
+        }
         if (args != null) {
             config.set("training", JSON.valueToTree(args));
         }
@@ -89,19 +100,30 @@ public final class ReftCheckpoint {
             }
         }
         checkModel(config.get("model"), model, source);
-        JsonNode r = config.get("reft");
-        if (r == null || !r.isObject()) {
-            throw new CheckpointFormatException(source + " has no \"reft\" section: not a ReFT classifier"
-                    + " checkpoint");
-        }
-        ObjectNode spec = ((ObjectNode) r).deepCopy();
-        JsonNode listed = spec.remove("parameters");
         ReftClassifier.Config c;
+        JsonNode listed;
+        String section;
         try {
-            c = ConfigJson.convert(spec, TrainConfig.ReftSpec.class, source, "reft").toConfig();
+            if (config.has("method")) {
+                String type = config.get("method").asText();
+                section = TrainConfig.sectionOf(type);
+                JsonNode given = config.get(section);
+                listed = given != null && given.isObject() ? given.get("parameters") : null;
+                c = TrainConfig.methodConfig(type, given, config.get("head"), source, model);
+            } else {
+                JsonNode r = config.get("reft");
+                if (r == null || !r.isObject()) {
+                    throw new CheckpointFormatException(source + " has neither \"method\" nor a \"reft\" section:"
+                            + " not a classifier checkpoint");
+                }
+                ObjectNode spec = ((ObjectNode) r).deepCopy();
+                listed = spec.remove("parameters");
+                section = "reft";
+                c = ConfigJson.convert(spec, TrainConfig.ReftSpec.class, source, "reft").toConfig();
+            }
             TrainConfig.checkAgainstModel(model, c, TrainingArguments.defaults());
         } catch (IllegalArgumentException e) {
-            throw new CheckpointFormatException(e.getMessage(), e);
+            throw e instanceof CheckpointFormatException f ? f : new CheckpointFormatException(e.getMessage(), e);
         }
         Map<String, INDArray> tensors = ck.tensors();
         Map<String, long[]> expected = new LinkedHashMap<>();
@@ -113,9 +135,8 @@ public final class ReftCheckpoint {
             List<String> names = new ArrayList<>();
             listed.forEach(n -> names.add(n.asText()));
             if (!new TreeSet<>(names).equals(new TreeSet<>(expected.keySet()))) {
-                throw new CheckpointFormatException(source + ": reft.parameters: found " + names + "; valid: "
-                        + expected.keySet() + " (what reft." + "intervention '" + c.intervention() + "' with "
-                        + "share_weights " + c.shareWeights() + " at " + c.hooks().size() + " hooks trains; " + where
+                throw new CheckpointFormatException(source + ": " + section + ".parameters: found " + names
+                        + "; valid: " + expected.keySet() + " (what " + describe(c) + " trains; " + where
                         + " holds them)");
             }
         }
@@ -126,8 +147,7 @@ public final class ReftCheckpoint {
     private static void checkTensors(Path dir, Map<String, INDArray> tensors, Map<String, long[]> expected,
                                      Map<String, Parameter> declared, ReftClassifier.Config c) {
         String file = dir.resolve(Checkpoint.TENSORS_FILE).toString();
-        String config = "reft.intervention '" + c.intervention() + "', share_weights " + c.shareWeights() + ", "
-                + c.hooks().size() + " hooks, rank " + c.rank();
+        String config = describe(c);
         for (String name : tensors.keySet()) {
             if (!expected.containsKey(name)) {
                 throw new CheckpointFormatException(file + ": tensor '" + name + "': found a tensor the config does not"
@@ -167,9 +187,18 @@ public final class ReftCheckpoint {
         }
     }
 
-    /** The top-level fields of a ReFT classifier checkpoint's config.json. */
+    /** The top-level fields of a classifier checkpoint's config.json. */
     static final List<String> TOP_LEVEL = List.of("format", "schema_version", "model_fingerprint", "tensors", "model",
-            "reft", "training", "metrics");
+            "method", "reft", "lora", "adapter", "ia3", "head", "training", "metrics");
+
+    /** The method's settings in a message: what the tensors must agree with. */
+    static String describe(ReftClassifier.Config c) {
+        if (c.method() instanceof MethodSpec.Reft r) {
+            return "reft.intervention '" + r.intervention() + "', share_weights " + r.shareWeights() + ", "
+                    + r.hooks().size() + " hooks, rank " + r.rank();
+        }
+        return "method " + c.method().type() + " with " + c.method();
+    }
 
     /** The {@code model} section describes the model it is loaded with (the fingerprint already matched). */
     private static void checkModel(JsonNode section, HookedModel model, String source) {

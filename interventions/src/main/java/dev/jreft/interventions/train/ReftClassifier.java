@@ -31,22 +31,40 @@ import java.util.Random;
  */
 public final class ReftClassifier {
     /**
-     * What is trained: the intervention type ({@code loreft}, {@code noreft}, {@code direft}), the hooks, its rank,
-     * the positions ({@code f1+l1} ...), whether first and last positions share one intervention, and the head.
+     * What is trained: a method (the ReFT family at hooks, LoRA / DoRA on linear modules, adapters, IA3) and the
+     * linear head over the pooled last hidden state.
      */
-    public record Config(String intervention, List<String> hooks, int rank, String positions, boolean shareWeights,
-                         int classes, ClassificationHead.Pooling pooling, String activation, double dropout) {
-        /** No activation, no dropout (the LoReFT of the paper). */
+    public record Config(MethodSpec method, int classes, ClassificationHead.Pooling pooling) {
+        /** A ReFT method: type ({@code loreft}, {@code noreft} ...), hooks, rank, positions, weight sharing. */
+        public Config(String intervention, List<String> hooks, int rank, String positions, boolean shareWeights,
+                      int classes, ClassificationHead.Pooling pooling, String activation, double dropout) {
+            this(new MethodSpec.Reft(intervention, hooks, rank, positions, shareWeights, activation, dropout),
+                    classes, pooling);
+        }
+
+        /** A ReFT method with no activation and no dropout (the LoReFT of the paper). */
         public Config(String intervention, List<String> hooks, int rank, String positions, boolean shareWeights,
                       int classes, ClassificationHead.Pooling pooling) {
             this(intervention, hooks, rank, positions, shareWeights, classes, pooling, "linear", 0);
+        }
+
+        /** The ReFT settings; an error for another method. */
+        public MethodSpec.Reft reft() {
+            if (method instanceof MethodSpec.Reft r) {
+                return r;
+            }
+            throw new IllegalStateException("method " + method.type() + " is not a ReFT method");
+        }
+
+        public String intervention() {
+            return method.type();
         }
     }
 
     private final HookedModel model;
     private final IntervenableModel intervenable;
     private final Config config;
-    private final ReftSites sites;
+    private final TrainableSites sites;
     private final Map<String, INDArray> params;
     private final long width;
 
@@ -55,8 +73,7 @@ public final class ReftClassifier {
         this.intervenable = new IntervenableModel(model);
         this.config = config;
         this.width = model.hooks().config().hidden();
-        this.sites = new ReftSites(model, config.intervention(), config.hooks(), config.rank(), config.positions(),
-                config.shareWeights(), config.activation(), config.dropout());
+        this.sites = config.method().sites(model);
         this.params = params;
     }
 
@@ -133,7 +150,8 @@ public final class ReftClassifier {
     /** Class logits [b, C] (forward only). */
     public INDArray logits(Batch batch) {
         String out = model.graph().outputNames().get(0);
-        INDArray hidden = sites.isEmpty() ? model.run(batch).get(out) : intervenable.run(batch, sites(batch)).output(out);
+        INDArray hidden = sites.isEmpty() ? model.run(batch).get(out)
+                : intervenable.run(batch, sites.edits(batch, params), sites(batch), List.of()).output(out);
         return ClassificationHead.logits(ClassificationHead.pool(hidden, batch, config.pooling()),
                 params.get(ClassificationHead.W), params.get(ClassificationHead.B));
     }
@@ -166,7 +184,7 @@ public final class ReftClassifier {
         lossFeeds.put(ClassificationHead.W, params.get(ClassificationHead.W));
         lossFeeds.put(ClassificationHead.B, params.get(ClassificationHead.B));
         String out = model.graph().outputNames().get(0);
-        return intervenable.gradients(batch, sites(batch), "classify:" + config.classes(),
+        return intervenable.gradients(batch, sites.edits(batch, params), sites(batch), "classify:" + config.classes(),
                 g -> ClassificationHead.appendLoss(g, out, width, config.classes()), lossFeeds,
                 List.of(ClassificationHead.W, ClassificationHead.B));
     }
@@ -257,7 +275,7 @@ public final class ReftClassifier {
 
     /** Scales all gradients so their global L2 norm is at most {@code max}; returns the norm before. */
     static double clip(Map<String, INDArray> grads, double max) {
-        return ReftSites.clip(grads, max);
+        return TrainableSites.clip(grads, max);
     }
 
     private Map<String, INDArray> snapshot() {

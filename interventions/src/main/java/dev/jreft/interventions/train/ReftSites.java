@@ -21,7 +21,7 @@ import java.util.Random;
  * weights), their parameters {@code site<k>.R|W|b} and the per-step mechanics every objective shares: sites for a
  * batch, gradient collection, the NaN/Inf check, clipping and LoReFT's retraction.
  */
-final class ReftSites {
+final class ReftSites implements TrainableSites {
     private record SiteDef(String hook, String prefix, Part part) {
     }
 
@@ -58,21 +58,14 @@ final class ReftSites {
         }
     }
 
-    boolean isEmpty() {
+    @Override
+    public boolean isEmpty() {
         return defs.isEmpty();
     }
 
-    /** Fresh parameters, each drawn as the intervention declares it (site by site, in declaration order). */
-    void initialise(Map<String, INDArray> params, Random random) {
-        for (SiteDef s : defs) {
-            for (Parameter p : declared) {
-                params.put(s.prefix + "." + p.name(), p.init().draw(p.shape(), random));
-            }
-        }
-    }
-
     /** Every site parameter by its prefixed name ({@code site0.R}) with its declaration. */
-    Map<String, Parameter> declarations() {
+    @Override
+    public Map<String, Parameter> declarations() {
         Map<String, Parameter> m = new LinkedHashMap<>();
         for (SiteDef s : defs) {
             declared.forEach(p -> m.put(s.prefix + "." + p.name(), p));
@@ -81,12 +74,14 @@ final class ReftSites {
     }
 
     /** Training mode: sites get fresh dropout masks from {@code random}; null switches back to evaluation. */
-    void training(Random random) {
+    @Override
+    public void training(Random random) {
         this.dropoutRandom = random;
     }
 
     /** The interventions for this batch with the current parameter values. */
-    List<InterventionSite> sites(Batch batch, Map<String, INDArray> params) {
+    @Override
+    public List<InterventionSite> sites(Batch batch, Map<String, INDArray> params) {
         List<InterventionSite> sites = new ArrayList<>();
         for (SiteDef s : defs) {
             int[][] pos = switch (s.part) {
@@ -118,7 +113,8 @@ final class ReftSites {
     }
 
     /** Gradients by parameter name: the sites' (prefixed) and the extra ones (a head's). */
-    Map<String, INDArray> collect(IntervenableModel.Gradients g) {
+    @Override
+    public Map<String, INDArray> collect(IntervenableModel.Gradients g) {
         Map<String, INDArray> grads = new LinkedHashMap<>();
         for (int i = 0; i < defs.size(); i++) {
             String prefix = defs.get(i).prefix;
@@ -126,30 +122,5 @@ final class ReftSites {
         }
         grads.putAll(g.extra());
         return grads;
-    }
-
-    /** Check, clip, update, retract: the common tail of an optimisation step. */
-    void apply(Map<String, INDArray> params, Map<String, INDArray> grads, double loss, Optimizer opt, double lr,
-               double maxGradNorm, int step) {
-        NonFiniteException.check(step, loss, grads);
-        clip(grads, maxGradNorm);
-        opt.step(params, grads, lr);
-        NonFiniteException.checkParameters(step, params);
-        // constrained parameters (LoReFT's R: orthonormal rows) go back onto their manifold after every step
-        declarations().forEach((name, p) -> p.constraint().retract(params.get(name)));
-    }
-
-    /** Scales all gradients so their global L2 norm is at most {@code max} (no-op for max ≤ 0); returns the norm. */
-    static double clip(Map<String, INDArray> grads, double max) {
-        double sq = 0;
-        for (INDArray g : grads.values()) {
-            double n = g.norm2Number().doubleValue();
-            sq += n * n;
-        }
-        double norm = Math.sqrt(sq);
-        if (max > 0 && norm > max) {
-            grads.values().forEach(g -> g.muli(max / norm));
-        }
-        return norm;
     }
 }

@@ -58,8 +58,9 @@ public final class SentimentTask {
         double probeSecs = (System.nanoTime() - t0) / 1e9;
         out.printf("linear probe (head on frozen features): test accuracy %.4f (%.1f s)%n", probeAcc, probeSecs);
 
-        out.printf("training %s rank %d at %s, positions %s%s, head on %s pooling%n", config.intervention(),
-                config.rank(), config.hooks(), config.positions(), config.shareWeights() ? " (shared)" : "",
+        MethodSpec.Reft setup = config.reft();
+        out.printf("training %s rank %d at %s, positions %s%s, head on %s pooling%n", setup.intervention(),
+                setup.rank(), setup.hooks(), setup.positions(), setup.shareWeights() ? " (shared)" : "",
                 config.pooling().name().toLowerCase());
         ReftClassifier reft = ReftClassifier.create(model, config, args.seed());
         TrainingResult r = reft.train(split.train(), split.dev(), args, out);

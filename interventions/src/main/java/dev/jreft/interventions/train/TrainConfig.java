@@ -30,15 +30,208 @@ import java.util.Map;
  * output checkpoint directory. Everything is checked before the training starts: the settings when read, the
  * output path (and its lock), the hooks and sizes against the model, every example's label against the classes.
  */
-public record TrainConfig(String model, String tokenizer, DataSpec data, ReftSpec reft, TrainingArguments training,
-                          String output) {
+public record TrainConfig(String model, String tokenizer, DataSpec data, String method, JsonNode methodSection,
+                          ReftSpec reft, HeadSpec head, TrainingArguments training, String output) {
     private static final ObjectMapper OUT = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
     /** More classes than any classification task here needs; the head is [width, classes]. */
     static final int MAX_CLASSES = 65_536;
 
     /** The config as written: {@code training} is any subset of the training arguments. */
-    private record Written(String model, String tokenizer, DataSpec data, ReftSpec reft, JsonNode training,
+    private record Written(String model, String tokenizer, DataSpec data, String method, ReftSpec reft,
+                           JsonNode lora, JsonNode adapter, JsonNode ia3, HeadSpec head, JsonNode training,
                            String output) {
+    }
+
+    /** The methods {@code "method"} names, the ReFT family first; each has its section (reft, lora, adapter, ia3). */
+    public static final List<String> METHODS;
+
+    static {
+        List<String> m = new java.util.ArrayList<>(Interventions.REFT);
+        m.addAll(List.of("lora", "dora", "adapter", "ia3"));
+        METHODS = List.copyOf(m);
+    }
+
+    /** The config section of a method's settings. */
+    public static String sectionOf(String method) {
+        Check.oneOf("method", method, METHODS);
+        return switch (method) {
+            case "lora", "dora" -> "lora";
+            case "adapter" -> "adapter";
+            case "ia3" -> "ia3";
+            default -> "reft";
+        };
+    }
+
+    /** The classification head: how many classes, how the last hidden states are pooled. */
+    public record HeadSpec(Integer classes, String pooling) {
+        public HeadSpec {
+            if (classes != null) {
+                Check.between("classes", classes, 2, MAX_CLASSES);
+            }
+            if (pooling != null) {
+                Check.choice("pooling", pooling, ClassificationHead.Pooling.class);
+            }
+        }
+
+        int classesOr2() {
+            return classes == null ? 2 : classes;
+        }
+
+        ClassificationHead.Pooling poolingOrMean() {
+            return pooling == null ? ClassificationHead.Pooling.MEAN
+                    : Check.choice("pooling", pooling, ClassificationHead.Pooling.class);
+        }
+    }
+
+    /**
+     * LoRA / DoRA settings with peft's names: {@code target_modules} (a list of names or paths, or one string: a
+     * regular expression over module paths or all-linear; default peft's for the family), {@code r} (8),
+     * {@code lora_alpha} (8), {@code lora_dropout} (0), {@code use_rslora} (false).
+     */
+    public record LoraSpec(JsonNode targetModules, Integer r, Double loraAlpha, Double loraDropout,
+                           Boolean useRslora) {
+        public LoraSpec {
+            if (targetModules != null && !targetModules.isTextual() && !targetModules.isArray()) {
+                throw new ConfigException("target_modules", ConfigException.described(targetModules.toString()),
+                        "a list of module names or paths, a regular expression, or all-linear");
+            }
+            if (targetModules != null && targetModules.isTextual()) {
+                try {
+                    dev.jreft.hooks.discovery.ModuleMap.TargetModules.parse(targetModules.asText());
+                } catch (IllegalArgumentException e) {
+                    throw ConfigException.within("target_modules", e);
+                }
+            }
+            if (targetModules != null && targetModules.isArray()) {
+                if (targetModules.isEmpty()) {
+                    throw ConfigException.of("target_modules", "found an empty list; valid: one or more module names");
+                }
+                for (int i = 0; i < targetModules.size(); i++) {
+                    if (!targetModules.get(i).isTextual() || targetModules.get(i).asText().isBlank()) {
+                        throw new ConfigException("target_modules[" + i + "]", ConfigException.described(
+                                targetModules.get(i).toString()), "a module name or path such as query");
+                    }
+                }
+            }
+            if (r != null) {
+                Check.between("r", r, 1, 65_536);
+            }
+            if (loraAlpha != null && !(loraAlpha > 0 && loraAlpha <= 65_536)) {
+                throw new ConfigException("lora_alpha", loraAlpha, "a number in (0, 65536]");
+            }
+            if (loraDropout != null) {
+                Check.between("lora_dropout", loraDropout, 0, 1, true);
+            }
+        }
+
+        MethodSpec.Lora toMethod(String type, HookedModel m) {
+            Object targets;
+            if (targetModules == null) {
+                targets = dev.jreft.hooks.discovery.ModuleMap.peftDefaultTargets(m.hooks().config().family());
+            } else if (targetModules.isTextual()) {
+                targets = targetModules.asText();
+            } else {
+                List<String> names = new java.util.ArrayList<>();
+                targetModules.forEach(n -> names.add(n.asText()));
+                targets = List.copyOf(names);
+            }
+            return new MethodSpec.Lora(type, targets, r == null ? 8 : r, loraAlpha == null ? 8 : loraAlpha,
+                    loraDropout == null ? 0 : loraDropout, useRslora != null && useRslora);
+        }
+    }
+
+    /** Bottleneck adapters: {@code hooks} (default every layer's mlp_output), {@code bottleneck_size} (d / 16). */
+    public record AdapterSpec(List<String> hooks, Integer bottleneckSize) {
+        public AdapterSpec {
+            checkHookList(hooks);
+            if (bottleneckSize != null) {
+                Check.between("bottleneck_size", bottleneckSize, 1, 65_536);
+            }
+        }
+
+        MethodSpec.Adapter toMethod(HookedModel m) {
+            var c = m.hooks().config();
+            return new MethodSpec.Adapter(hooks != null ? hooks : everyLayer(c.layers(), "mlp_output"),
+                    bottleneckSize != null ? bottleneckSize : (int) Math.max(1, c.hidden() / 16));
+        }
+    }
+
+    /** IA3 scales: {@code hooks} (default every layer's key_output, value_output and mlp_activation). */
+    public record Ia3Spec(List<String> hooks) {
+        public Ia3Spec {
+            checkHookList(hooks);
+        }
+
+        MethodSpec.Ia3 toMethod(HookedModel m) {
+            return new MethodSpec.Ia3(hooks != null ? hooks : everyLayer(m.hooks().config().layers(), "key_output",
+                    "value_output", "mlp_activation"));
+        }
+    }
+
+    private static void checkHookList(List<String> hooks) {
+        if (hooks == null) {
+            return;
+        }
+        if (hooks.isEmpty()) {
+            throw ConfigException.of("hooks", "found an empty list; valid: one or more hook names (or leave the field"
+                    + " out for the default)");
+        }
+        for (int i = 0; i < hooks.size(); i++) {
+            Check.present("hooks[" + i + "]", hooks.get(i), "a hook name");
+            if (hooks.indexOf(hooks.get(i)) != i) {
+                throw new ConfigException("hooks[" + i + "]", hooks.get(i), "each hook once (it is also hooks["
+                        + hooks.indexOf(hooks.get(i)) + "])");
+            }
+        }
+    }
+
+    private static List<String> everyLayer(int layers, String... components) {
+        List<String> hooks = new java.util.ArrayList<>();
+        for (int l = 0; l < layers; l++) {
+            for (String c : components) {
+                hooks.add("blocks." + l + "." + c);
+            }
+        }
+        return List.copyOf(hooks);
+    }
+
+    /**
+     * The classifier a non-ReFT method's section and the head describe; {@code source} names the file in errors.
+     * The section is read strictly, as the config or the checkpoint wrote it.
+     */
+    public static ReftClassifier.Config methodConfig(String method, JsonNode section, JsonNode head, String source,
+                                                     HookedModel m) {
+        String name = sectionOf(method);
+        JsonNode settings = section == null ? ConfigJson.MAPPER.createObjectNode() : section;
+        if (settings.isObject() && settings.has("parameters")) {
+            settings = ((com.fasterxml.jackson.databind.node.ObjectNode) settings).deepCopy();
+            ((com.fasterxml.jackson.databind.node.ObjectNode) settings).remove("parameters");
+        }
+        MethodSpec spec = switch (name) {
+            case "lora" -> ConfigJson.convert(settings, LoraSpec.class, source, name).toMethod(method, m);
+            case "adapter" -> ConfigJson.convert(settings, AdapterSpec.class, source, name).toMethod(m);
+            case "ia3" -> ConfigJson.convert(settings, Ia3Spec.class, source, name).toMethod(m);
+            default -> throw new IllegalArgumentException(method + " is a ReFT method: its settings are in reft");
+        };
+        HeadSpec h = head == null ? new HeadSpec(null, null) : ConfigJson.convert(head, HeadSpec.class, source,
+                "head");
+        return new ReftClassifier.Config(spec, h.classesOr2(), h.poolingOrMean());
+    }
+
+    /** A method's settings as a config writes them (what the checkpoint stores, so it loads back as it was). */
+    static Object written(MethodSpec spec) {
+        if (spec instanceof MethodSpec.Lora l) {
+            JsonNode targets = l.targetModules() instanceof String t ? ConfigJson.MAPPER.getNodeFactory().textNode(t)
+                    : ConfigJson.MAPPER.valueToTree(l.targetModules());
+            return new LoraSpec(targets, l.r(), l.loraAlpha(), l.loraDropout(), l.useRslora());
+        }
+        if (spec instanceof MethodSpec.Adapter a) {
+            return new AdapterSpec(a.hooks(), a.bottleneckSize());
+        }
+        if (spec instanceof MethodSpec.Ia3 i) {
+            return new Ia3Spec(i.hooks());
+        }
+        throw new IllegalArgumentException("ReFT settings are written as the reft section");
     }
 
     /** {@code sentiment}: folder of the sentiment set (fetched if missing) split by {@code split_seed}; or files. */
@@ -139,14 +332,68 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, ReftSpe
         Written w = ConfigJson.parse(ConfigJson.text(file), source, Written.class);
         TrainingArguments args = ConfigJson.overDefaults(TrainingArguments.defaults(), w.training(),
                 TrainingArguments.class, source, "training");
-        for (var required : Map.of("data", w.data() == null, "reft", w.reft() == null, "output",
-                w.output() == null || w.output().isBlank()).entrySet()) {
+        for (var required : Map.of("data", w.data() == null, "output", w.output() == null || w.output().isBlank())
+                .entrySet()) {
             if (required.getValue()) {
                 throw ConfigException.of(required.getKey(), "found nothing; valid: a training config needs \"data\","
-                        + " \"reft\" and \"output\" (see the README)").in(source);
+                        + " a method and \"output\" (see the README)").in(source);
             }
         }
-        return new TrainConfig(w.model(), w.tokenizer(), w.data(), w.reft(), args, w.output());
+        // the method: named, or the ReFT type of a reft section (the first configs had no "method")
+        String method = w.method();
+        try {
+            if (method == null && w.reft() == null) {
+                throw ConfigException.of("method", "found nothing; valid: one of " + String.join(", ", METHODS)
+                        + " (with its section: reft, lora, adapter or ia3)");
+            }
+            if (method == null) {
+                method = w.reft().intervention() == null ? "loreft" : w.reft().intervention();
+            }
+            String section = sectionOf(method);
+            Map<String, Object> sections = new LinkedHashMap<>();
+            sections.put("reft", w.reft());
+            sections.put("lora", w.lora());
+            sections.put("adapter", w.adapter());
+            sections.put("ia3", w.ia3());
+            for (var e : sections.entrySet()) {
+                if (e.getValue() != null && !e.getKey().equals(section)) {
+                    throw ConfigException.of(e.getKey(), "found settings for a method this config does not train;"
+                            + " valid: only the \"" + section + "\" section (method " + method + ")");
+                }
+            }
+            if (section.equals("reft")) {
+                if (w.reft() == null) {
+                    throw ConfigException.of("reft", "found nothing; valid: the ReFT settings, e.g. {\"hooks\":"
+                            + " [\"blocks.2.block_output\"]} (method " + method + ")");
+                }
+                if (w.reft().intervention() != null && !w.reft().intervention().equals(method)) {
+                    throw new ConfigException("reft.intervention", w.reft().intervention(), method + " (the"
+                            + " \"method\"), or leave it out");
+                }
+                if (w.head() != null && (w.reft().classes() != null || w.reft().pooling() != null)) {
+                    throw ConfigException.of("head", "found a head beside reft.classes / reft.pooling; valid: the"
+                            + " classes and pooling in one place");
+                }
+            }
+        } catch (ConfigException e) {
+            throw e.in(source);
+        }
+        JsonNode methodSection = switch (sectionOf(method)) {
+            case "lora" -> w.lora();
+            case "adapter" -> w.adapter();
+            case "ia3" -> w.ia3();
+            default -> null;
+        };
+        if (methodSection != null) { // its fields are checked now, against the model when it is loaded
+            Class<?> spec = switch (sectionOf(method)) {
+                case "lora" -> LoraSpec.class;
+                case "adapter" -> AdapterSpec.class;
+                default -> Ia3Spec.class;
+            };
+            ConfigJson.convert(methodSection, spec, source, sectionOf(method));
+        }
+        return new TrainConfig(w.model(), w.tokenizer(), w.data(), method, methodSection, w.reft(), w.head(), args,
+                w.output());
     }
 
     /**
@@ -168,7 +415,7 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, ReftSpe
                 throw ConfigException.of("tokenizer", "found nothing; valid: the model's tokenizer.json (training"
                         + " tokenises the texts; " + model + " carries none)");
             }
-            ReftClassifier.Config config = reft.toConfig();
+            ReftClassifier.Config config = classifierConfig(m);
             checkAgainstModel(m, config, args);
             Split split = data.load(base);
             split.checkLabels(config.classes());
@@ -199,6 +446,20 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, ReftSpe
         }
     }
 
+    /** What this config trains on {@code m}: the method's settings over their defaults, and the head. */
+    ReftClassifier.Config classifierConfig(HookedModel m) {
+        if (sectionOf(method).equals("reft")) {
+            ReftClassifier.Config c = new ReftSpec(method, reft.hooks(), reft.rank(), reft.positions(),
+                    reft.shareWeights(), reft.classes(), reft.pooling(), reft.activation(), reft.dropout()).toConfig();
+            if (head == null) {
+                return c;
+            }
+            return new ReftClassifier.Config(c.method(), head.classesOr2(), head.poolingOrMean());
+        }
+        JsonNode headNode = head == null ? null : ConfigJson.MAPPER.valueToTree(head);
+        return methodConfig(method, methodSection, headNode, null, m); // the caller names the file
+    }
+
     /** The files of a checkpoint folder, which a metrics file must not replace. */
     static final List<String> CHECKPOINT_FILES = List.of(Checkpoint.CONFIG_FILE, Checkpoint.TENSORS_FILE,
             CheckpointWriter.STAGED_TENSORS_FILE);
@@ -225,6 +486,23 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, ReftSpe
      * within its positions; position counts within the max length.
      */
     static void checkAgainstModel(HookedModel m, ReftClassifier.Config c, TrainingArguments args) {
+        if (c.method() instanceof MethodSpec.Reft r) {
+            checkReft(m, r, args);
+        } else {
+            c.method().sites(m); // hooks, modules and sizes are checked as the sites are made
+        }
+        m.inputLimits().maxPositions().ifPresent(max -> {
+            if (args.maxLength() > max) {
+                throw new ConfigException("training.max_length", args.maxLength(), "an integer in 2.." + max
+                        + " (the model's position limit)");
+            }
+        });
+        MemoryBudget.check("training.batch_size", args.batchSize(), MemoryBudget.training(m.hooks().config(),
+                args.batchSize(), args.maxLength()), "a training step of " + args.batchSize() + " x " + args.maxLength()
+                + " tokens", "a smaller batch_size or max_length");
+    }
+
+    private static void checkReft(HookedModel m, MethodSpec.Reft c, TrainingArguments args) {
         long hidden = m.hooks().config().hidden();
         for (int i = 0; i < c.hooks().size(); i++) {
             var point = m.hook(c.hooks().get(i), "reft.hooks[" + i + "]");
@@ -240,15 +518,6 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, ReftSpe
         if (c.rank() > width) {
             throw new ConfigException("reft.rank", c.rank(), "an integer in 1.." + width + " (the model's width)");
         }
-        m.inputLimits().maxPositions().ifPresent(max -> {
-            if (args.maxLength() > max) {
-                throw new ConfigException("training.max_length", args.maxLength(), "an integer in 2.." + max
-                        + " (the model's position limit)");
-            }
-        });
-        MemoryBudget.check("training.batch_size", args.batchSize(), MemoryBudget.training(m.hooks().config(),
-                args.batchSize(), args.maxLength()), "a training step of " + args.batchSize() + " x " + args.maxLength()
-                + " tokens", "a smaller batch_size or max_length");
         PositionSpec p = PositionSpec.parse(c.positions());
         if (p.first() > args.maxLength() || p.last() > args.maxLength()) {
             throw new ConfigException("reft.positions", c.positions(), "n and m at most training.max_length ("

@@ -24,7 +24,10 @@ class ReftClassifierTest {
     static List<LabelledText> data = new ArrayList<>();
 
     @BeforeAll
-    static void load() {
+    static synchronized void load() {
+        if (model != null) {
+            return; // loaded by another test class of this run
+        }
         model = HookedModel.minilm();
         String[] good = {"great", "wonderful", "excellent", "lovely", "superb", "fantastic", "delightful", "brilliant"};
         String[] bad = {"awful", "terrible", "horrible", "dreadful", "boring", "painful", "disappointing", "poor"};

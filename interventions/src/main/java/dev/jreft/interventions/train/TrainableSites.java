@@ -1,0 +1,81 @@
+package dev.jreft.interventions.train;
+
+import dev.jreft.hooks.runtime.Batch;
+import dev.jreft.interventions.IntervenableModel;
+import dev.jreft.interventions.InterventionSite;
+import dev.jreft.interventions.ModuleSite;
+import dev.jreft.interventions.params.Parameter;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * What a method trains, as sites of one batch: module edits (LoRA ...) and hook interventions (ReFT, adapters, IA3)
+ * with parameters named {@code <prefix>.<parameter>}. The trainer only sees the declarations: it draws fresh values
+ * from their inits and keeps their constraints, whatever the method.
+ */
+interface TrainableSites {
+    /** Every trained parameter by its prefixed name ({@code site0.R}, {@code <module path>.A}) with its declaration. */
+    Map<String, Parameter> declarations();
+
+    /** The module edits for this batch with the current values (none by default). */
+    default List<ModuleSite> edits(Batch batch, Map<String, INDArray> params) {
+        return List.of();
+    }
+
+    /** The hook interventions for this batch with the current values (none by default). */
+    default List<InterventionSite> sites(Batch batch, Map<String, INDArray> params) {
+        return List.of();
+    }
+
+    /** Training mode: fresh dropout masks from {@code random}; null switches back to evaluation. */
+    default void training(Random random) {
+    }
+
+    /** Prefixed gradients, in the order of {@link #edits} and {@link #sites}. */
+    Map<String, INDArray> collect(IntervenableModel.Gradients g);
+
+    default boolean isEmpty() {
+        return declarations().isEmpty();
+    }
+
+    /** Fresh parameters, each drawn as its method declares it, in declaration order. */
+    default void initialise(Map<String, INDArray> params, Random random) {
+        declarations().forEach((name, p) -> params.put(name, p.init().draw(p.shape(), random)));
+    }
+
+    /** Check, clip, update, retract: the common tail of an optimisation step. */
+    default void apply(Map<String, INDArray> params, Map<String, INDArray> grads, double loss, Optimizer opt,
+                       double lr, double maxGradNorm, int step) {
+        NonFiniteException.check(step, loss, grads);
+        clip(grads, maxGradNorm);
+        opt.step(params, grads, lr);
+        NonFiniteException.checkParameters(step, params);
+        // constrained parameters (LoReFT's R: orthonormal rows) go back onto their manifold after every step
+        declarations().forEach((name, p) -> p.constraint().retract(params.get(name)));
+    }
+
+    /** Scales all gradients so their global L2 norm is at most {@code max} (no-op for max ≤ 0); returns the norm. */
+    static double clip(Map<String, INDArray> grads, double max) {
+        double sq = 0;
+        for (INDArray g : grads.values()) {
+            double n = g.norm2Number().doubleValue();
+            sq += n * n;
+        }
+        double norm = Math.sqrt(sq);
+        if (max > 0 && norm > max) {
+            grads.values().forEach(g -> g.muli(max / norm));
+        }
+        return norm;
+    }
+
+    /** {@code values} under {@code prefix.}: one site's share of the parameters. */
+    static Map<String, INDArray> unprefixed(String prefix, List<Parameter> declared, Map<String, INDArray> values) {
+        Map<String, INDArray> m = new LinkedHashMap<>();
+        declared.forEach(p -> m.put(p.name(), values.get(prefix + "." + p.name())));
+        return m;
+    }
+}
