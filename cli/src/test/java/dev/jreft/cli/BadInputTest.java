@@ -254,7 +254,7 @@ class BadInputTest {
         assertBad(CliTest.jreft("train", "--config", tmp.resolve("missing.json").toString()), "missing.json: found no"
                 + " such file");
         for (String command : List.of("hooks", "cache", "intervene", "verify", "demo", "patch", "train", "eval",
-                "das")) {
+                "merge", "export", "das")) {
             CliTest.Run help = CliTest.jreft(command, "--help");
             assertEquals(0, help.code(), command + " --help: " + help.err());
             assertTrue(help.out().contains("Usage: jreft " + command), help.out());

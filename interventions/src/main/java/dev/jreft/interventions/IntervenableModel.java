@@ -276,18 +276,10 @@ public final class IntervenableModel {
             }
         }
         for (var e : paramShapes.entrySet()) {
-            INDArray v = site.params().get(e.getKey());
-            if (v == null) {
-                throw new IllegalArgumentException(where + ": params." + e.getKey() + ": found nothing; valid: a tensor"
-                        + " of shape " + Arrays.toString(e.getValue()));
-            }
-            if (!Arrays.equals(v.shape(), e.getValue())) {
-                throw new IllegalArgumentException(where + ": params." + e.getKey() + ": found shape "
-                        + Arrays.toString(v.shape()) + "; valid: shape " + Arrays.toString(e.getValue()));
-            }
+            INDArray v = parameterValue(site.params().get(e.getKey()), e.getKey(), e.getValue(), where);
             paramInputs.put(e.getKey(), ns + "." + e.getKey());
             declaredShapes.put(ns + "." + e.getKey(), e.getValue());
-            feeds.put(ns + "." + e.getKey(), finite(v.castTo(DataType.FLOAT), where + ": params." + e.getKey()));
+            feeds.put(ns + "." + e.getKey(), v);
         }
         Map<String, String> otherInputs = new LinkedHashMap<>();
         for (var e : inputShapes.entrySet()) {
@@ -297,19 +289,7 @@ public final class IntervenableModel {
                 throw new IllegalStateException(iv.type() + " declares '" + name + "' as both a parameter and a"
                         + " non-trained input");
             }
-            INDArray v = site.params().get(name);
-            if (v == null) {
-                Float fill = iv.inputDefault(name);
-                if (fill == null) {
-                    throw new IllegalArgumentException(where + ": params." + name + ": found nothing; valid: a tensor"
-                            + " of shape " + shapeText(shape));
-                }
-                v = Nd4j.ones(DataType.FLOAT, Arrays.stream(shape).map(d -> d < 0 ? 1 : d).toArray()).muli(fill);
-            } else if (!fits(v.shape(), shape)) {
-                throw new IllegalArgumentException(where + ": params." + name + ": found shape "
-                        + Arrays.toString(v.shape()) + "; valid: shape " + shapeText(shape));
-            }
-            finite(v.castTo(DataType.FLOAT), where + ": params." + name);
+            INDArray v = nonTrainedValue(site.params().get(name), iv.inputDefault(name), name, shape, where);
             try {
                 iv.checkInput(name, v);
             } catch (IllegalArgumentException bad) {
@@ -360,40 +340,22 @@ public final class IntervenableModel {
             }
         }
         for (Parameter p : declared) {
-            INDArray v = site.params().get(p.name());
-            if (v == null) {
-                throw new IllegalArgumentException(where + ": params." + p.name() + ": found nothing; valid: a"
-                        + " tensor of shape " + Arrays.toString(p.shape()));
-            }
-            if (!Arrays.equals(v.shape(), p.shape())) {
-                throw new IllegalArgumentException(where + ": params." + p.name() + ": found shape "
-                        + Arrays.toString(v.shape()) + "; valid: shape " + Arrays.toString(p.shape()));
-            }
+            INDArray v = parameterValue(site.params().get(p.name()), p.name(), p.shape(), where);
             String input = ns + "." + p.name();
             paramInputs.put(p.name(), input);
             declaredShapes.put(input, p.shape());
-            feeds.put(input, finite(v.castTo(DataType.FLOAT), where + ": params." + p.name()));
+            feeds.put(input, v);
         }
         for (var e : inputShapes.entrySet()) {
             String name = e.getKey();
             long[] shape = e.getValue();
             String copyOf = edit.detachedCopies().get(name);
-            INDArray v = copyOf != null ? site.params().get(copyOf) : site.params().get(name);
-            if (v == null) {
-                Float fill = edit.inputDefault(name);
-                if (fill == null) {
-                    throw new IllegalArgumentException(where + ": params." + name + ": found nothing; valid: a"
-                            + " tensor of shape " + shapeText(shape));
-                }
-                v = Nd4j.ones(DataType.FLOAT, Arrays.stream(shape).map(d -> d < 0 ? 1 : d).toArray()).muli(fill);
-            } else if (!fits(v.shape(), shape)) {
-                throw new IllegalArgumentException(where + ": params." + name + ": found shape "
-                        + Arrays.toString(v.shape()) + "; valid: shape " + shapeText(shape));
-            }
+            INDArray v = nonTrainedValue(copyOf != null ? site.params().get(copyOf) : site.params().get(name),
+                    edit.inputDefault(name), name, shape, where);
             String input = ns + "." + name;
             otherInputs.put(name, input);
             declaredShapes.put(input, shape);
-            feeds.put(input, finite(v.castTo(DataType.FLOAT), where + ": params." + name));
+            feeds.put(input, v.castTo(DataType.FLOAT));
         }
         return new PreparedEdit(site, module, ns, paramInputs, otherInputs, declaredShapes, feeds);
     }
@@ -406,6 +368,38 @@ public final class IntervenableModel {
             inputs.putAll(e.otherInputs);
             return e.site.edit().emit(b, e.module, e.module.input(), original, inputs);
         });
+    }
+
+    /** A given parameter value of its declared shape and finite, as float32; else an error naming it. */
+    private static INDArray parameterValue(INDArray v, String name, long[] shape, String where) {
+        if (v == null) {
+            throw new IllegalArgumentException(where + ": params." + name + ": found nothing; valid: a tensor of"
+                    + " shape " + Arrays.toString(shape));
+        }
+        if (!Arrays.equals(v.shape(), shape)) {
+            throw new IllegalArgumentException(where + ": params." + name + ": found shape "
+                    + Arrays.toString(v.shape()) + "; valid: shape " + Arrays.toString(shape));
+        }
+        return finite(v.castTo(DataType.FLOAT), where + ": params." + name);
+    }
+
+    /**
+     * The value fed for a non-trained input: the given one if it fits the declared shape (-1 dims take any size),
+     * else the method's default filled to the shape (each -1 dim of size 1, so it broadcasts).
+     */
+    private static INDArray nonTrainedValue(INDArray given, Float fill, String name, long[] shape, String where) {
+        INDArray v = given;
+        if (v == null) {
+            if (fill == null) {
+                throw new IllegalArgumentException(where + ": params." + name + ": found nothing; valid: a tensor of"
+                        + " shape " + shapeText(shape));
+            }
+            v = Nd4j.ones(DataType.FLOAT, Arrays.stream(shape).map(d -> d < 0 ? 1 : d).toArray()).muli(fill);
+        } else if (!fits(v.shape(), shape)) {
+            throw new IllegalArgumentException(where + ": params." + name + ": found shape "
+                    + Arrays.toString(v.shape()) + "; valid: shape " + shapeText(shape));
+        }
+        return finite(v.castTo(DataType.FLOAT), where + ": params." + name);
     }
 
     /** {@code v} when every element is finite; a NaN or infinity would silently turn the outputs into NaN. */

@@ -3,6 +3,7 @@ package dev.jreft.interventions;
 import dev.jreft.hooks.graph.SubgraphBuilder;
 
 import dev.jreft.interventions.params.Parameter;
+import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -75,4 +76,14 @@ public interface Intervention {
      * source); {@code params} maps parameter and non-trained input names to graph input names.
      */
     String emit(SubgraphBuilder b, String h, String s, Map<String, String> params);
+
+    /**
+     * The weight [out, in] and bias of the linear module whose output ({@code atOutput}) or sole input is this
+     * hook, with the intervention baked in; empty when it cannot be written as a weight (the default: an
+     * intervention at positions acts on activations).
+     */
+    default java.util.Optional<MergedWeights> mergeInto(boolean atOutput, INDArray weight, INDArray bias,
+                                                        Map<String, INDArray> params) {
+        return java.util.Optional.empty();
+    }
 }

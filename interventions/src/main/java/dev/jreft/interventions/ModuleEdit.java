@@ -53,4 +53,13 @@ public interface ModuleEdit {
      * frozen tensors.
      */
     String emit(SubgraphBuilder b, LinearModule m, String x, String y, Map<String, String> inputs);
+
+    /**
+     * The module's weight [out, in] and bias with this edit baked in (peft's {@code merge_and_unload}), so the plain
+     * graph computes the edited module; empty when the edit cannot be written as a weight.
+     */
+    default java.util.Optional<MergedWeights> merge(LinearModule m, INDArray weight, INDArray bias,
+                                                    Map<String, INDArray> params) {
+        return java.util.Optional.empty();
+    }
 }

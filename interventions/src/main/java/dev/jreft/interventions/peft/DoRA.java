@@ -3,6 +3,7 @@ package dev.jreft.interventions.peft;
 import dev.jreft.hooks.discovery.LinearModule;
 import dev.jreft.hooks.graph.ElemTypes;
 import dev.jreft.hooks.graph.SubgraphBuilder;
+import dev.jreft.interventions.MergedWeights;
 import dev.jreft.interventions.params.Init;
 import dev.jreft.interventions.params.Parameter;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -83,5 +84,16 @@ public final class DoRA extends LoRA {
                 : b.op("Add", List.of(m.weight(), ba));
         String squares = b.op("Mul", List.of(w, w));
         return b.op("Sqrt", List.of(b.reduceSum(squares, new long[] {inOut ? 0 : 1}, false)));
+    }
+
+    /** {@code W' = (m / ‖W + s·BA‖) ⊙ (W + s·BA)} row by row: the paper's eq. 5 as a weight; the bias is unchanged. */
+    @Override
+    public java.util.Optional<MergedWeights> merge(LinearModule m, INDArray weight, INDArray bias,
+                                                   Map<String, INDArray> params) {
+        INDArray w = updated(weight, params).castTo(DataType.DOUBLE);
+        INDArray norms = org.nd4j.linalg.ops.transforms.Transforms.sqrt(w.mul(w).sum(1));
+        INDArray g = params.get("m").castTo(DataType.DOUBLE).div(norms);
+        return java.util.Optional.of(new MergedWeights(w.mulColumnVector(g.reshape(g.length(), 1))
+                .castTo(DataType.FLOAT), bias));
     }
 }

@@ -4,8 +4,10 @@ import dev.jreft.hooks.discovery.LinearModule;
 import dev.jreft.hooks.graph.Attr;
 import dev.jreft.hooks.graph.SubgraphBuilder;
 import dev.jreft.interventions.ModuleEdit;
+import dev.jreft.interventions.MergedWeights;
 import dev.jreft.interventions.params.Init;
 import dev.jreft.interventions.params.Parameter;
+import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.LinkedHashMap;
@@ -115,5 +117,18 @@ public class LoRA implements ModuleEdit {
 
     static String transpose(SubgraphBuilder b, String m) {
         return b.op("Transpose", List.of(m), Attr.ints("perm", 1, 0));
+    }
+
+    /** {@code W' = W + s·BA}: the update in weight form; the bias is unchanged. */
+    @Override
+    public java.util.Optional<MergedWeights> merge(LinearModule m, INDArray weight, INDArray bias,
+                                                   Map<String, INDArray> params) {
+        return java.util.Optional.of(new MergedWeights(updated(weight, params), bias));
+    }
+
+    /** {@code W + s·BA} [out, in], in float64 and back. */
+    INDArray updated(INDArray weight, Map<String, INDArray> params) {
+        INDArray ba = params.get("B").castTo(DataType.DOUBLE).mmul(params.get("A").castTo(DataType.DOUBLE));
+        return weight.castTo(DataType.DOUBLE).add(ba.muli(scaling())).castTo(DataType.FLOAT);
     }
 }

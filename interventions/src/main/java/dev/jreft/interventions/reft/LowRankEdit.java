@@ -7,7 +7,6 @@ import dev.jreft.hooks.graph.Attr;
 import dev.jreft.hooks.graph.SubgraphBuilder;
 import dev.jreft.interventions.Intervention;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -106,12 +105,7 @@ abstract class LowRankEdit implements Intervention {
      * (inverted dropout, as {@code torch.nn.Dropout}); feed it as the site's {@code dropout_mask}.
      */
     public INDArray sampleDropoutMask(long batch, long seq, long width, Random random) {
-        float keep = (float) (1 / (1 - dropout));
-        float[] m = new float[Math.toIntExact(batch * seq * width)];
-        for (int i = 0; i < m.length; i++) {
-            m[i] = random.nextDouble() < dropout ? 0f : keep;
-        }
-        return Nd4j.create(m, new long[] {batch, seq, width}, 'c');
+        return dev.jreft.interventions.params.Dropout.mask(batch, seq, width, dropout, random);
     }
 
     /** {@code act(h Wᵀ + b)}: the learned source of LoReFT, NoReFT, DiReFT and NodiReFT. */

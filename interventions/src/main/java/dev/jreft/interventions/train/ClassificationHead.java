@@ -52,6 +52,41 @@ public final class ClassificationHead {
         return LossGraphs.classificationCrossEntropy(g, logits[0]);
     }
 
+    /**
+     * Appends the trained head to a graph as constants, with the pooling weights computed in the graph from
+     * {@code attention_mask} (right padding, as {@link #poolWeights}): a standalone classifier whose output
+     * {@code logits} [b, C] needs no jreft to run. Uses CumSum and float Equal (opset 11).
+     */
+    public static String appendLogits(OnnxGraph g, String hidden, INDArray w, INDArray bias, Pooling pooling,
+                                      String logits) {
+        g.append("head", b -> {
+            String mask = b.op("Cast", List.of(Batch.ATTENTION_MASK), dev.jreft.hooks.graph.Attr.i("to",
+                    ElemTypes.FLOAT));
+            String length = b.reduceSum(mask, new long[] {1}, true); // [b, 1] real tokens
+            String weights = switch (pooling) {
+                case MEAN -> b.op("Div", List.of(mask, length));
+                case FIRST, LAST -> {
+                    // position of each token: cumsum of ones - 1; the first is 0, the last real one length - 1
+                    String ones = b.op("Add", List.of(b.op("Mul", List.of(mask, b.scalar(0, ElemTypes.FLOAT))),
+                            b.scalar(1, ElemTypes.FLOAT)));
+                    String pos = b.op("Sub", List.of(b.op("CumSum", List.of(ones, b.constantInts(new long[] {1}))),
+                            b.scalar(1, ElemTypes.FLOAT)));
+                    String at = pooling == Pooling.FIRST ? b.scalar(0, ElemTypes.FLOAT)
+                            : b.op("Sub", List.of(length, b.scalar(1, ElemTypes.FLOAT)));
+                    yield b.op("Cast", List.of(b.op("Equal", List.of(pos, at))), dev.jreft.hooks.graph.Attr.i("to",
+                            ElemTypes.FLOAT));
+                }
+            };
+            String w3 = b.op("Reshape", List.of(weights, b.constantInts(new long[] {0, 0, 1}, 3)));
+            String pooled = b.reduceSum(b.op("Mul", List.of(hidden, w3)), new long[] {1}, false);
+            String matrix = b.constantFloats(w.castTo(DataType.FLOAT).dup('c').data().asFloat(), w.size(0), w.size(1));
+            String vector = b.constantFloats(bias.castTo(DataType.FLOAT).dup('c').data().asFloat(), bias.length());
+            b.opTo(logits, "Add", List.of(b.op("MatMul", List.of(pooled, matrix)), vector));
+            b.expose(logits);
+        });
+        return logits;
+    }
+
     /** Per-token pooling weights [b, s]: 1/len on real tokens (mean), or 1 at the first / last real token. */
     public static INDArray poolWeights(Batch batch, Pooling pooling) {
         INDArray w = Nd4j.zeros(DataType.FLOAT, batch.size(), batch.seqLen());

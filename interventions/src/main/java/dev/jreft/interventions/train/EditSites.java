@@ -6,11 +6,10 @@ import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.interventions.IntervenableModel;
 import dev.jreft.interventions.ModuleEdit;
 import dev.jreft.interventions.ModuleSite;
+import dev.jreft.interventions.params.Dropout;
 import dev.jreft.interventions.params.Parameter;
 import dev.jreft.interventions.peft.LoRA;
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -53,7 +52,8 @@ final class EditSites implements TrainableSites {
         for (Target t : targets) {
             Map<String, INDArray> p = TrainableSites.unprefixed(t.prefix, t.declared, params);
             if (dropout > 0 && dropoutRandom != null) {
-                p.put(LoRA.DROPOUT_MASK, mask(batch, t.module.in(), dropoutRandom));
+                p.put(LoRA.DROPOUT_MASK, Dropout.mask(batch.size(), batch.seqLen(), t.module.in(), dropout,
+                        dropoutRandom));
             }
             sites.add(new ModuleSite(t.module.path(), edit, p));
         }
@@ -65,23 +65,9 @@ final class EditSites implements TrainableSites {
         this.dropoutRandom = random;
     }
 
-    private INDArray mask(Batch batch, long width, Random random) {
-        INDArray m = Nd4j.create(DataType.FLOAT, batch.size(), batch.seqLen(), width);
-        float keep = (float) (1 / (1 - dropout));
-        for (long i = 0; i < m.length(); i++) {
-            m.putScalar(i, random.nextDouble() < dropout ? 0f : keep);
-        }
-        return m;
-    }
 
     @Override
     public Map<String, INDArray> collect(IntervenableModel.Gradients g) {
-        Map<String, INDArray> grads = new LinkedHashMap<>();
-        for (int i = 0; i < targets.size(); i++) {
-            String prefix = targets.get(i).prefix;
-            g.perEdit().get(i).forEach((k, v) -> grads.put(prefix + "." + k, v));
-        }
-        grads.putAll(g.extra());
-        return grads;
+        return TrainableSites.prefixed(targets.stream().map(t -> t.prefix).toList(), g.perEdit(), g.extra());
     }
 }

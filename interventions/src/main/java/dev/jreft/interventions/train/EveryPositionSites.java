@@ -49,14 +49,18 @@ final class EveryPositionSites implements TrainableSites {
         return out;
     }
 
+    /** The sites over {@code seqLen} positions of one example (an export reads the interventions and values). */
+    List<InterventionSite> sites(int seqLen, Map<String, INDArray> params) {
+        List<InterventionSite> out = new ArrayList<>();
+        for (Site s : sites) {
+            out.add(InterventionSite.at(s.hook, s.intervention).everyPosition(1, seqLen)
+                    .params(TrainableSites.unprefixed(s.prefix, s.declared, params)).build());
+        }
+        return out;
+    }
+
     @Override
     public Map<String, INDArray> collect(IntervenableModel.Gradients g) {
-        Map<String, INDArray> grads = new LinkedHashMap<>();
-        for (int i = 0; i < sites.size(); i++) {
-            String prefix = sites.get(i).prefix;
-            g.perSite().get(i).forEach((k, v) -> grads.put(prefix + "." + k, v));
-        }
-        grads.putAll(g.extra());
-        return grads;
+        return TrainableSites.prefixed(sites.stream().map(t -> t.prefix).toList(), g.perSite(), g.extra());
     }
 }

@@ -197,7 +197,12 @@ public final class ReftCheckpoint {
             return "reft.intervention '" + r.intervention() + "', share_weights " + r.shareWeights() + ", "
                     + r.hooks().size() + " hooks, rank " + r.rank();
         }
-        return "method " + c.method().type() + " with " + c.method();
+        try {
+            return "method " + c.method().type() + " with " + c.method().section() + " "
+                    + ConfigJson.MAPPER.writeValueAsString(TrainConfig.written(c.method()));
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            return "method " + c.method().type();
+        }
     }
 
     /** The {@code model} section describes the model it is loaded with (the fingerprint already matched). */

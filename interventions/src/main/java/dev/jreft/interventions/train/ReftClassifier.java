@@ -147,6 +147,24 @@ public final class ReftClassifier {
         return sites.sites(batch, params);
     }
 
+    /** The module edits with the current values, as evaluation runs them (for a merge or an export). */
+    List<dev.jreft.interventions.ModuleSite> editsForExport() {
+        return sites.edits(null, params);
+    }
+
+    /** The hook sites' interventions and values (their positions are a placeholder: exports take every position). */
+    List<InterventionSite> sitesForExport() {
+        if (sites instanceof EveryPositionSites every) {
+            return every.sites(1, params);
+        }
+        if (!(sites instanceof ReftSites)) {
+            return List.of();
+        }
+        throw new dev.jreft.hooks.io.ConfigException("--checkpoint", dev.jreft.hooks.io.ConfigException.described(
+                ClassifierExport.article(config.method().type()) + " " + config.method().type() + " checkpoint"), "a LoRA, DoRA or IA3 checkpoint: only they have a weight"
+                + " form (a ReFT intervention acts on activations at positions)");
+    }
+
     /** Class logits [b, C] (forward only). */
     public INDArray logits(Batch batch) {
         String out = model.graph().outputNames().get(0);

@@ -1,14 +1,13 @@
 package dev.jreft.interventions.train;
 
+import dev.jreft.interventions.params.Dropout;
 import dev.jreft.interventions.params.Parameter;
 import dev.jreft.hooks.runtime.Batch;
 import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.interventions.IntervenableModel;
 import dev.jreft.interventions.InterventionSite;
 import dev.jreft.interventions.Interventions;
-import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -94,7 +93,7 @@ final class ReftSites implements TrainableSites {
                 p.put(d.name(), params.get(s.prefix + "." + d.name()));
             }
             if (dropout > 0 && dropoutRandom != null) { // evaluation feeds no mask: the default of ones
-                p.put("dropout_mask", dropoutMask(batch, dropoutRandom));
+                p.put("dropout_mask", Dropout.mask(batch.size(), batch.seqLen(), width, dropout, dropoutRandom));
             }
             sites.add(InterventionSite.at(s.hook, Interventions.create(intervention, options)).positions(pos)
                     .params(p).build());
@@ -102,25 +101,10 @@ final class ReftSites implements TrainableSites {
         return sites;
     }
 
-    /** Inverted dropout: each entry kept with probability 1 − p and scaled by 1/(1 − p). */
-    private INDArray dropoutMask(Batch batch, Random random) {
-        INDArray m = Nd4j.create(DataType.FLOAT, batch.size(), batch.seqLen(), width);
-        float keep = (float) (1 / (1 - dropout));
-        for (long i = 0; i < m.length(); i++) {
-            m.putScalar(i, random.nextDouble() < dropout ? 0f : keep);
-        }
-        return m;
-    }
 
     /** Gradients by parameter name: the sites' (prefixed) and the extra ones (a head's). */
     @Override
     public Map<String, INDArray> collect(IntervenableModel.Gradients g) {
-        Map<String, INDArray> grads = new LinkedHashMap<>();
-        for (int i = 0; i < defs.size(); i++) {
-            String prefix = defs.get(i).prefix;
-            g.perSite().get(i).forEach((k, v) -> grads.put(prefix + "." + k, v));
-        }
-        grads.putAll(g.extra());
-        return grads;
+        return TrainableSites.prefixed(defs.stream().map(t -> t.prefix).toList(), g.perSite(), g.extra());
     }
 }

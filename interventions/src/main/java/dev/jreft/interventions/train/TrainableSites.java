@@ -72,6 +72,18 @@ interface TrainableSites {
         return norm;
     }
 
+    /** Gradients of the sites {@code prefixes} name, in their order, under their prefixed names; then the extras. */
+    static Map<String, INDArray> prefixed(List<String> prefixes, List<Map<String, INDArray>> perSite,
+                                          Map<String, INDArray> extra) {
+        Map<String, INDArray> grads = new LinkedHashMap<>();
+        for (int i = 0; i < prefixes.size(); i++) {
+            String prefix = prefixes.get(i);
+            perSite.get(i).forEach((k, v) -> grads.put(prefix + "." + k, v));
+        }
+        grads.putAll(extra);
+        return grads;
+    }
+
     /** {@code values} under {@code prefix.}: one site's share of the parameters. */
     static Map<String, INDArray> unprefixed(String prefix, List<Parameter> declared, Map<String, INDArray> values) {
         Map<String, INDArray> m = new LinkedHashMap<>();

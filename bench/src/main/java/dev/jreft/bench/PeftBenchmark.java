@@ -1,0 +1,113 @@
+package dev.jreft.bench;
+
+import dev.jreft.hooks.graph.OnnxGraph;
+import dev.jreft.hooks.runtime.Batch;
+import dev.jreft.hooks.runtime.HookedModel;
+import dev.jreft.interventions.train.AdamW;
+import dev.jreft.interventions.train.ClassificationHead;
+import dev.jreft.interventions.train.ClassifierExport;
+import dev.jreft.interventions.train.MethodSpec;
+import dev.jreft.interventions.train.ReftClassifier;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+
+/**
+ * The PEFT methods side by side on MiniLM, batch 16 × seq 32, CPU, one run: the median training step of each
+ * method (LoRA r=8 on query+value of all layers, DoRA likewise, a bottleneck adapter of 32 at every mlp_output, IA3
+ * on every layer's keys, values and MLP activations, and the main job's LoReFT) divided by the median plain forward,
+ * and the forward of the merged-LoRA graph divided by the plain forward (the goal is 1.00: merging leaves the
+ * model's own graph). One method per process gives each its own peak RSS ({@code /usr/bin/time -v}).
+ *
+ * <p>Run: {@code java -cp bench/target/jreft-bench.jar dev.jreft.bench.PeftBenchmark [all|lora|dora|adapter|ia3|loreft]}
+ */
+public final class PeftBenchmark {
+    private PeftBenchmark() {
+    }
+
+    static Map<String, MethodSpec> methods(int layers) {
+        Map<String, MethodSpec> m = new LinkedHashMap<>();
+        m.put("lora", new MethodSpec.Lora("lora", List.of("query", "value"), 8, 16, 0, false));
+        m.put("dora", new MethodSpec.Lora("dora", List.of("query", "value"), 8, 16, 0, false));
+        List<String> mlp = new ArrayList<>();
+        List<String> ia3 = new ArrayList<>();
+        for (int l = 0; l < layers; l++) {
+            mlp.add("blocks." + l + ".mlp_output");
+            ia3.addAll(List.of("blocks." + l + ".key_output", "blocks." + l + ".value_output",
+                    "blocks." + l + ".mlp_activation"));
+        }
+        m.put("adapter", new MethodSpec.Adapter(mlp, 32));
+        m.put("ia3", new MethodSpec.Ia3(ia3));
+        m.put("loreft", new MethodSpec.Reft("loreft", List.of("blocks.1.block_output", "blocks.3.block_output",
+                "blocks.5.block_output"), 4, "f1+l1", false, "linear", 0));
+        return m;
+    }
+
+    public static void main(String[] args) {
+        String which = args.length > 0 ? args[0] : "all";
+        int steps = args.length > 1 ? Integer.parseInt(args[1]) : 20;
+        int batch = 16;
+        int seq = 32;
+        HookedModel model = HookedModel.minilm();
+        String out = model.graph().outputNames().get(0);
+        Map<String, MethodSpec> all = methods(model.hooks().config().layers());
+        if (!which.equals("all") && !all.containsKey(which)) {
+            System.err.println("method: found '" + which + "'; valid: all, " + String.join(", ", all.keySet()));
+            System.exit(2);
+        }
+        double forward = median(steps, s -> model.run(HooksBenchmark.randomBatch(batch, seq, s)).get(out));
+        System.out.printf("MiniLM, batch %d x seq %d, %s, medians over %d: plain forward %.1f ms%n", batch, seq,
+                model.runtime().device(), steps, forward);
+        for (var e : all.entrySet()) {
+            if (!which.equals("all") && !which.equals(e.getKey())) {
+                continue;
+            }
+            ReftClassifier c = ReftClassifier.create(model, new ReftClassifier.Config(e.getValue(), 2,
+                    ClassificationHead.Pooling.MEAN), 42);
+            AdamW opt = new AdamW(0.9, 0.999, 1e-8, 0);
+            Random random = new Random(9);
+            int[] labels = new int[batch];
+            for (int w = 0; w < 3; w++) {
+                c.step(HooksBenchmark.randomBatch(batch, seq, 1000 + w), labels, opt, 1e-3, 1.0, w);
+            }
+            int[] counter = {0};
+            double step = median(steps, s -> {
+                for (int i = 0; i < batch; i++) {
+                    labels[i] = random.nextInt(2);
+                }
+                c.step(HooksBenchmark.randomBatch(batch, seq, s), labels, opt, 1e-3, 1.0, counter[0]++);
+            });
+            System.out.printf("%-8s step %7.1f ms = %5.2f x plain forward  (%,d trained parameters with the head)%n",
+                    e.getKey(), step, step / forward, c.trainableParameters());
+            if (e.getKey().equals("lora")) {
+                OnnxGraph merged = ClassifierExport.merged(c);
+                HookedModel plain = new HookedModel(merged, model.tokenizer().orElseThrow(), model.runtime());
+                double mergedForward = median(steps, s -> plain.run(HooksBenchmark.randomBatch(batch, seq, s))
+                        .get(ClassifierExport.LOGITS));
+                double again = median(steps, s -> model.run(HooksBenchmark.randomBatch(batch, seq, s)).get(out));
+                System.out.printf("merged-LoRA forward %.1f ms = %.2f x plain forward (plain again: %.1f ms)%n",
+                        mergedForward, mergedForward / ((forward + again) / 2), again);
+            }
+        }
+    }
+
+    private interface Work {
+        void run(int seed);
+    }
+
+    private static double median(int n, Work w) {
+        for (int i = 0; i < 3; i++) {
+            w.run(5000 + i);
+        }
+        double[] ms = new double[n];
+        for (int i = 0; i < n; i++) {
+            long t0 = System.nanoTime();
+            w.run(i);
+            ms[i] = (System.nanoTime() - t0) / 1e6;
+        }
+        return HooksBenchmark.median(ms);
+    }
+}
