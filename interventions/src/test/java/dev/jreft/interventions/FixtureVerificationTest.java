@@ -70,6 +70,11 @@ class FixtureVerificationTest {
                 "llama_ia3", "bert_ia3")) {
             assertEquals(CheckResult.Status.PASSED, status.get(c), c);
         }
+        // full finetuning and BitFit: d loss / d every weight, tied GPT-2 embeddings summed, BERT's opset-14
+        // embedding lookups through the one-hot Gather gradient
+        for (String c : List.of("bert_full_finetune", "gpt2_full_finetune")) {
+            assertEquals(CheckResult.Status.PASSED, status.get(c), c);
+        }
         // interventions not built yet are reported as unsupported, never as passed
         assertEquals(CheckResult.Status.UNSUPPORTED, status.get("gpt2_prefix_tuning"));
     }

@@ -2,6 +2,7 @@ package dev.jreft.hooks.autodiff;
 
 import ai.onnx.proto.OnnxMl.NodeProto;
 import dev.jreft.hooks.graph.Attr;
+import dev.jreft.hooks.graph.ElemTypes;
 import dev.jreft.hooks.graph.OnnxGraph;
 
 import java.util.ArrayList;
@@ -241,11 +242,7 @@ public final class GradRules {
             bw.add(in(n, 0), bw.op("Trilu", ins, Attr.i("upper", OnnxGraph.attrInt(n, "upper", 1))));
         });
 
-        rule("Gather", (n, bw) -> { // x̄ = zeros; x̄[.., i[j], ..] += g[.., j, ..] (ScatterND add, axis moved first)
-            if (bw.opset() < 16) {
-                throw new NoGradientRuleException("Gather node '" + n.getName() + "' needs ScatterND with"
-                        + " reduction=add for its gradient: opset 16 (model: " + bw.opset() + ")");
-            }
+        rule("Gather", (n, bw) -> { // x̄ = zeros; x̄[.., i[j], ..] += g[.., j, ..] (axis moved first)
             String data = in(n, 0);
             long[] ds = bw.shape(data);
             int r = ds.length;
@@ -276,8 +273,30 @@ public final class GradRules {
             if (a != 0) {
                 g = bw.op("Transpose", List.of(g), Attr.ints("perm", gPerm));
             }
-            String idx = bw.op("Unsqueeze", in(n, 1), bw.ints(-1));
-            String s = bw.op("ScatterND", List.of(bw.zeros(front, data), idx, g), Attr.s("reduction", "add"));
+            String s;
+            if (bw.opset() >= 16) {
+                String idx = bw.op("Unsqueeze", in(n, 1), bw.ints(-1));
+                s = bw.op("ScatterND", List.of(bw.zeros(front, data), idx, g), Attr.s("reduction", "add"));
+            } else {
+                // no ScatterND(reduction=add) before opset 16: the sum over repeated indices as a product,
+                // x̄ = onehot(i)ᵀ g over the N gathered rows ([V, N] × [N, rest]); OneHot wraps negative indices
+                long rows = 1;
+                for (long d : bw.shape(in(n, 1))) {
+                    rows *= d;
+                }
+                long rest = 1;
+                for (int i = 1; i < r; i++) {
+                    rest *= front[i];
+                }
+                String flat = bw.reshape(in(n, 1), new long[] {rows});
+                // ORT's OneHot has float values only; 0 and 1 are exact in any float type
+                String oneHot = bw.op("Cast", List.of(bw.op("OneHot", List.of(flat, bw.ints(front[0]),
+                        bw.op("Cast", List.of(bw.ints(0, 1)), Attr.i("to", ElemTypes.FLOAT))))),
+                        Attr.i("to", bw.dtype(data)));
+                String product = bw.op("MatMul", List.of(bw.op("Transpose", List.of(oneHot), Attr.ints("perm", 1, 0)),
+                        bw.reshape(g, new long[] {rows, rest})));
+                s = bw.reshape(product, front);
+            }
             bw.add(data, a == 0 ? s : bw.op("Transpose", List.of(s), Attr.ints("perm", back)));
         });
 

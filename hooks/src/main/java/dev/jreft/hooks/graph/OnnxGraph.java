@@ -457,6 +457,30 @@ public final class OnnxGraph {
         changed();
     }
 
+    /**
+     * Turns float initializers into graph inputs of the same name and dims (the inverse of {@link #freezeInput}):
+     * how model weights become trainable, fed and differentiated like any parameter, and never folded into
+     * constants by shape specialisation. Returns their values, row-major.
+     */
+    public Map<String, float[]> unfreeze(List<String> names) {
+        Map<String, float[]> values = new java.util.LinkedHashMap<>();
+        for (String name : names) {
+            TensorProto t = initializer(name).orElseThrow(() -> new IllegalArgumentException(
+                    "graph has no initializer '" + name + "'"));
+            values.put(name, floats(name));
+            ValueInfoProto.Builder in = ValueInfoProto.newBuilder().setName(name);
+            TypeProto.Tensor.Builder tensor = in.getTypeBuilder().getTensorTypeBuilder().setElemType(t.getDataType());
+            for (long d : t.getDimsList()) {
+                tensor.getShapeBuilder().addDimBuilder().setDimValue(d);
+            }
+            GraphProto.Builder g = model.getGraphBuilder();
+            g.removeInitializer(initializerIndex().get(name));
+            g.addInput(in);
+            changed();
+        }
+        return values;
+    }
+
     public void addInitializer(TensorProto tensor) {
         if (hasTensor(tensor.getName())) {
             throw new IllegalArgumentException("graph already has a tensor named '" + tensor.getName() + "'");

@@ -233,6 +233,9 @@ public final class Verifier {
         JsonNode c = read(caseFile);
         String type = c.get("intervention").asText();
         boolean multiSite = c.hasNonNull("sites");
+        if (type.equals("full_finetune")) {
+            return checkFullFinetune(name, c);
+        }
         if (!MODULE_EDITS.contains(type) && !multiSite && !Interventions.known(type)) {
             return unsupported(name, "intervention '" + type + "' is not implemented yet");
         }
@@ -302,6 +305,73 @@ public final class Verifier {
                 }
             }
             return pass(name, worst, String.join(", ", labels));
+        } catch (RuntimeException e) {
+            return fail(name, Double.NaN, reason(e));
+        }
+    }
+
+    /**
+     * Full finetuning and BitFit (section 7b): the base model's loss differentiated with respect to every weight. The
+     * weights become graph inputs (so no folding turns one into a constant), and each HF parameter's gradient is the
+     * sum over the initializers that hold it, transposed where the exporter stored W as Wᵀ (GPT-2's tied lm_head).
+     */
+    private CheckResult checkFullFinetune(String name, JsonNode c) {
+        try {
+            JsonNode manifestModel = read(dir.resolve("manifest.json")).get("models").get(c.get("model").asText());
+            HookedModel frozen = model(manifestModel, c.get("model_file").asText());
+            Tolerances tol = Tolerances.of(c.get("tolerance"));
+            List<String> initializers = new ArrayList<>();
+            for (JsonNode p : c.get("parameters")) {
+                p.get("onnx_initializers").forEach(i -> {
+                    if (!initializers.contains(i.get("initializer").asText())) {
+                        initializers.add(i.get("initializer").asText());
+                    }
+                });
+            }
+            OnnxGraph g = frozen.graph().copy();
+            Map<String, float[]> values = g.unfreeze(initializers);
+            HookedModel trainable = new HookedModel(g, null, frozen.runtime());
+            INDArray mask = npy(c.get("loss").get("attention_mask"));
+            String outName = c.get("expected_output").fieldNames().next();
+            LossSetup setup = lossSetup(c.get("loss"), mask, outName, trainable);
+            // the weights are fed with the batch, as the graph's other inputs
+            Map<String, INDArray> feeds = new LinkedHashMap<>();
+            c.get("inputs").fields().forEachRemaining(e -> feeds.put(e.getKey(), npy(e.getValue())));
+            for (String i : initializers) {
+                long[] dims = g.inputs().stream().filter(v -> v.getName().equals(i)).findFirst().orElseThrow()
+                        .getType().getTensorType().getShape().getDimList().stream().mapToLong(d -> d.getDimValue())
+                        .toArray();
+                feeds.put(i, org.nd4j.linalg.factory.Nd4j.create(values.get(i), dims, 'c'));
+            }
+            GraphGradients.Result grads = GraphGradients.compute(g, feeds, setup.append, setup.feeds, initializers,
+                    frozen.runtime());
+            double lossErr = Math.abs(grads.loss() - c.get("expected_loss").asDouble());
+            if (!tol.loss.compare(grads.loss(), c.get("expected_loss").asDouble()).ok()) {
+                return fail(name, lossErr, String.format("loss %.6f vs expected %.6f", grads.loss(),
+                        c.get("expected_loss").asDouble()));
+            }
+            double worst = lossErr;
+            int bitfit = 0;
+            for (JsonNode p : c.get("parameters")) {
+                String hf = p.get("name").asText();
+                INDArray sum = null;
+                for (JsonNode i : p.get("onnx_initializers")) {
+                    INDArray part = grads.gradients().get(i.get("initializer").asText());
+                    if (i.get("layout").asText().equals("transposed")) {
+                        part = part.transpose();
+                    }
+                    sum = sum == null ? part.dup() : sum.addi(part);
+                }
+                Tolerance.Comparison k = tol.grad.compare(sum, npy(c.get("expected_grads").get(hf)));
+                worst = Math.max(worst, k.maxAbsError());
+                if (!k.ok()) {
+                    return fail(name, k.maxAbsError(), "d loss / d " + hf + " " + (k.problem() != null ? k.problem()
+                            : "exceeds tolerance"));
+                }
+                bitfit += p.path("bitfit").asBoolean() ? 1 : 0;
+            }
+            return pass(name, worst, "loss, d/d every one of " + c.get("parameters").size() + " parameters ("
+                    + bitfit + " BitFit biases), tied weights summed");
         } catch (RuntimeException e) {
             return fail(name, Double.NaN, reason(e));
         }
