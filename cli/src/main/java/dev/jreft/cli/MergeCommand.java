@@ -15,8 +15,8 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 
-@Command(name = "merge", description = "Bake a trained LoRA, DoRA or IA3 checkpoint into the model's weights and"
-        + " write one standalone ONNX classifier (output 'logits') that runs at the plain model's speed.")
+@Command(name = "merge", description = "Bake a trained LoRA, DoRA, IA3, BitFit or full checkpoint into the model's"
+        + " weights and write one standalone ONNX classifier (output 'logits') that runs at the plain model's speed.")
 final class MergeCommand implements Callable<Integer> {
     @Mixin
     ModelOptions model;

@@ -59,13 +59,24 @@ class PeftCommandsTest {
     }
 
     @Test
+    void aReftCheckpointExportsAsAStandaloneGraph() throws Exception {
+        Path onnx = tmp.resolve("reft-standalone.onnx");
+        CliTest.Run r = CliTest.jreft("export", "--checkpoint", reft.toString(), "--format", "onnx", "--out",
+                onnx.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("loreft spliced in with its parameters frozen") && r.out().contains("max |logits"
+                + " - jreft's| = "), r.out());
+        assertTrue(Files.size(onnx) > 80_000_000);
+    }
+
+    @Test
     void whatCannotBeMergedOrExportedIsOneClearLine() throws Exception {
         Path onnx = tmp.resolve("reft.onnx");
         BadInputTest.assertBad(CliTest.jreft("merge", "--checkpoint", reft.toString(), "--out", onnx.toString()),
-                "--checkpoint: found a loreft checkpoint", "valid: a LoRA, DoRA or IA3 checkpoint");
+                "--checkpoint: found a loreft checkpoint", "valid: a LoRA, DoRA, IA3, BitFit or full checkpoint");
         assertFalse(Files.exists(onnx));
-        BadInputTest.assertBad(CliTest.jreft("export", "--checkpoint", lora.toString(), "--format", "onnx", "--out",
-                tmp.resolve("x").toString()), "--format: found 'onnx'; valid: peft");
+        BadInputTest.assertBad(CliTest.jreft("export", "--checkpoint", lora.toString(), "--format", "tflite", "--out",
+                tmp.resolve("x").toString()), "--format: found 'tflite'; valid: onnx, peft");
         BadInputTest.assertBad(CliTest.jreft("merge", "--checkpoint", lora.toString(), "--out",
                 lora.resolve("config.json").toString()), "--out: found", "valid: a path that is not one of the run's"
                 + " inputs");

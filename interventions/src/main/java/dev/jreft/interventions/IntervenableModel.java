@@ -153,6 +153,27 @@ public final class IntervenableModel {
         return new Gradients(r.loss(), perSite, extra, perEdit);
     }
 
+    /**
+     * The edited and intervened graph as an ONNX graph of its own (a copy, not compiled), with the feeds a run of
+     * {@code base} gives it and, per hook site in order, the name of its position-mask input: what an export
+     * freezes and rewrites into a graph that needs no jreft.
+     */
+    public record ExportGraph(OnnxGraph graph, Map<String, INDArray> feeds, List<String> positionMasks) {
+    }
+
+    public ExportGraph exportGraph(Batch base, List<ModuleSite> edits, List<InterventionSite> sites) {
+        Spliced sp = splice(base, edits, sites, List.of());
+        List<String> masks = new ArrayList<>();
+        for (Prepared p : sp.prepared) {
+            if (p.collect) {
+                throw new IllegalArgumentException("a collect site reads values; an export has nothing to return"
+                        + " them to");
+            }
+            masks.add(p.ns + ".position_mask");
+        }
+        return new ExportGraph(sp.graph.graph().copy(), sp.feeds, masks);
+    }
+
     private record Spliced(CompiledGraph graph, Map<String, INDArray> feeds, List<PreparedEdit> edits,
                            List<Prepared> prepared, List<HookPoint> reads) {
     }

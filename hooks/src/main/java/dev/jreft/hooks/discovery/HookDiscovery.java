@@ -4,24 +4,27 @@ import ai.onnx.proto.OnnxMl.NodeProto;
 import dev.jreft.hooks.graph.ElemTypes;
 import dev.jreft.hooks.graph.OnnxGraph;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
+import java.util.regex.Matcher;
 import java.util.stream.Collectors;
 
-/** Finds the family of an exported transformer and maps every canonical hook to its tensor. */
+/**
+ * Finds the family of an exported transformer and maps every canonical hook to its tensor: the family's layers are
+ * the numbered modules holding its signature module, and each hook is placed in each layer by the family's table
+ * ({@link Family}); all twelve must be found in every layer.
+ */
 public final class HookDiscovery {
-    private static final List<FamilyDetector> DETECTORS = List.of(
-            new Gpt2Detector(), new LlamaDetector(), new BertDetector());
-
     private HookDiscovery() {
     }
 
     public static HookMap discover(OnnxGraph graph) {
         ModuleScope scope = new ModuleScope(graph, new ElemTypes(graph));
-        for (FamilyDetector d : DETECTORS) {
-            Optional<HookMap> m = d.detect(scope);
+        for (Family f : Family.ALL) {
+            Optional<HookMap> m = detect(f, scope);
             if (m.isPresent()) {
                 return m.get();
             }
@@ -38,13 +41,71 @@ public final class HookDiscovery {
         }
     }
 
+    /** Empty when the graph shows no sign of the family; an error when it does but a hook cannot be placed. */
+    static Optional<HookMap> detect(Family family, ModuleScope s) {
+        TreeMap<Integer, String> layers = new TreeMap<>();
+        for (NodeProto n : s.graph().nodes()) {
+            Matcher m = family.layerPattern().matcher(n.getName());
+            if (m.find()) {
+                layers.put(Integer.parseInt(m.group(2)), m.group(1) + m.group(2) + "/");
+            }
+        }
+        if (layers.isEmpty()) {
+            return Optional.empty();
+        }
+        if (layers.firstKey() != 0 || layers.lastKey() != layers.size() - 1) {
+            throw new DetectionException("recognised " + family.name() + " layers " + layers.keySet()
+                    + " but they are not numbered 0.." + (layers.size() - 1));
+        }
+        List<HookPoint> hooks = new ArrayList<>();
+        ModelConfig config = null;
+        for (var e : layers.entrySet()) {
+            Map<String, Optional<String>> found = family.components(s, e.getValue());
+            List<String> missing = new ArrayList<>();
+            Map<String, String> tensors = new TreeMap<>();
+            for (String c : HookMap.COMPONENTS) {
+                Optional<String> t = found.getOrDefault(c, Optional.empty());
+                if (t.isPresent()) {
+                    tensors.put(c, t.get());
+                } else {
+                    missing.add(c);
+                }
+            }
+            if (!missing.isEmpty()) {
+                throw new DetectionException("recognised a " + family.name() + " graph (" + layers.size()
+                        + " layers under '" + e.getValue() + "') but could not place " + missing + " of layer "
+                        + e.getKey() + "; found " + tensors.keySet()
+                        + ". Use raw tensor names (tensor:<name>) for this export.");
+            }
+            if (config == null) {
+                config = family.config(s, e.getValue(), tensors, layers.size());
+            }
+            for (String c : HookMap.COMPONENTS) {
+                hooks.add(new HookPoint("blocks." + e.getKey() + "." + c, tensors.get(c), e.getKey(), c,
+                        layout(c, config)));
+            }
+        }
+        return Optional.of(new HookMap(config, hooks, s.graph()));
+    }
+
+    /** How a component's tensor reads: per-head projections, attention probabilities, MLP width, residual. */
+    static HookLayout layout(String component, ModelConfig c) {
+        return switch (component) {
+            case "query_output", "attention_value_output" -> HookLayout.heads(c.heads(), c.headDim());
+            case "key_output", "value_output" -> HookLayout.heads(c.kvHeads(), c.headDim());
+            case "attention_weight" -> new HookLayout(HookLayout.Kind.ATTENTION_PATTERN, -1, c.heads(), 0);
+            case "mlp_activation" -> new HookLayout(HookLayout.Kind.MLP, c.mlpWidth(), 0, 0);
+            default -> HookLayout.residual(c.hidden());
+        };
+    }
+
     private static String describeUnrecognised(OnnxGraph graph) {
         Map<String, Long> ops = graph.nodes().stream()
                 .collect(Collectors.groupingBy(NodeProto::getOpType, TreeMap::new, Collectors.counting()));
         List<String> prefixes = graph.nodes().stream().map(NodeProto::getName)
                 .map(n -> n.lastIndexOf('/') > 0 ? n.substring(0, n.lastIndexOf('/') + 1) : n)
                 .distinct().limit(8).toList();
-        String families = DETECTORS.stream().map(d -> d.family() + " (" + d.signature() + ")")
+        String families = Family.ALL.stream().map(f -> f.name() + " (" + f.signature() + ")")
                 .collect(Collectors.joining(", "));
         return "could not recognise the model family of " + graph.origin() + ": no node names like " + families
                 + ". Found " + graph.nodes().size() + " nodes, inputs " + graph.inputNames() + ", outputs "

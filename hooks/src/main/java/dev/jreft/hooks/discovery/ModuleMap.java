@@ -30,13 +30,6 @@ public final class ModuleMap {
     private static final Set<String> OUTPUT_LAYERS = Set.of("lm_head", "embed_out", "classifier", "score",
             "qa_outputs");
 
-    /**
-     * peft's default LoRA targets per model family (its {@code TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING}):
-     * the query and value projections.
-     */
-    private static final Map<String, List<String>> PEFT_DEFAULT_TARGETS = Map.of("bert", List.of("query", "value"),
-            "gpt2", List.of("c_attn"), "llama", List.of("q_proj", "v_proj"));
-
     private final Map<String, LinearModule> modules;
     private final OnnxGraph graph;
 
@@ -154,10 +147,13 @@ public final class ModuleMap {
         return m.bias() == null ? null : Nd4j.create(graph.floats(m.bias()), new long[] {m.out()}, 'c');
     }
 
-    /** peft's default {@code target_modules} for a family; all-linear for a family it has no default for. */
+    /**
+     * peft's default {@code target_modules} for a family (its {@code TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING}:
+     * the query and value projections); all-linear for a graph of no known family.
+     */
     public static Object peftDefaultTargets(String family) {
-        List<String> t = PEFT_DEFAULT_TARGETS.get(family);
-        return t != null ? t : "all-linear";
+        return Family.ALL.stream().filter(f -> f.name().equals(family)).findFirst()
+                .<Object>map(Family::loraTargets).orElse("all-linear");
     }
 
     public List<LinearModule> all() {

@@ -481,6 +481,49 @@ public final class OnnxGraph {
         return values;
     }
 
+    /** Turns graph input {@code name} into a bool initializer holding {@code values} (row-major). */
+    public void freezeBoolInput(String name, boolean[] values, long[] dims) {
+        GraphProto.Builder g = model.getGraphBuilder();
+        int idx = inputNames().indexOf(name);
+        if (idx < 0) {
+            throw new IllegalArgumentException("graph has no input '" + name + "' (inputs: " + inputNames() + ")");
+        }
+        byte[] raw = new byte[values.length];
+        for (int i = 0; i < values.length; i++) {
+            raw[i] = (byte) (values[i] ? 1 : 0);
+        }
+        TensorProto.Builder t = TensorProto.newBuilder().setName(name).setDataType(ElemTypes.BOOL)
+                .setRawData(ByteString.copyFrom(raw));
+        for (long d : dims) {
+            t.addDims(d);
+        }
+        g.removeInput(idx);
+        g.addInitializer(t);
+        changed();
+    }
+
+    /**
+     * Replaces graph input {@code name} by what {@code body} computes from the other inputs and constants: the nodes
+     * go first in the graph, so every consumer of the input still comes after them (a mask that a run used to feed,
+     * computed from {@code attention_mask} in an exported graph).
+     */
+    public void defineInput(String name, String namespace, java.util.function.Function<SubgraphBuilder, String> body) {
+        int idx = inputNames().indexOf(name);
+        if (idx < 0) {
+            throw new IllegalArgumentException("graph has no input '" + name + "' (inputs: " + inputNames() + ")");
+        }
+        SubgraphBuilder b = new SubgraphBuilder(this, namespace);
+        b.opTo(name, "Identity", List.of(body.apply(b)));
+        GraphProto.Builder g = model.getGraphBuilder();
+        g.removeInput(idx);
+        List<NodeProto> nodes = b.nodes();
+        for (int i = 0; i < nodes.size(); i++) {
+            g.addNode(i, nodes.get(i));
+        }
+        changed();
+        b.commitInputsAndOutputs();
+    }
+
     public void addInitializer(TensorProto tensor) {
         if (hasTensor(tensor.getName())) {
             throw new IllegalArgumentException("graph already has a tensor named '" + tensor.getName() + "'");

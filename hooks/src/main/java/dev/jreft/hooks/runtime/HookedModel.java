@@ -16,6 +16,7 @@ import org.nd4j.linalg.factory.Nd4j;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -40,6 +41,8 @@ public final class HookedModel implements AutoCloseable {
     private final String fingerprint;
     private final InputLimits limits;
     private final Map<String, CompiledGraph> variants = new HashMap<>();
+    /** Weights fed as graph inputs (trained ones: BitFit, full finetuning), by name; empty for a frozen model. */
+    private final Map<String, INDArray> weights;
 
     public HookedModel(OnnxGraph graph, TextTokenizer tokenizer, OrtRuntime runtime) {
         this.graph = graph;
@@ -49,6 +52,39 @@ public final class HookedModel implements AutoCloseable {
         this.runtime = runtime;
         this.fingerprint = graph.fingerprint();
         this.limits = InputLimits.of(graph);
+        this.weights = Map.of();
+    }
+
+    private HookedModel(HookedModel frozen, OnnxGraph graph, Map<String, INDArray> weights, String fingerprint) {
+        this.graph = graph;
+        this.hooks = frozen.hooks; // found on the frozen graph, whose weights are initializers
+        this.modules = frozen.modules();
+        this.tokenizer = frozen.tokenizer;
+        this.runtime = frozen.runtime;
+        this.fingerprint = fingerprint;
+        this.limits = frozen.limits;
+        this.weights = Collections.unmodifiableMap(weights);
+    }
+
+    /**
+     * This model with the initializers {@code names} turned into graph inputs, fed from {@link #weights()} at every
+     * run: the arrays there are the model's weights, so a trainer that updates them in place trains the model.
+     * Hooks and modules are those of this model; the fingerprint names the variant, never the model it came from.
+     */
+    public HookedModel withWeightInputs(List<String> names) {
+        OnnxGraph g = graph.copy();
+        Map<String, INDArray> values = new LinkedHashMap<>();
+        g.unfreeze(names).forEach((name, v) -> {
+            long[] dims = graph.initializer(name).orElseThrow().getDimsList().stream().mapToLong(Long::longValue)
+                    .toArray();
+            values.put(name, Nd4j.create(v, dims, 'c'));
+        });
+        return new HookedModel(this, g, values, OnnxGraph.sha256((fingerprint + "\nweights:" + names).getBytes()));
+    }
+
+    /** The weights fed as graph inputs ({@link #withWeightInputs}); the arrays are live. */
+    public Map<String, INDArray> weights() {
+        return weights;
     }
 
     /** The model's file name (or resource) for messages. */
@@ -164,6 +200,9 @@ public final class HookedModel implements AutoCloseable {
         List<String> needed = graph.inputNames();
         Map<String, INDArray> in = new LinkedHashMap<>();
         for (String name : needed) {
+            if (weights.containsKey(name)) {
+                continue; // the model's own, fed by feeds()
+            }
             INDArray v = batch.inputs().get(name);
             if (v == null) {
                 v = switch (name) {
@@ -358,7 +397,7 @@ public final class HookedModel implements AutoCloseable {
     public Map<String, INDArray> feeds(Batch b) {
         Map<String, INDArray> f = new LinkedHashMap<>();
         for (String name : graph.inputNames()) {
-            f.put(name, b.inputs().get(name));
+            f.put(name, weights.containsKey(name) ? weights.get(name) : b.inputs().get(name));
         }
         return f;
     }

@@ -17,6 +17,8 @@ public final class AdamW implements Optimizer {
     private final double weightDecay;
     private final Map<String, INDArray> m = new HashMap<>();
     private final Map<String, INDArray> v = new HashMap<>();
+    /** Two work arrays per parameter, reused every step: temporaries of a 22M-weight model would be 90 MB each. */
+    private final Map<String, INDArray[]> work = new HashMap<>();
     private int t;
 
     public AdamW(double beta1, double beta2, double eps, double weightDecay) {
@@ -39,13 +41,17 @@ public final class AdamW implements Optimizer {
             INDArray p = e.getValue();
             INDArray mi = m.computeIfAbsent(e.getKey(), k -> p.ulike());
             INDArray vi = v.computeIfAbsent(e.getKey(), k -> p.ulike());
-            mi.muli(beta1).addi(g.mul(1 - beta1));
-            vi.muli(beta2).addi(g.mul(g).muli(1 - beta2));
+            INDArray[] w = work.computeIfAbsent(e.getKey(), k -> new INDArray[] {p.ulike(), p.ulike()});
+            INDArray a = w[0];
+            INDArray denom = w[1];
+            // the same operations in the same order as m = β1·m + (1−β1)·g ... , without allocating
+            mi.muli(beta1).addi(a.assign(g).muli(1 - beta1));
+            vi.muli(beta2).addi(a.assign(g).muli(g).muli(1 - beta2));
             if (weightDecay != 0) {
                 p.muli(1 - lr * weightDecay);
             }
-            INDArray denom = Transforms.sqrt(vi.div(c2), false).addi(eps);
-            p.subi(mi.div(c1).divi(denom).muli(lr));
+            Transforms.sqrt(denom.assign(vi).divi(c2), false).addi(eps);
+            p.subi(a.assign(mi).divi(c1).divi(denom).muli(lr));
         }
     }
 }

@@ -7,8 +7,13 @@ import dev.jreft.hooks.discovery.ModuleMap;
 import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.io.ConfigJson;
 import dev.jreft.hooks.io.OutputFolder;
+import dev.jreft.hooks.graph.Attr;
+import dev.jreft.hooks.graph.ElemTypes;
 import dev.jreft.hooks.graph.OnnxGraph;
+import dev.jreft.hooks.graph.SubgraphBuilder;
+import dev.jreft.hooks.runtime.Batch;
 import dev.jreft.hooks.runtime.HookedModel;
+import dev.jreft.interventions.IntervenableModel;
 import dev.jreft.interventions.InterventionSite;
 import dev.jreft.interventions.MergedWeights;
 import dev.jreft.interventions.ModuleSite;
@@ -37,7 +42,7 @@ public final class ClassifierExport {
 
     /**
      * The model's graph with the method baked into its weights (LoRA, DoRA at their modules; IA3 into the module
-     * whose output or input its hook is) and the head appended, so it runs at the plain model's speed. Methods that
+     * whose output or input its hook is; BitFit's and full finetuning's weights as trained) and the head appended, so it runs at the plain model's speed. Methods that
      * act on activations at positions (ReFT, adapters) have no weight form and are refused.
      */
     public static OnnxGraph merged(ReftClassifier c) {
@@ -45,6 +50,8 @@ public final class ClassifierExport {
         ModuleMap modules = model.modules();
         OnnxGraph g = model.graph().copy();
         String type = c.config().method().type();
+        // BitFit / full finetuning: the trained weights are the model's, written back into their initializers
+        c.weightsForExport().forEach((name, v) -> g.setFloats(name, v.dup('c').data().asFloat()));
         for (ModuleSite e : c.editsForExport()) {
             LinearModule m = modules.get(e.module()).orElseThrow();
             Optional<MergedWeights> merged = e.edit().merge(m, modules.weight(m), modules.bias(m), e.params());
@@ -79,6 +86,70 @@ public final class ClassifierExport {
         return g;
     }
 
+    /**
+     * Any trained classifier as one standalone ONNX graph: the intervened graph jreft runs, with the parameters
+     * frozen into initializers, each site's positions computed from {@code attention_mask} (first n and last m real
+     * tokens, or every position) instead of fed, and the head appended. For methods that act on activations (ReFT,
+     * adapters) this is the export; LoRA-family methods are better {@link #merged}.
+     */
+    public static OnnxGraph standalone(ReftClassifier c) {
+        IntervenableModel.ExportGraph e = c.exportGraph();
+        OnnxGraph g = e.graph();
+        List<String> modelInputs = c.model().graph().inputNames();
+        List<PositionSpec> rules = c.exportPositions();
+        for (var f : e.feeds().entrySet()) {
+            String name = f.getKey();
+            if (modelInputs.contains(name) || e.positionMasks().contains(name)) {
+                continue;
+            }
+            INDArray v = f.getValue();
+            if (v.dataType() == org.nd4j.linalg.api.buffer.DataType.BOOL) {
+                boolean[] b = new boolean[(int) v.length()];
+                for (int i = 0; i < b.length; i++) {
+                    b[i] = v.getDouble(i) != 0;
+                }
+                g.freezeBoolInput(name, b, v.shape());
+            } else {
+                g.freezeInput(name, v.castTo(org.nd4j.linalg.api.buffer.DataType.FLOAT).dup('c').data().asFloat(),
+                        v.shape());
+            }
+        }
+        for (int i = 0; i < e.positionMasks().size(); i++) {
+            PositionSpec rule = rules.get(i);
+            g.defineInput(e.positionMasks().get(i), "jreft.positions" + i, b -> positionMask(b, rule));
+        }
+        ClassificationHead.appendLogits(g, c.model().graph().outputNames().get(0),
+                c.parameters().get(ClassificationHead.W), c.parameters().get(ClassificationHead.B),
+                c.config().pooling(), LOGITS);
+        g.setDocString("jreft: " + c.config().method().type() + " spliced into " + c.model().graph().origin()
+                + " with its parameters frozen, and its classification head (output '" + LOGITS + "')");
+        return g;
+    }
+
+    /**
+     * [b, s, 1] true at the positions {@code rule} selects in each row of {@code attention_mask} (right padding):
+     * the first n and the last m real tokens, or every position when the rule is null.
+     */
+    private static String positionMask(SubgraphBuilder b, PositionSpec rule) {
+        String mask = b.op("Cast", List.of(Batch.ATTENTION_MASK), Attr.i("to", ElemTypes.FLOAT));
+        String selected;
+        if (rule == null) {
+            selected = b.op("Equal", List.of(mask, mask)); // every position, padded ones included
+        } else {
+            String ones = b.op("Add", List.of(b.op("Mul", List.of(mask, b.scalar(0, ElemTypes.FLOAT))),
+                    b.scalar(1, ElemTypes.FLOAT)));
+            String pos = b.op("Sub", List.of(b.op("CumSum", List.of(ones, b.constantInts(new long[] {1}))),
+                    b.scalar(1, ElemTypes.FLOAT)));
+            String length = b.reduceSum(mask, new long[] {1}, true);
+            String real = b.op("Less", List.of(pos, length));
+            String first = b.op("Less", List.of(pos, b.scalar(rule.first(), ElemTypes.FLOAT)));
+            String fromLast = b.op("Not", List.of(b.op("Less", List.of(pos, b.op("Sub", List.of(length,
+                    b.scalar(rule.last(), ElemTypes.FLOAT)))))));
+            selected = b.op("And", List.of(real, b.op("Or", List.of(first, fromLast))));
+        }
+        return b.op("Reshape", List.of(selected, b.constantInts(new long[] {0, 0, 1}, 3)));
+    }
+
     /** max |logits of {@code merged} − the classifier's own| on {@code texts}: the merge's check before it is kept. */
     public static double parity(ReftClassifier c, OnnxGraph merged, List<String> texts) {
         HookedModel plain = new HookedModel(merged, c.model().tokenizer().orElseThrow(), c.model().runtime());
@@ -88,8 +159,9 @@ public final class ClassifierExport {
 
     private static ConfigException cannotMerge(String type, String why) {
         return new ConfigException("--checkpoint", ConfigException.described(article(type) + " " + type
-                + " checkpoint (" + why + ")"), "a LoRA, DoRA or IA3 checkpoint: only they have a weight form (a ReFT intervention or an"
-                + " adapter acts on activations and stays a separate subgraph)");
+                + " checkpoint (" + why + ")"), "a LoRA, DoRA, IA3, BitFit or full checkpoint: only they have a weight"
+                + " form (a ReFT intervention or an adapter acts on activations: jreft export --format onnx writes it"
+                + " as a standalone graph)");
     }
 
     /** "a" or "an" before a method's name. */

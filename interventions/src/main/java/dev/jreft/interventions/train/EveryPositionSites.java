@@ -59,6 +59,14 @@ final class EveryPositionSites implements TrainableSites {
         return out;
     }
 
+    /** Every site acts at every position. */
+    @Override
+    public List<PositionSpec> exportPositions() {
+        List<PositionSpec> all = new ArrayList<>();
+        sites.forEach(s -> all.add(null));
+        return all;
+    }
+
     @Override
     public Map<String, INDArray> collect(IntervenableModel.Gradients g) {
         return TrainableSites.prefixed(sites.stream().map(t -> t.prefix).toList(), g.perSite(), g.extra());

@@ -21,7 +21,8 @@ import java.util.List;
  * the method's section) and as the checkpoint stores it. Each builds its {@link TrainableSites} on a model, checking
  * that its hooks or modules exist and its sizes fit.
  */
-public sealed interface MethodSpec permits MethodSpec.Reft, MethodSpec.Lora, MethodSpec.Adapter, MethodSpec.Ia3 {
+public sealed interface MethodSpec permits MethodSpec.Reft, MethodSpec.Lora, MethodSpec.Adapter, MethodSpec.Ia3,
+        MethodSpec.Weights {
     /** The method's config name: loreft ... lobireft, lora, dora, adapter, ia3. */
     String type();
 
@@ -134,6 +135,19 @@ public sealed interface MethodSpec permits MethodSpec.Reft, MethodSpec.Lora, Met
             List<Intervention> each = new ArrayList<>();
             hooks.forEach(h -> each.add(new ElementwiseScale()));
             return new EveryPositionSites(model, hooks, each);
+        }
+    }
+
+    /** The model's own weights: {@code bitfit} (the biases) or {@code full} (every weight). No settings. */
+    record Weights(String type) implements MethodSpec {
+        @Override
+        public String section() {
+            return "weights";
+        }
+
+        @Override
+        public TrainableSites sites(HookedModel model) {
+            return new WeightSites(model, type.equals("bitfit"));
         }
     }
 

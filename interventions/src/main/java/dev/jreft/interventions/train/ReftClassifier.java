@@ -70,10 +70,10 @@ public final class ReftClassifier {
 
     private ReftClassifier(HookedModel model, Config config, Map<String, INDArray> params) {
         this.model = model;
-        this.intervenable = new IntervenableModel(model);
         this.config = config;
         this.width = model.hooks().config().hidden();
         this.sites = config.method().sites(model);
+        this.intervenable = new IntervenableModel(sites.runOn(model));
         this.params = params;
     }
 
@@ -103,7 +103,7 @@ public final class ReftClassifier {
                         + java.util.Arrays.toString(v.shape()) + ", expected " + java.util.Arrays.toString(
                         e.getValue().shape()));
             }
-            e.setValue(v.castTo(DataType.FLOAT).dup());
+            e.getValue().assign(v.castTo(DataType.FLOAT)); // in place: trained weights are live graph feeds
         }
         return fresh;
     }
@@ -147,6 +147,28 @@ public final class ReftClassifier {
         return sites.sites(batch, params);
     }
 
+    /** What the loss is differentiated with respect to beside the sites' parameters: the head and trained weights. */
+    private List<String> sources() {
+        List<String> s = new ArrayList<>(List.of(ClassificationHead.W, ClassificationHead.B));
+        s.addAll(sites.weightSources());
+        return s;
+    }
+
+    /** The intervened graph for an export, with one example's feeds, and each hook site's position rule. */
+    IntervenableModel.ExportGraph exportGraph() {
+        Batch example = encode(List.of("an example"), 16);
+        return intervenable.exportGraph(example, sites.edits(example, params), sites.sites(example, params));
+    }
+
+    List<PositionSpec> exportPositions() {
+        return sites.exportPositions();
+    }
+
+    /** Trained weights of the model itself (BitFit, full finetuning) by initializer name; empty for other methods. */
+    Map<String, INDArray> weightsForExport() {
+        return sites.runOn(model).weights();
+    }
+
     /** The module edits with the current values, as evaluation runs them (for a merge or an export). */
     List<dev.jreft.interventions.ModuleSite> editsForExport() {
         return sites.edits(null, params);
@@ -161,8 +183,10 @@ public final class ReftClassifier {
             return List.of();
         }
         throw new dev.jreft.hooks.io.ConfigException("--checkpoint", dev.jreft.hooks.io.ConfigException.described(
-                ClassifierExport.article(config.method().type()) + " " + config.method().type() + " checkpoint"), "a LoRA, DoRA or IA3 checkpoint: only they have a weight"
-                + " form (a ReFT intervention acts on activations at positions)");
+                ClassifierExport.article(config.method().type()) + " " + config.method().type() + " checkpoint"),
+                "a LoRA, DoRA, IA3, BitFit or full checkpoint: only they have a weight"
+                + " form (a ReFT intervention acts on activations at positions: jreft export --format onnx writes it"
+                + " as a standalone graph)");
     }
 
     /** Class logits [b, C] (forward only). */
@@ -203,8 +227,7 @@ public final class ReftClassifier {
         lossFeeds.put(ClassificationHead.B, params.get(ClassificationHead.B));
         String out = model.graph().outputNames().get(0);
         return intervenable.gradients(batch, sites.edits(batch, params), sites(batch), "classify:" + config.classes(),
-                g -> ClassificationHead.appendLoss(g, out, width, config.classes()), lossFeeds,
-                List.of(ClassificationHead.W, ClassificationHead.B));
+                g -> ClassificationHead.appendLoss(g, out, width, config.classes()), lossFeeds, sources());
     }
 
     /** Trains on {@code train}, evaluating on {@code dev}; keeps the best dev parameters. Progress goes to {@code out}. */

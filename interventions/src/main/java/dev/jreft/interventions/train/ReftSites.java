@@ -104,6 +104,15 @@ final class ReftSites implements TrainableSites {
 
     /** Gradients by parameter name: the sites' (prefixed) and the extra ones (a head's). */
     @Override
+    public List<PositionSpec> exportPositions() {
+        return defs.stream().map(d -> switch (d.part) {
+            case ALL -> positions;
+            case FIRST -> new PositionSpec(positions.first(), 0);
+            case LAST -> new PositionSpec(0, positions.last());
+        }).toList();
+    }
+
+    @Override
     public Map<String, INDArray> collect(IntervenableModel.Gradients g) {
         return TrainableSites.prefixed(defs.stream().map(t -> t.prefix).toList(), g.perSite(), g.extra());
     }

@@ -47,7 +47,7 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
 
     static {
         List<String> m = new java.util.ArrayList<>(Interventions.REFT);
-        m.addAll(List.of("lora", "dora", "adapter", "ia3"));
+        m.addAll(List.of("lora", "dora", "adapter", "ia3", "bitfit", "full"));
         METHODS = List.copyOf(m);
     }
 
@@ -58,6 +58,7 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
             case "lora", "dora" -> "lora";
             case "adapter" -> "adapter";
             case "ia3" -> "ia3";
+            case "bitfit", "full" -> "weights";
             default -> "reft";
         };
     }
@@ -211,6 +212,13 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
             case "lora" -> ConfigJson.convert(settings, LoraSpec.class, source, name).toMethod(method, m);
             case "adapter" -> ConfigJson.convert(settings, AdapterSpec.class, source, name).toMethod(m);
             case "ia3" -> ConfigJson.convert(settings, Ia3Spec.class, source, name).toMethod(m);
+            case "weights" -> {
+                if (settings.size() > 0) { // only a checkpoint writes this section, with the parameter list
+                    throw ConfigException.of(name, "found settings " + settings + "; valid: none (" + method
+                            + " trains the model's own weights)").in(source);
+                }
+                yield new MethodSpec.Weights(method);
+            }
             default -> throw new IllegalArgumentException(method + " is a ReFT method: its settings are in reft");
         };
         HeadSpec h = head == null ? new HeadSpec(null, null) : ConfigJson.convert(head, HeadSpec.class, source,
@@ -230,6 +238,9 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
         }
         if (spec instanceof MethodSpec.Ia3 i) {
             return new Ia3Spec(i.hooks());
+        }
+        if (spec instanceof MethodSpec.Weights) {
+            return Map.of();
         }
         throw new IllegalArgumentException("ReFT settings are written as the reft section");
     }
@@ -358,7 +369,8 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
             for (var e : sections.entrySet()) {
                 if (e.getValue() != null && !e.getKey().equals(section)) {
                     throw ConfigException.of(e.getKey(), "found settings for a method this config does not train;"
-                            + " valid: only the \"" + section + "\" section (method " + method + ")");
+                            + " valid: " + (section.equals("weights") ? "no method section (" + method + " has no"
+                            + " settings)" : "only the \"" + section + "\" section (method " + method + ")"));
                 }
             }
             if (section.equals("reft")) {

@@ -31,6 +31,24 @@ interface TrainableSites {
         return List.of();
     }
 
+    /** The model these sites run on: {@code model} itself, or a variant that feeds trained weights as inputs. */
+    default dev.jreft.hooks.runtime.HookedModel runOn(dev.jreft.hooks.runtime.HookedModel model) {
+        return model;
+    }
+
+    /** Graph inputs of {@link #runOn} to differentiate beside the sites' parameters (trained weights). */
+    default List<String> weightSources() {
+        return List.of();
+    }
+
+    /**
+     * Per hook site of {@link #sites}, in order, the positions it acts at as a rule an exported graph can compute
+     * from the attention mask: first n and last m real tokens, or null for every position.
+     */
+    default List<PositionSpec> exportPositions() {
+        return List.of();
+    }
+
     /** Training mode: fresh dropout masks from {@code random}; null switches back to evaluation. */
     default void training(Random random) {
     }
@@ -56,6 +74,13 @@ interface TrainableSites {
         NonFiniteException.checkParameters(step, params);
         // constrained parameters (LoReFT's R: orthonormal rows) go back onto their manifold after every step
         declarations().forEach((name, p) -> p.constraint().retract(params.get(name)));
+        // the gradients are off-heap arrays the GC would free only under heap pressure: full finetuning's 90 MB a
+        // step would pile up to gigabytes, so they go now
+        grads.values().forEach(g -> {
+            if (g.closeable()) {
+                g.close();
+            }
+        });
     }
 
     /** Scales all gradients so their global L2 norm is at most {@code max} (no-op for max ≤ 0); returns the norm. */

@@ -72,7 +72,30 @@ class ClassifierExportTest {
                     perturbed(method, ClassificationHead.Pooling.MEAN)));
             String found = "--checkpoint: found " + ClassifierExport.article(method.type()) + " " + method.type();
             assertTrue(e.getMessage().startsWith(found + " checkpoint")
-                    && e.getMessage().contains("valid: a LoRA, DoRA or IA3 checkpoint"), e.getMessage());
+                    && e.getMessage().contains("valid: a LoRA, DoRA, IA3, BitFit or full checkpoint"), e.getMessage());
+        }
+    }
+
+    /**
+     * The standalone export computes what jreft computes for every method, ReFT and adapters included: parameters
+     * frozen, positions (first / last real tokens of rows of different lengths, or every position) from the mask.
+     */
+    @Test
+    void standaloneGraphsGiveTheClassifiersLogitsForEveryMethod() {
+        List<MethodSpec> methods = List.of(new MethodSpec.Reft("loreft", List.of("blocks.1.block_output",
+                        "blocks.3.block_output"), 2, "f2+l1", false, "gelu", 0.1),
+                new MethodSpec.Reft("direft", List.of("blocks.2.block_output"), 2, "l2", true, "linear", 0),
+                PeftClassifierTest.METHODS.get(2), PeftClassifierTest.METHODS.get(0), PeftClassifierTest.METHODS.get(3));
+        for (MethodSpec method : methods) {
+            ReftClassifier c = perturbed(method, ClassificationHead.Pooling.LAST);
+            HookedModel standalone = new HookedModel(ClassifierExport.standalone(c),
+                    ReftClassifierTest.model.tokenizer().orElseThrow(), OrtRuntime.shared());
+            Batch batch = c.encode(TEXTS, 32);
+            double err = standalone.run(batch).get(ClassifierExport.LOGITS).sub(c.logits(batch)).amaxNumber()
+                    .doubleValue();
+            assertTrue(err < 2e-4, method.type() + " standalone vs jreft logits: " + err);
+            assertEquals(ReftClassifierTest.model.graph().inputNames(), standalone.graph().inputNames(),
+                    method.type() + ": the export takes only the model's own inputs");
         }
     }
 

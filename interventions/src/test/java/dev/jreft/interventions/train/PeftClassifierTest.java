@@ -4,6 +4,8 @@ import dev.jreft.hooks.io.ConfigException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import org.nd4j.linalg.api.ndarray.INDArray;
+
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -50,6 +52,39 @@ class PeftClassifierTest {
             assertEquals(c.config(), back.config(), method.type());
             var batch = c.encode(List.of("The film was superb.", "What a dreadful meal."), 32);
             assertEquals(c.logits(batch), back.logits(batch), method.type());
+        }
+    }
+
+    /** BitFit trains MiniLM's 49 biases, full finetuning its 101 weights: both learn, save, reload and merge. */
+    @Test
+    void bitfitAndFullFinetuningTrainTheModelsOwnWeights(@TempDir Path tmp) throws Exception {
+        for (String type : List.of("bitfit", "full")) {
+            ReftClassifier c = ReftClassifier.create(ReftClassifierTest.model, new ReftClassifier.Config(
+                    new MethodSpec.Weights(type), 2, ClassificationHead.Pooling.MEAN), 5);
+            assertEquals(type.equals("bitfit") ? 49 + 2 : 101 + 2, c.parameters().size(), type);
+            INDArray before = c.parameters().get("encoder.layer.3.output.dense.bias").dup();
+            TrainingArguments args = new TrainingArguments(2, 8, type.equals("full") ? 1e-4 : 1e-2, 0, 0.1, 1, 4, 0,
+                    0, "adamw", 32);
+            TrainingResult r = c.train(ReftClassifierTest.data, List.of(), args,
+                    new PrintStream(new ByteArrayOutputStream()));
+            double first = r.losses().subList(0, 2).stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+            double last = r.losses().subList(r.steps() - 2, r.steps()).stream().mapToDouble(Double::doubleValue)
+                    .average().orElseThrow();
+            assertTrue(last < first, type + ": loss " + first + " -> " + last);
+            assertTrue(c.parameters().get("encoder.layer.3.output.dense.bias").sub(before).amaxNumber().doubleValue()
+                    > 0, type + " changed the model's own bias");
+            Path dir = tmp.resolve(type);
+            ReftCheckpoint.save(dir, c, "minilm", args, Map.of());
+            ReftClassifier back = ReftCheckpoint.load(dir, ReftClassifierTest.model);
+            var batch = c.encode(List.of("The film was superb.", "What a dreadful meal."), 32);
+            assertEquals(c.logits(batch), back.logits(batch), type);
+            // the frozen model is untouched: a fresh classifier starts from the pretrained weights again
+            assertEquals(before, ReftClassifier.create(ReftClassifierTest.model, new ReftClassifier.Config(
+                    new MethodSpec.Weights(type), 2, ClassificationHead.Pooling.MEAN), 5).parameters()
+                    .get("encoder.layer.3.output.dense.bias"), type);
+            var merged = ClassifierExport.merged(c);
+            double err = ClassifierExport.parity(c, merged, List.of("Fine.", "Not my kind of place at all."));
+            assertTrue(err < 1e-4, type + " merged: " + err);
         }
     }
 
