@@ -8,10 +8,6 @@ import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.interventions.IntervenableModel;
 import dev.jreft.interventions.InterventionSite;
 import dev.jreft.interventions.data.LabelledText;
-import me.tongfei.progressbar.ConsoleProgressBarConsumer;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -233,75 +229,29 @@ public final class ReftClassifier {
     /** Trains on {@code train}, evaluating on {@code dev}; keeps the best dev parameters. Progress goes to {@code out}. */
     public TrainingResult train(List<LabelledText> train, List<LabelledText> dev, TrainingArguments args,
                                 PrintStream out) {
-        if (train.size() < args.batchSize()) {
-            throw new IllegalArgumentException("the training set (" + train.size() + " examples) is smaller than one"
-                    + " batch (" + args.batchSize() + ")");
-        }
-        int perEpoch = train.size() / args.batchSize(); // the last partial batch is dropped (shapes stay bucketed)
-        int total = perEpoch * args.epochs();
-        LinearSchedule schedule = LinearSchedule.of(args, total);
-        Optimizer opt = Optimizer.byName(args.optimizer(), args.weightDecay());
-        Random random = new Random(args.seed());
-        List<Double> losses = new ArrayList<>();
-        Map<String, INDArray> best = snapshot();
-        double bestAcc = -1;
-        int bestStep = 0;
-        int sinceBest = 0;
-        boolean stopped = false;
-        int step = 0;
-        sites.training(new Random(args.seed() ^ 0x5eedL));
-        long t0 = System.nanoTime();
-        long examples = 0;
-        // an animated bar only on a terminal; a redirected log gets one line per epoch instead of \r-redraws
-        boolean interactive = System.console() != null;
-        try (ProgressBar bar = interactive ? new ProgressBarBuilder().setTaskName("train").setInitialMax(total)
-                .setStyle(ProgressBarStyle.ASCII).setConsumer(new ConsoleProgressBarConsumer(out, 110))
-                .setUpdateIntervalMillis(250).build() : null) {
-            outer:
-            for (int epoch = 0; epoch < args.epochs(); epoch++) {
-                List<LabelledText> order = new ArrayList<>(train);
-                Collections.shuffle(order, random);
-                for (int i = 0; i + args.batchSize() <= order.size(); i += args.batchSize()) {
-                    List<LabelledText> chunk = order.subList(i, i + args.batchSize());
-                    Batch batch = encode(chunk.stream().map(LabelledText::text).toList(), args.maxLength());
-                    double loss = step(batch, chunk.stream().mapToInt(LabelledText::label).toArray(), opt,
-                            schedule.at(step), args.maxGradNorm(), step);
-                    losses.add(loss);
-                    step++;
-                    examples += chunk.size();
-                    double secs = (System.nanoTime() - t0) / 1e9;
-                    String status = String.format("epoch %d loss %.4f %.1f ex/s", epoch + 1, loss, examples / secs);
-                    if (bar != null) {
-                        bar.step();
-                        bar.setExtraMessage(" " + status);
-                    } else if (i + 2L * args.batchSize() > order.size()) {
-                        out.printf("train %d/%d steps: %s%n", step, total, status);
-                    }
-                    boolean evalNow = args.evalEvery() > 0 ? step % args.evalEvery() == 0
-                            : i + 2L * args.batchSize() > order.size();
-                    if (evalNow && dev != null && !dev.isEmpty()) {
-                        sites.training(null);
-                        double acc = accuracy(dev, 32, args.maxLength());
-                        sites.training(new Random(args.seed() ^ step));
-                        if (acc > bestAcc) {
-                            bestAcc = acc;
-                            bestStep = step;
-                            best = snapshot();
-                            sinceBest = 0;
-                        } else if (args.patience() > 0 && ++sinceBest >= args.patience()) {
-                            stopped = true;
-                            break outer;
-                        }
-                    }
-                }
+        return Trainer.train(new Trainer.Objective<>() {
+            @Override
+            public double step(List<LabelledText> chunk, Optimizer opt, double lr, double maxGradNorm, int step) {
+                Batch batch = encode(chunk.stream().map(LabelledText::text).toList(), args.maxLength());
+                return ReftClassifier.this.step(batch, chunk.stream().mapToInt(LabelledText::label).toArray(), opt, lr,
+                        maxGradNorm, step);
             }
-        }
-        sites.training(null);
-        if (bestAcc >= 0) {
-            best.forEach((k, v) -> params.get(k).assign(v));
-        }
-        double secs = (System.nanoTime() - t0) / 1e9;
-        return new TrainingResult(step, secs, examples / secs, losses, bestAcc, bestStep, stopped);
+
+            @Override
+            public double evaluate(List<LabelledText> examples, TrainingArguments a) {
+                return accuracy(examples, 32, a.maxLength());
+            }
+
+            @Override
+            public Map<String, INDArray> parameters() {
+                return params;
+            }
+
+            @Override
+            public void training(Random random) {
+                sites.training(random);
+            }
+        }, train, dev, args, out, true); // the last partial batch is dropped (shapes stay bucketed)
     }
 
     /**
@@ -319,9 +269,4 @@ public final class ReftClassifier {
         return TrainableSites.clip(grads, max);
     }
 
-    private Map<String, INDArray> snapshot() {
-        Map<String, INDArray> m = new LinkedHashMap<>();
-        params.forEach((k, v) -> m.put(k, v.dup()));
-        return m;
-    }
 }

@@ -9,7 +9,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.io.PrintStream;
-import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -133,29 +132,26 @@ public final class ReftLanguageModel {
 
     /** Trains for {@code args.epochs()} over shuffled batches (the last partial batch is kept). */
     public TrainingResult train(List<TokenExample> train, TrainingArguments args, PrintStream out) {
-        int perEpoch = (train.size() + args.batchSize() - 1) / args.batchSize();
-        int total = perEpoch * args.epochs();
-        LinearSchedule schedule = LinearSchedule.of(args, total);
-        Optimizer opt = Optimizer.byName(args.optimizer(), args.weightDecay());
-        Random random = new Random(args.seed());
-        List<Double> losses = new ArrayList<>();
-        long t0 = System.nanoTime();
-        long examples = 0;
-        int step = 0;
-        sites.training(new Random(args.seed() ^ 0x5eedL));
-        for (int epoch = 0; epoch < args.epochs(); epoch++) {
-            List<TokenExample> order = new ArrayList<>(train);
-            Collections.shuffle(order, random);
-            for (int i = 0; i < order.size(); i += args.batchSize()) {
-                List<TokenExample> chunk = order.subList(i, Math.min(order.size(), i + args.batchSize()));
-                losses.add(step(chunk, opt, schedule.at(step), args.maxGradNorm(), step));
-                step++;
-                examples += chunk.size();
+        return Trainer.train(new Trainer.Objective<>() {
+            @Override
+            public double step(List<TokenExample> chunk, Optimizer opt, double lr, double maxGradNorm, int step) {
+                return ReftLanguageModel.this.step(chunk, opt, lr, maxGradNorm, step);
             }
-            out.printf("epoch %d: loss %.4f%n", epoch + 1, losses.get(losses.size() - 1));
-        }
-        sites.training(null);
-        double secs = (System.nanoTime() - t0) / 1e9;
-        return new TrainingResult(step, secs, examples / secs, losses, Double.NaN, step, false);
+
+            @Override
+            public double evaluate(List<TokenExample> dev, TrainingArguments a) {
+                return -loss(dev); // higher is better
+            }
+
+            @Override
+            public Map<String, INDArray> parameters() {
+                return params;
+            }
+
+            @Override
+            public void training(Random random) {
+                sites.training(random);
+            }
+        }, train, List.of(), args, out, false);
     }
 }
