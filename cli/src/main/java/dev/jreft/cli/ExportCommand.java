@@ -1,9 +1,6 @@
 package dev.jreft.cli;
 
-import dev.jreft.hooks.graph.OnnxGraph;
-import dev.jreft.hooks.io.AtomicFiles;
 import dev.jreft.hooks.io.Check;
-import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.interventions.train.ClassifierExport;
 import dev.jreft.interventions.train.ReftCheckpoint;
 import dev.jreft.interventions.train.ReftClassifier;
@@ -36,21 +33,12 @@ final class ExportCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Check.oneOf("--format", format, List.of("onnx", "peft"));
         if (format.equals("onnx")) {
-            AtomicFiles.checkTarget(out, "--out");
-            AtomicFiles.checkNotAnInput(out, "--out", java.util.Arrays.asList(checkpoint,
-                    model.model == null || model.model.equals("minilm") ? null : Path.of(model.model)));
+            MergeCommand.checkOut(out, checkpoint, model);
         }
-        HookedModel m = model.load();
-        ReftClassifier c = ReftCheckpoint.load(checkpoint, m);
+        ReftClassifier c = ReftCheckpoint.load(checkpoint, model.load());
         if (format.equals("onnx")) {
-            OnnxGraph g = ClassifierExport.standalone(c);
-            double err = ClassifierExport.parity(c, g, MergeCommand.PROBES);
-            byte[] bytes = g.toBytes();
-            AtomicFiles.write(out, bytes);
-            System.out.printf("wrote %s (%.1f MB): %s spliced in with its parameters frozen, positions from the"
-                    + " attention mask, head appended (output '%s'); max |logits - jreft's| = %.2e on %d sentences%n",
-                    out, bytes.length / 1e6, c.config().method().type(), ClassifierExport.LOGITS, err,
-                    MergeCommand.PROBES.size());
+            MergeCommand.write(ClassifierExport.standalone(c), c, out, "spliced in with its parameters frozen, positions"
+                    + " from the attention mask, head appended", "jreft's");
             return 0;
         }
         List<Path> files = ClassifierExport.peft(c, model.model, out);

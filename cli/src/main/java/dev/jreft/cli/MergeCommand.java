@@ -2,7 +2,6 @@ package dev.jreft.cli;
 
 import dev.jreft.hooks.graph.OnnxGraph;
 import dev.jreft.hooks.io.AtomicFiles;
-import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.interventions.train.ClassifierExport;
 import dev.jreft.interventions.train.ReftCheckpoint;
 import dev.jreft.interventions.train.ReftClassifier;
@@ -10,7 +9,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -33,18 +31,26 @@ final class MergeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        checkOut(out, checkpoint, model);
+        ReftClassifier c = ReftCheckpoint.load(checkpoint, model.load());
+        write(ClassifierExport.merged(c), c, out, "merged into the weights, head appended", "unmerged");
+        return 0;
+    }
+
+    /** An .onnx output path checked before any work: a file path, not the checkpoint's or the model's. */
+    static void checkOut(Path out, Path checkpoint, ModelOptions model) {
         AtomicFiles.checkTarget(out, "--out");
         AtomicFiles.checkNotAnInput(out, "--out", java.util.Arrays.asList(checkpoint,
                 model.model == null || model.model.equals("minilm") ? null : Path.of(model.model)));
-        HookedModel m = model.load();
-        ReftClassifier c = ReftCheckpoint.load(checkpoint, m);
-        OnnxGraph merged = ClassifierExport.merged(c);
-        double err = ClassifierExport.parity(c, merged, PROBES);
-        byte[] bytes = merged.toBytes();
+    }
+
+    /** Checks {@code g}'s logits against the classifier's on {@link #PROBES}, writes it atomically, says so. */
+    static void write(OnnxGraph g, ReftClassifier c, Path out, String how, String against) throws java.io.IOException {
+        double err = ClassifierExport.parity(c, g, PROBES);
+        byte[] bytes = g.toBytes();
         AtomicFiles.write(out, bytes);
-        System.out.printf("wrote %s (%.1f MB): %s merged into the weights, head appended (output '%s'); max |logits"
-                + " - unmerged| = %.2e on %d sentences%n", out, bytes.length / 1e6, c.config().method().type(),
-                ClassifierExport.LOGITS, err, PROBES.size());
-        return 0;
+        System.out.printf("wrote %s (%.1f MB): %s %s (output '%s'); max |logits - %s| = %.2e on %d sentences%n", out,
+                bytes.length / 1e6, c.config().method().type(), how, ClassifierExport.LOGITS, against, err,
+                PROBES.size());
     }
 }
