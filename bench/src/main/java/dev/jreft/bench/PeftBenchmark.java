@@ -92,6 +92,7 @@ public final class PeftBenchmark {
                         mergedForward, mergedForward / ((forward + again) / 2), again);
             }
         }
+        model.runtime().close(); // sessions end here: with JREFT_ORT_PROFILE their traces are written now
     }
 
     private interface Work {

@@ -341,7 +341,7 @@ public final class IntervenableModel {
         List<Parameter> declared;
         Map<String, long[]> inputShapes;
         try {
-            declared = edit.parameters(module, model.modules().weight(module));
+            declared = edit.parameters(module, () -> model.modules().weight(module));
             inputShapes = edit.inputShapes(module);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(where + ": " + e.getMessage(), e);

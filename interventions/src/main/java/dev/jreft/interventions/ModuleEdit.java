@@ -24,10 +24,11 @@ public interface ModuleEdit {
     }
 
     /**
-     * The trained parameters for module {@code m}, whose frozen weight is {@code weight} [out, in] (an init may
-     * read it: DoRA's magnitude starts at its row norms).
+     * The trained parameters for module {@code m}. {@code weight} gives its frozen weight [out, in] for an init that
+     * reads it (DoRA's magnitude starts at its row norms); it is read only when a fresh value is drawn, since the
+     * declarations are asked for at every step.
      */
-    List<Parameter> parameters(LinearModule m, INDArray weight);
+    List<Parameter> parameters(LinearModule m, java.util.function.Supplier<INDArray> weight);
 
     /** Non-trained inputs (a dropout mask, a scale) with their shapes; a dim of -1 takes any size. */
     default Map<String, long[]> inputShapes(LinearModule m) {

@@ -49,7 +49,7 @@ class ModuleEditTest {
         LinearModule query = bert.modules().get("encoder.layer.0.attention.self.query").orElseThrow();
         IntervenableModel m = new IntervenableModel(bert);
         for (ModuleEdit edit : List.<ModuleEdit>of(new LoRA(4, 8), new DoRA(4, 8), new LoRA(4, 16, 0, true))) {
-            Map<String, INDArray> params = fresh(edit.parameters(query, bert.modules().weight(query)), 1);
+            Map<String, INDArray> params = fresh(edit.parameters(query, () -> bert.modules().weight(query)), 1);
             INDArray out = m.run(StaticInterventionTest.bertBase, List.of(new ModuleSite(query.path(), edit, params)),
                     List.of(), List.of()).output("last_hidden_state");
             assertTrue(maxDiff(out, plain) < 1e-5, edit.type() + ": " + maxDiff(out, plain));
@@ -68,7 +68,7 @@ class ModuleEditTest {
         assertEquals(4.0, new LoRA(4, 8, 0, true).scaling());
         // twice alpha doubles the change of the module output
         LinearModule value = bert.modules().get("encoder.layer.1.attention.self.value").orElseThrow();
-        Map<String, INDArray> params = fresh(new LoRA(2, 1).parameters(value, null), 3);
+        Map<String, INDArray> params = fresh(new LoRA(2, 1).parameters(value, () -> null), 3);
         params.put("B", Nd4j.rand(DataType.FLOAT, 32, 2));
         IntervenableModel m = new IntervenableModel(bert);
         String read = "tensor:" + value.output();
@@ -84,7 +84,7 @@ class ModuleEditTest {
     void aDroppedInputWithAnAllZeroMaskLeavesOnlyThePlainModule() {
         LinearModule query = bert.modules().get("encoder.layer.0.attention.self.query").orElseThrow();
         LoRA lora = new LoRA(4, 8, 0.5, false);
-        Map<String, INDArray> params = fresh(lora.parameters(query, null), 4);
+        Map<String, INDArray> params = fresh(lora.parameters(query, () -> null), 4);
         params.put("B", Nd4j.rand(DataType.FLOAT, 32, 4));
         IntervenableModel m = new IntervenableModel(bert);
         INDArray plain = bert.run(StaticInterventionTest.bertBase).get("last_hidden_state");
@@ -110,7 +110,7 @@ class ModuleEditTest {
                 StaticInterventionTest.bertBase, List.of(new ModuleSite(query.path(), new LoRA(33, 8), Map.of())),
                 List.of(), List.of()));
         assertTrue(rank.getMessage().contains("rank: found 33; valid: an integer in 1..32"), rank.getMessage());
-        Map<String, INDArray> params = fresh(new LoRA(4, 8).parameters(query, null), 5);
+        Map<String, INDArray> params = fresh(new LoRA(4, 8).parameters(query, () -> null), 5);
         params.put("C", Nd4j.zeros(DataType.FLOAT, 1));
         IllegalArgumentException extra = assertThrows(IllegalArgumentException.class, () -> m.run(
                 StaticInterventionTest.bertBase, List.of(new ModuleSite(query.path(), new LoRA(4, 8), params)),

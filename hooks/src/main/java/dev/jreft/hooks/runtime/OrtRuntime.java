@@ -110,9 +110,17 @@ public final class OrtRuntime implements AutoCloseable {
         return effective + "/t" + threads + "/all";
     }
 
+    /** Sessions made so far, naming their profiles. */
+    private int profiled;
+
     private OrtSession.SessionOptions options() throws OrtException {
         OrtSession.SessionOptions o = new OrtSession.SessionOptions();
         o.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+        // JREFT_ORT_PROFILE=<existing folder>: ORT's per-op trace of every session, written when it closes
+        String profile = System.getenv("JREFT_ORT_PROFILE");
+        if (profile != null && !profile.isBlank() && java.nio.file.Files.isDirectory(java.nio.file.Path.of(profile))) {
+            o.enableProfiling(java.nio.file.Path.of(profile, "session" + profiled++).toString());
+        }
         if (threads > 0) {
             o.setIntraOpNumThreads(threads);
         }

@@ -64,6 +64,9 @@ class GradRulesTest {
                 .check(ATOL, RTOL);
         fd().input("x", 0.5, 2, 2, 3).body((b, n) -> b.op("Pow", List.of(n.get("x"), b.scalar(0.5, fd().elemType()))))
                 .check(ATOL, RTOL);
+        // exponent 2 (LayerNorm's variance) takes the Mul form; negative bases included
+        fd().input("x", -2, 2, 2, 3).body((b, n) -> b.op("Pow", List.of(n.get("x"), b.scalar(2, fd().elemType()))))
+                .check(ATOL, RTOL);
     }
 
     @Test

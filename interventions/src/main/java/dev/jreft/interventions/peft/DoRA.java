@@ -43,11 +43,12 @@ public final class DoRA extends LoRA {
     }
 
     @Override
-    public List<Parameter> parameters(LinearModule m, INDArray weight) {
+    public List<Parameter> parameters(LinearModule m, java.util.function.Supplier<INDArray> weight) {
         List<Parameter> lora = super.parameters(m, weight);
-        INDArray norms = weight.castTo(DataType.DOUBLE).mul(weight.castTo(DataType.DOUBLE)).sum(1);
-        INDArray start = org.nd4j.linalg.ops.transforms.Transforms.sqrt(norms).castTo(DataType.FLOAT);
-        Init rowNorms = (shape, random) -> start.dup();
+        Init rowNorms = (shape, random) -> { // ‖W‖ per output feature, read when a fresh m is drawn
+            INDArray w = weight.get().castTo(DataType.DOUBLE);
+            return org.nd4j.linalg.ops.transforms.Transforms.sqrt(w.mul(w).sum(1)).castTo(DataType.FLOAT);
+        };
         return List.of(lora.get(0), lora.get(1), Parameter.of("m", rowNorms, m.out()));
     }
 

@@ -70,7 +70,7 @@ public class LoRA implements ModuleEdit {
     }
 
     @Override
-    public List<Parameter> parameters(LinearModule m, INDArray weight) {
+    public List<Parameter> parameters(LinearModule m, java.util.function.Supplier<INDArray> weight) {
         if (rank > Math.min(m.in(), m.out())) {
             throw new dev.jreft.hooks.io.ConfigException("rank", rank, "an integer in 1.." + Math.min(m.in(), m.out())
                     + " (module " + m.path() + " is " + m.in() + " -> " + m.out() + ")");

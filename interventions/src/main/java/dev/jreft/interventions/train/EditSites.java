@@ -35,7 +35,7 @@ final class EditSites implements TrainableSites {
         this.dropout = dropout;
         for (LinearModule m : modules) {
             // parameters named by the module they edit: encoder.layer.0.attention.self.query.A
-            targets.add(new Target(m, m.path(), edit.parameters(m, model.modules().weight(m))));
+            targets.add(new Target(m, m.path(), edit.parameters(m, () -> model.modules().weight(m))));
         }
     }
 
