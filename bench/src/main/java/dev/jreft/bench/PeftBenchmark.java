@@ -22,7 +22,8 @@ import java.util.Random;
  * and the forward of the merged-LoRA graph divided by the plain forward (the goal is 1.00: merging leaves the
  * model's own graph). One method per process gives each its own peak RSS ({@code /usr/bin/time -v}).
  *
- * <p>Run: {@code java -cp bench/target/jreft-bench.jar dev.jreft.bench.PeftBenchmark [all|lora|dora|adapter|ia3|loreft]}
+ * <p>Run: {@code java -cp bench/target/jreft-bench.jar dev.jreft.bench.PeftBenchmark [all|lora|dora|adapter|ia3|loreft]
+ * [steps]}
  */
 public final class PeftBenchmark {
     private PeftBenchmark() {

@@ -37,8 +37,8 @@ final class ExportCommand implements Callable<Integer> {
         }
         ReftClassifier c = ReftCheckpoint.load(checkpoint, model.load());
         if (format.equals("onnx")) {
-            MergeCommand.write(ClassifierExport.standalone(c), c, out, "spliced in with its parameters frozen, positions"
-                    + " from the attention mask, head appended", "jreft's");
+            MergeCommand.write(ClassifierExport.standalone(c), c, out, "spliced in with its parameters frozen,"
+                    + " positions from the attention mask, head appended", "jreft's");
             return 0;
         }
         List<Path> files = ClassifierExport.peft(c, model.model, out);

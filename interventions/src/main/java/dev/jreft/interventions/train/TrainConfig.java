@@ -141,10 +141,20 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
         }
     }
 
-    /** Bottleneck adapters: {@code hooks} (default every layer's mlp_output), {@code bottleneck_size} (d / 16). */
-    public record AdapterSpec(List<String> hooks, Integer bottleneckSize) {
+    /**
+     * Bottleneck adapters: {@code hooks}, or by {@code placement} every layer's mlp_output ({@code pfeiffer}, the
+     * default) or its attention_output and mlp_output ({@code houlsby}); {@code bottleneck_size} (default d / 16).
+     */
+    public record AdapterSpec(List<String> hooks, String placement, Integer bottleneckSize) {
         public AdapterSpec {
             checkHookList(hooks);
+            if (placement != null) {
+                Check.oneOf("placement", placement, List.of("pfeiffer", "houlsby"));
+                if (hooks != null) {
+                    throw ConfigException.of("placement", "found '" + placement + "' beside hooks; valid: one of"
+                            + " the two (the placement names hooks)");
+                }
+            }
             if (bottleneckSize != null) {
                 Check.between("bottleneck_size", bottleneckSize, 1, 65_536);
             }
@@ -152,8 +162,10 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
 
         MethodSpec.Adapter toMethod(HookedModel m) {
             var c = m.hooks().config();
-            return new MethodSpec.Adapter(hooks != null ? hooks : everyLayer(c.layers(), "mlp_output"),
-                    bottleneckSize != null ? bottleneckSize : (int) Math.max(1, c.hidden() / 16));
+            List<String> at = hooks != null ? hooks : "houlsby".equals(placement)
+                    ? everyLayer(c.layers(), "attention_output", "mlp_output") : everyLayer(c.layers(), "mlp_output");
+            return new MethodSpec.Adapter(at, bottleneckSize != null ? bottleneckSize
+                    : (int) Math.max(1, c.hidden() / 16));
         }
     }
 
@@ -234,7 +246,7 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
             return new LoraSpec(targets, l.r(), l.loraAlpha(), l.loraDropout(), l.useRslora());
         }
         if (spec instanceof MethodSpec.Adapter a) {
-            return new AdapterSpec(a.hooks(), a.bottleneckSize());
+            return new AdapterSpec(a.hooks(), null, a.bottleneckSize());
         }
         if (spec instanceof MethodSpec.Ia3 i) {
             return new Ia3Spec(i.hooks());

@@ -89,6 +89,20 @@ class PeftClassifierTest {
     }
 
     @Test
+    void adapterPlacementsAndIa3DefaultsNameTheirHooks() {
+        MethodSpec.Adapter houlsby = new TrainConfig.AdapterSpec(null, "houlsby", null)
+                .toMethod(ReftClassifierTest.model);
+        assertEquals(12, houlsby.hooks().size());
+        assertTrue(houlsby.hooks().contains("blocks.0.attention_output")
+                && houlsby.hooks().contains("blocks.5.mlp_output"));
+        assertEquals(24, houlsby.bottleneckSize()); // d / 16
+        assertEquals(List.of("blocks.0.mlp_output", "blocks.1.mlp_output", "blocks.2.mlp_output", "blocks.3.mlp_output",
+                "blocks.4.mlp_output", "blocks.5.mlp_output"), new TrainConfig.AdapterSpec(null, null, 8)
+                .toMethod(ReftClassifierTest.model).hooks());
+        assertEquals(18, new TrainConfig.Ia3Spec(null).toMethod(ReftClassifierTest.model).hooks().size());
+    }
+
+    @Test
     void loraParametersAreNamedByTheirModule() {
         ReftClassifier c = ReftClassifier.create(ReftClassifierTest.model, new ReftClassifier.Config(METHODS.get(0), 2,
                 ClassificationHead.Pooling.MEAN), 5);
