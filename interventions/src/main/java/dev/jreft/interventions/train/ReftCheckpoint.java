@@ -72,6 +72,14 @@ public final class ReftCheckpoint {
         } else { // the method by name, its settings as the config wrote them, the head
             config.put("method", c.method().type());
             ObjectNode section = ConfigJson.MAPPER.valueToTree(TrainConfig.written(c.method()));
+            // a field left to its default is left out, as a user writes it (the reader refuses explicit nulls)
+            List<String> unset = new ArrayList<>();
+            section.fields().forEachRemaining(f -> {
+                if (f.getValue().isNull()) {
+                    unset.add(f.getKey());
+                }
+            });
+            section.remove(unset);
             section.set("parameters", JSON.valueToTree(parameters));
             config.set(c.method().section(), section);
             ObjectNode head = config.putObject("head");
