@@ -37,11 +37,20 @@ final class MergeCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** An .onnx output path checked before any work: a file path, not the checkpoint's or the model's. */
+    /**
+     * An .onnx output path checked before any work: a file path, not the checkpoint's or the model's, and either new
+     * or a graph an earlier merge or export wrote (its doc string says so); any other file is the user's.
+     */
     static void checkOut(Path out, Path checkpoint, ModelOptions model) {
         AtomicFiles.checkTarget(out, "--out");
         AtomicFiles.checkNotAnInput(out, "--out", java.util.Arrays.asList(checkpoint,
                 model.model == null || model.model.equals("minilm") ? null : Path.of(model.model)));
+        if (java.nio.file.Files.exists(out)
+                && !OnnxGraph.docStringOf(out).map(d -> d.startsWith("jreft: ")).orElse(false)) {
+            throw new dev.jreft.hooks.io.ConfigException("--out", dev.jreft.hooks.io.ConfigException.described(
+                    "the existing file " + out + ", which jreft did not write"), "a new file, or an .onnx file an"
+                    + " earlier jreft merge or export wrote (it is replaced)");
+        }
     }
 
     /** Checks {@code g}'s logits against the classifier's on {@link #PROBES}, writes it atomically, says so. */

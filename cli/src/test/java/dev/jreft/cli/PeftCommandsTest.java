@@ -50,6 +50,8 @@ class PeftCommandsTest {
         assertTrue(merged.out().contains("lora merged into the weights") && merged.out().contains("max |logits -"
                 + " unmerged| = "), merged.out());
         assertTrue(Files.size(onnx) > 80_000_000, "the whole model, weights included");
+        assertEquals(0, CliTest.jreft("merge", "--checkpoint", lora.toString(), "--out", onnx.toString()).code(),
+                "its own earlier output is replaced");
         Path peft = tmp.resolve("peft");
         CliTest.Run exported = CliTest.jreft("export", "--checkpoint", lora.toString(), "--format", "peft", "--out",
                 peft.toString());
@@ -80,6 +82,11 @@ class PeftCommandsTest {
         BadInputTest.assertBad(CliTest.jreft("merge", "--checkpoint", lora.toString(), "--out",
                 lora.resolve("config.json").toString()), "--out: found", "valid: a path that is not one of the run's"
                 + " inputs");
+        // a file jreft did not write is never replaced; its own earlier output is
+        Path users = Files.writeString(tmp.resolve("users.onnx"), "not jreft's");
+        BadInputTest.assertBad(CliTest.jreft("merge", "--checkpoint", lora.toString(), "--out", users.toString()),
+                "--out: found the existing file " + users + ", which jreft did not write");
+        assertEquals("not jreft's", Files.readString(users));
         BadInputTest.assertBad(CliTest.jreft("export", "--checkpoint", reft.toString(), "--format", "peft", "--out",
                 tmp.resolve("y").toString()), "--checkpoint: found a loreft checkpoint; valid: a LoRA or DoRA"
                 + " checkpoint");

@@ -618,6 +618,31 @@ public final class OnnxGraph {
         changed();
     }
 
+    /**
+     * The model doc string of an ONNX file, read from its first bytes (protobuf writes it, field 6, before the
+     * graph, field 7); empty when the file has none or is not a model. Lets a command tell its own earlier output
+     * from a user's file without parsing a whole model.
+     */
+    public static Optional<String> docStringOf(Path file) {
+        try (java.io.InputStream in = Files.newInputStream(file)) {
+            com.google.protobuf.CodedInputStream c = com.google.protobuf.CodedInputStream.newInstance(in);
+            for (int i = 0; i < 64; i++) {
+                int tag = c.readTag();
+                int field = tag >>> 3;
+                if (tag == 0 || field == 7) {
+                    return Optional.empty();
+                }
+                if (field == 6) {
+                    return Optional.of(c.readString());
+                }
+                c.skipField(tag);
+            }
+        } catch (IOException | RuntimeException e) {
+            // not a readable model
+        }
+        return Optional.empty();
+    }
+
     public void setDocString(String doc) {
         model.setDocString(doc);
         changed();
