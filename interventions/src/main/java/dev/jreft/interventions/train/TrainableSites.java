@@ -68,8 +68,10 @@ interface TrainableSites {
     /** Check, clip, update, retract: the common tail of an optimisation step. */
     default void apply(Map<String, INDArray> params, Map<String, INDArray> grads, double loss, Optimizer opt,
                        double lr, double maxGradNorm, int step) {
-        NonFiniteException.check(step, loss, grads);
-        clip(grads, maxGradNorm);
+        // one pass over the gradients: the clipping norm; only a non-finite one is searched for its tensor
+        if (!Double.isFinite(loss) || !Double.isFinite(clip(grads, maxGradNorm))) {
+            NonFiniteException.check(step, loss, grads); // names the loss or the gradient, and throws
+        }
         opt.step(params, grads, lr);
         NonFiniteException.checkParameters(step, params);
         // constrained parameters (LoReFT's R: orthonormal rows) go back onto their manifold after every step
@@ -83,7 +85,10 @@ interface TrainableSites {
         });
     }
 
-    /** Scales all gradients so their global L2 norm is at most {@code max} (no-op for max ≤ 0); returns the norm. */
+    /**
+     * Scales all gradients so their global L2 norm is at most {@code max} (no-op for max ≤ 0); returns the norm. A
+     * NaN or infinite norm leaves the gradients as they are, for the caller to report.
+     */
     static double clip(Map<String, INDArray> grads, double max) {
         double sq = 0;
         for (INDArray g : grads.values()) {
@@ -91,7 +96,7 @@ interface TrainableSites {
             sq += n * n;
         }
         double norm = Math.sqrt(sq);
-        if (max > 0 && norm > max) {
+        if (max > 0 && Double.isFinite(norm) && norm > max) {
             grads.values().forEach(g -> g.muli(max / norm));
         }
         return norm;
