@@ -70,6 +70,12 @@ class BadInputTest {
         return r;
     }
 
+    /** The small ReFT training config of these tests at {@code config}, training into {@code output}. */
+    static void writeReftConfig(Path config, Path output) throws java.io.IOException {
+        Files.writeString(config, "{\"data\": {\"train\": \"" + data + "\"}, \"reft\": " + REFT + ", \"training\": "
+                + TRAINING + ", \"output\": \"" + output + "\"}");
+    }
+
     static final String REFT = "{\"hooks\": [\"blocks.1.block_output\"], \"rank\": 2}";
     static final String TRAINING = "{\"epochs\": 1, \"batch_size\": 8, \"max_length\": 16}";
 
@@ -185,8 +191,7 @@ class BadInputTest {
     void evalChecksLabelsAgainstTheCheckpointsClasses() throws Exception {
         Path config = tmp.resolve("good.json");
         Path out = tmp.resolve("good-run");
-        Files.writeString(config, "{\"data\": {\"train\": \"" + data + "\"}, \"reft\": " + REFT + ", \"training\": "
-                + TRAINING + ", \"output\": \"" + out + "\"}");
+        writeReftConfig(config, out);
         CliTest.Run trained = CliTest.jreft("train", "--config", config.toString(), "--metrics",
                 tmp.resolve("good.metrics.json").toString());
         assertEquals(0, trained.code(), trained.err());
@@ -358,8 +363,7 @@ class BadInputTest {
         }
         Path config = tmp.resolve("in.json");
         Path out = tmp.resolve("in-run");
-        Files.writeString(config, "{\"data\": {\"train\": \"" + data + "\"}, \"reft\": " + REFT + ", \"training\": "
-                + TRAINING + ", \"output\": \"" + out + "\"}");
+        writeReftConfig(config, out);
         String before = Files.readString(data);
         assertBad(CliTest.jreft("train", "--config", config.toString(), "--metrics", data.toString()),
                 "--metrics: found '" + data + "'; valid: a path that is not one of the run's inputs");
@@ -438,8 +442,7 @@ class BadInputTest {
         assertBad(CliTest.jreft("demo", "--positions", "f600"), "--positions: found 'f600'; valid: n and m at most 64");
         Path config = tmp.resolve("keep.json");
         Path run = tmp.resolve("keep-run");
-        Files.writeString(config, "{\"data\": {\"train\": \"" + data + "\"}, \"reft\": " + REFT + ", \"training\": "
-                + TRAINING + ", \"output\": \"" + run + "\"}");
+        writeReftConfig(config, run);
         String before = Files.readString(config);
         assertBad(CliTest.jreft("train", "--config", config.toString(), "--metrics", config.toString()),
                 "--metrics: found '" + config + "'; valid: a path that is not one of the run's inputs");

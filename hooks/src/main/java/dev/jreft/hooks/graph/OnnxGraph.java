@@ -427,16 +427,6 @@ public final class OnnxGraph {
      * how trained weights fed as inputs become the frozen model's own.
      */
     public void freezeInput(String name, float[] values, long[] dims) {
-        GraphProto.Builder g = model.getGraphBuilder();
-        int idx = -1;
-        for (int i = 0; i < g.getInputCount(); i++) {
-            if (g.getInput(i).getName().equals(name)) {
-                idx = i;
-            }
-        }
-        if (idx < 0) {
-            throw new IllegalArgumentException("graph has no input '" + name + "' (inputs: " + inputNames() + ")");
-        }
         long n = 1;
         for (long d : dims) {
             n *= d;
@@ -447,11 +437,32 @@ public final class OnnxGraph {
         }
         java.nio.ByteBuffer raw = java.nio.ByteBuffer.allocate(values.length * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
         raw.asFloatBuffer().put(values);
-        TensorProto.Builder t = TensorProto.newBuilder().setName(name).setDataType(ElemTypes.FLOAT)
-                .setRawData(ByteString.copyFrom(raw.array()));
+        inputToInitializer(name, ElemTypes.FLOAT, raw.array(), dims);
+    }
+
+    /** Position of {@code name} in the graph's input list (which may also list initializers), or -1. */
+    private int inputIndex(String name) {
+        List<ValueInfoProto> in = model.getGraphBuilder().getInputList();
+        for (int i = 0; i < in.size(); i++) {
+            if (in.get(i).getName().equals(name)) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /** Graph input {@code name} becomes an initializer of the given element type, raw little-endian bytes and dims. */
+    private void inputToInitializer(String name, int elemType, byte[] raw, long[] dims) {
+        int idx = inputIndex(name);
+        if (idx < 0) {
+            throw new IllegalArgumentException("graph has no input '" + name + "' (inputs: " + inputNames() + ")");
+        }
+        TensorProto.Builder t = TensorProto.newBuilder().setName(name).setDataType(elemType)
+                .setRawData(ByteString.copyFrom(raw));
         for (long d : dims) {
             t.addDims(d);
         }
+        GraphProto.Builder g = model.getGraphBuilder();
         g.removeInput(idx);
         g.addInitializer(t);
         changed();
@@ -483,23 +494,11 @@ public final class OnnxGraph {
 
     /** Turns graph input {@code name} into a bool initializer holding {@code values} (row-major). */
     public void freezeBoolInput(String name, boolean[] values, long[] dims) {
-        GraphProto.Builder g = model.getGraphBuilder();
-        int idx = inputNames().indexOf(name);
-        if (idx < 0) {
-            throw new IllegalArgumentException("graph has no input '" + name + "' (inputs: " + inputNames() + ")");
-        }
         byte[] raw = new byte[values.length];
         for (int i = 0; i < values.length; i++) {
             raw[i] = (byte) (values[i] ? 1 : 0);
         }
-        TensorProto.Builder t = TensorProto.newBuilder().setName(name).setDataType(ElemTypes.BOOL)
-                .setRawData(ByteString.copyFrom(raw));
-        for (long d : dims) {
-            t.addDims(d);
-        }
-        g.removeInput(idx);
-        g.addInitializer(t);
-        changed();
+        inputToInitializer(name, ElemTypes.BOOL, raw, dims);
     }
 
     /**
@@ -508,7 +507,7 @@ public final class OnnxGraph {
      * computed from {@code attention_mask} in an exported graph).
      */
     public void defineInput(String name, String namespace, java.util.function.Function<SubgraphBuilder, String> body) {
-        int idx = inputNames().indexOf(name);
+        int idx = inputIndex(name);
         if (idx < 0) {
             throw new IllegalArgumentException("graph has no input '" + name + "' (inputs: " + inputNames() + ")");
         }

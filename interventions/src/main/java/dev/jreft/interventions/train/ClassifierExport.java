@@ -70,8 +70,8 @@ public final class ClassifierExport {
             }
             LinearModule m = byOutput != null ? byOutput : byInput;
             if (m == null) {
-                throw cannotMerge(type, "its site at " + s.hook() + ", which is neither a linear module's output nor"
-                        + " the input only one linear module reads");
+                throw cannotMerge(type, "its " + s.intervention().type() + " at " + s.hook() + ", which acts on"
+                        + " activations no single linear module's weight produces or reads");
             }
             Optional<MergedWeights> merged = s.intervention().mergeInto(m == byOutput, modules.weight(m),
                     modules.bias(m), s.params());

@@ -12,7 +12,6 @@ import dev.jreft.interventions.peft.LoRA;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -41,9 +40,8 @@ final class EditSites implements TrainableSites {
 
     @Override
     public Map<String, Parameter> declarations() {
-        Map<String, Parameter> m = new LinkedHashMap<>();
-        targets.forEach(t -> t.declared.forEach(p -> m.put(t.prefix + "." + p.name(), p)));
-        return m;
+        return TrainableSites.prefixedDeclarations(targets.stream().map(t -> t.prefix).toList(),
+                targets.stream().map(t -> t.declared).toList());
     }
 
     @Override

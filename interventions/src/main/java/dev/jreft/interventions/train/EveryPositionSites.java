@@ -9,7 +9,6 @@ import dev.jreft.interventions.params.Parameter;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -34,9 +33,8 @@ final class EveryPositionSites implements TrainableSites {
 
     @Override
     public Map<String, Parameter> declarations() {
-        Map<String, Parameter> m = new LinkedHashMap<>();
-        sites.forEach(s -> s.declared.forEach(p -> m.put(s.prefix + "." + p.name(), p)));
-        return m;
+        return TrainableSites.prefixedDeclarations(sites.stream().map(t -> t.prefix).toList(),
+                sites.stream().map(t -> t.declared).toList());
     }
 
     @Override
@@ -44,16 +42,6 @@ final class EveryPositionSites implements TrainableSites {
         List<InterventionSite> out = new ArrayList<>();
         for (Site s : sites) {
             out.add(InterventionSite.at(s.hook, s.intervention).everyPosition(batch.size(), batch.seqLen())
-                    .params(TrainableSites.unprefixed(s.prefix, s.declared, params)).build());
-        }
-        return out;
-    }
-
-    /** The sites over {@code seqLen} positions of one example (an export reads the interventions and values). */
-    List<InterventionSite> sites(int seqLen, Map<String, INDArray> params) {
-        List<InterventionSite> out = new ArrayList<>();
-        for (Site s : sites) {
-            out.add(InterventionSite.at(s.hook, s.intervention).everyPosition(1, seqLen)
                     .params(TrainableSites.unprefixed(s.prefix, s.declared, params)).build());
         }
         return out;

@@ -110,10 +110,7 @@ public sealed interface MethodSpec permits MethodSpec.Reft, MethodSpec.Lora, Met
 
         @Override
         public TrainableSites sites(HookedModel model) {
-            checkHooks(model, hooks, "adapter.hooks");
-            List<Intervention> each = new ArrayList<>();
-            hooks.forEach(h -> each.add(new BottleneckAdapter(bottleneckSize)));
-            return new EveryPositionSites(model, hooks, each);
+            return everyPosition(model, hooks, "adapter.hooks", () -> new BottleneckAdapter(bottleneckSize));
         }
     }
 
@@ -131,10 +128,7 @@ public sealed interface MethodSpec permits MethodSpec.Reft, MethodSpec.Lora, Met
 
         @Override
         public TrainableSites sites(HookedModel model) {
-            checkHooks(model, hooks, "ia3.hooks");
-            List<Intervention> each = new ArrayList<>();
-            hooks.forEach(h -> each.add(new ElementwiseScale()));
-            return new EveryPositionSites(model, hooks, each);
+            return everyPosition(model, hooks, "ia3.hooks", ElementwiseScale::new);
         }
     }
 
@@ -149,6 +143,15 @@ public sealed interface MethodSpec permits MethodSpec.Reft, MethodSpec.Lora, Met
         public TrainableSites sites(HookedModel model) {
             return new WeightSites(model, type.equals("bitfit"));
         }
+    }
+
+    /** One intervention from {@code each} at every one of {@code hooks}, at every position. */
+    private static TrainableSites everyPosition(HookedModel model, List<String> hooks, String field,
+                                                java.util.function.Supplier<Intervention> each) {
+        checkHooks(model, hooks, field);
+        List<Intervention> interventions = new ArrayList<>();
+        hooks.forEach(h -> interventions.add(each.get()));
+        return new EveryPositionSites(model, hooks, interventions);
     }
 
     /** Hooks that exist and are [batch, seq, width] tensors of known width. */

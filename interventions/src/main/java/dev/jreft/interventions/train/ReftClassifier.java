@@ -152,7 +152,7 @@ public final class ReftClassifier {
 
     /** The intervened graph for an export, with one example's feeds, and each hook site's position rule. */
     IntervenableModel.ExportGraph exportGraph() {
-        Batch example = encode(List.of("an example"), 16);
+        Batch example = exampleBatch();
         return intervenable.exportGraph(example, sites.edits(example, params), sites.sites(example, params));
     }
 
@@ -170,19 +170,13 @@ public final class ReftClassifier {
         return sites.edits(null, params);
     }
 
-    /** The hook sites' interventions and values (their positions are a placeholder: exports take every position). */
+    /** The hook sites' interventions and values on a one-example batch (an export reads them, not the positions). */
     List<InterventionSite> sitesForExport() {
-        if (sites instanceof EveryPositionSites every) {
-            return every.sites(1, params);
-        }
-        if (!(sites instanceof ReftSites)) {
-            return List.of();
-        }
-        throw new dev.jreft.hooks.io.ConfigException("--checkpoint", dev.jreft.hooks.io.ConfigException.described(
-                ClassifierExport.article(config.method().type()) + " " + config.method().type() + " checkpoint"),
-                "a LoRA, DoRA, IA3, BitFit or full checkpoint: only they have a weight"
-                + " form (a ReFT intervention acts on activations at positions: jreft export --format onnx writes it"
-                + " as a standalone graph)");
+        return sites.sites(exampleBatch(), params);
+    }
+
+    private Batch exampleBatch() {
+        return encode(List.of("an example"), 16);
     }
 
     /** Class logits [b, C] (forward only). */
@@ -229,29 +223,12 @@ public final class ReftClassifier {
     /** Trains on {@code train}, evaluating on {@code dev}; keeps the best dev parameters. Progress goes to {@code out}. */
     public TrainingResult train(List<LabelledText> train, List<LabelledText> dev, TrainingArguments args,
                                 PrintStream out) {
-        return Trainer.train(new Trainer.Objective<>() {
-            @Override
-            public double step(List<LabelledText> chunk, Optimizer opt, double lr, double maxGradNorm, int step) {
-                Batch batch = encode(chunk.stream().map(LabelledText::text).toList(), args.maxLength());
-                return ReftClassifier.this.step(batch, chunk.stream().mapToInt(LabelledText::label).toArray(), opt, lr,
-                        maxGradNorm, step);
-            }
-
-            @Override
-            public double evaluate(List<LabelledText> examples, TrainingArguments a) {
-                return accuracy(examples, 32, a.maxLength());
-            }
-
-            @Override
-            public Map<String, INDArray> parameters() {
-                return params;
-            }
-
-            @Override
-            public void training(Random random) {
-                sites.training(random);
-            }
-        }, train, dev, args, out, true); // the last partial batch is dropped (shapes stay bucketed)
+        Trainer.Step<LabelledText> step = (chunk, opt, lr, maxGradNorm, index) -> step(encode(chunk.stream()
+                .map(LabelledText::text).toList(), args.maxLength()), chunk.stream().mapToInt(LabelledText::label)
+                .toArray(), opt, lr, maxGradNorm, index);
+        // the last partial batch is dropped (shapes stay bucketed)
+        return Trainer.train(Trainer.objective(sites, params, step, (examples, a) -> accuracy(examples, 32,
+                a.maxLength())), train, dev, args, out, true);
     }
 
     /**

@@ -132,26 +132,8 @@ public final class ReftLanguageModel {
 
     /** Trains for {@code args.epochs()} over shuffled batches (the last partial batch is kept). */
     public TrainingResult train(List<TokenExample> train, TrainingArguments args, PrintStream out) {
-        return Trainer.train(new Trainer.Objective<>() {
-            @Override
-            public double step(List<TokenExample> chunk, Optimizer opt, double lr, double maxGradNorm, int step) {
-                return ReftLanguageModel.this.step(chunk, opt, lr, maxGradNorm, step);
-            }
-
-            @Override
-            public double evaluate(List<TokenExample> dev, TrainingArguments a) {
-                return -loss(dev); // higher is better
-            }
-
-            @Override
-            public Map<String, INDArray> parameters() {
-                return params;
-            }
-
-            @Override
-            public void training(Random random) {
-                sites.training(random);
-            }
-        }, train, List.of(), args, out, false);
+        // no dev set: the score (the negated loss, higher is better) is never asked for
+        return Trainer.train(Trainer.objective(sites, params, this::step, (dev, a) -> -loss(dev)), train, List.of(),
+                args, out, false);
     }
 }

@@ -308,13 +308,7 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
                 throw ConfigException.of("hooks", "found " + (hooks == null ? "nothing" : "an empty list")
                         + "; valid: a list of hook names, e.g. [\"blocks.2.block_output\"]");
             }
-            for (int i = 0; i < hooks.size(); i++) {
-                Check.present("hooks[" + i + "]", hooks.get(i), "a hook name");
-                if (hooks.indexOf(hooks.get(i)) != i) {
-                    throw new ConfigException("hooks[" + i + "]", hooks.get(i), "each hook once (it is also hooks["
-                            + hooks.indexOf(hooks.get(i)) + "])");
-                }
-            }
+            checkHookList(hooks);
             if (rank != null) {
                 Check.atLeast("rank", rank, 1);
             }

@@ -114,6 +114,16 @@ interface TrainableSites {
         return grads;
     }
 
+    /** Each site's declarations under its prefix ({@code prefixes.get(i)} holds {@code declared.get(i)}). */
+    static Map<String, Parameter> prefixedDeclarations(List<String> prefixes, List<List<Parameter>> declared) {
+        Map<String, Parameter> m = new LinkedHashMap<>();
+        for (int i = 0; i < prefixes.size(); i++) {
+            String prefix = prefixes.get(i);
+            declared.get(i).forEach(p -> m.put(prefix + "." + p.name(), p));
+        }
+        return m;
+    }
+
     /** {@code values} under {@code prefix.}: one site's share of the parameters. */
     static Map<String, INDArray> unprefixed(String prefix, List<Parameter> declared, Map<String, INDArray> values) {
         Map<String, INDArray> m = new LinkedHashMap<>();

@@ -37,6 +37,38 @@ public final class Trainer {
         void training(Random random);
     }
 
+    /** One step of an objective: the batch's loss after the optimiser has updated the parameters. */
+    @FunctionalInterface
+    public interface Step<E> {
+        double step(List<E> batch, Optimizer opt, double lr, double maxGradNorm, int step);
+    }
+
+    /** An objective over trainable sites and their live parameters, from its step and its dev score. */
+    static <E> Objective<E> objective(TrainableSites sites, Map<String, INDArray> params, Step<E> step,
+                                      java.util.function.BiFunction<List<E>, TrainingArguments, Double> score) {
+        return new Objective<>() {
+            @Override
+            public double step(List<E> batch, Optimizer opt, double lr, double maxGradNorm, int index) {
+                return step.step(batch, opt, lr, maxGradNorm, index);
+            }
+
+            @Override
+            public double evaluate(List<E> dev, TrainingArguments args) {
+                return score.apply(dev, args);
+            }
+
+            @Override
+            public Map<String, INDArray> parameters() {
+                return params;
+            }
+
+            @Override
+            public void training(Random random) {
+                sites.training(random);
+            }
+        };
+    }
+
     private Trainer() {
     }
 
