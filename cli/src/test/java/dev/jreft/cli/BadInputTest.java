@@ -108,6 +108,12 @@ class BadInputTest {
         assertBad(trainMethod("\"method\": \"adapter\", \"adapter\": {\"bottleneck_size\": 0}"),
                 "adapter.bottleneck_size: found 0; valid: an integer in 1..65536");
         assertBad(trainMethod("\"method\": \"lorax\""), "method: found 'lorax'; valid: loreft, noreft");
+        assertBad(trainMethod("\"method\": \"adapter\", \"adapter\": {\"placement\": \"houl\"}"),
+                "adapter.placement: found 'houl'; valid: pfeiffer, houlsby");
+        assertBad(trainMethod("\"method\": \"bitfit\", \"lora\": {}"), "lora: found settings for a method this"
+                + " config does not train; valid: no method section (bitfit has no settings)");
+        assertBad(trainMethod("\"method\": \"lora\", \"head\": {\"classes\": 1}"), "head.classes: found 1;"
+                + " valid: an integer in 2..65536");
     }
 
     @Test

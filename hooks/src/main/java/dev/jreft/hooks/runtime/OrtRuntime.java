@@ -118,8 +118,13 @@ public final class OrtRuntime implements AutoCloseable {
         o.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
         // JREFT_ORT_PROFILE=<existing folder>: ORT's per-op trace of every session, written when it closes
         String profile = System.getenv("JREFT_ORT_PROFILE");
-        if (profile != null && !profile.isBlank() && java.nio.file.Files.isDirectory(java.nio.file.Path.of(profile))) {
-            o.enableProfiling(java.nio.file.Path.of(profile, "session" + profiled++).toString());
+        if (profile != null && !profile.isBlank()) {
+            if (java.nio.file.Files.isDirectory(java.nio.file.Path.of(profile))) {
+                o.enableProfiling(java.nio.file.Path.of(profile, "session" + profiled++).toString());
+            } else if (profiled++ == 0) { // said once, not per session
+                dev.jreft.hooks.io.Warnings.warn("JREFT_ORT_PROFILE: found '" + profile + "'; valid: an existing"
+                        + " folder for ORT's traces (profiling is off)");
+            }
         }
         if (threads > 0) {
             o.setIntraOpNumThreads(threads);
