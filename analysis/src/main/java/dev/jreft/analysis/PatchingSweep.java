@@ -7,7 +7,7 @@ import dev.jreft.interventions.IntervenableModel;
 import dev.jreft.interventions.InterventionSite;
 import dev.jreft.interventions.Source;
 import dev.jreft.interventions.statics.VanillaInterchange;
-import dev.jreft.interventions.train.ClassificationHead;
+import dev.jreft.training.ClassificationHead;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.ArrayList;

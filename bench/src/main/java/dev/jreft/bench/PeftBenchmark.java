@@ -3,11 +3,11 @@ package dev.jreft.bench;
 import dev.jreft.hooks.graph.OnnxGraph;
 import dev.jreft.hooks.runtime.Batch;
 import dev.jreft.hooks.runtime.HookedModel;
-import dev.jreft.interventions.train.AdamW;
-import dev.jreft.interventions.train.ClassificationHead;
-import dev.jreft.interventions.train.ClassifierExport;
-import dev.jreft.interventions.train.MethodSpec;
-import dev.jreft.interventions.train.ReftClassifier;
+import dev.jreft.training.AdamW;
+import dev.jreft.training.ClassificationHead;
+import dev.jreft.training.ClassifierExport;
+import dev.jreft.training.MethodSpec;
+import dev.jreft.training.ReftClassifier;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

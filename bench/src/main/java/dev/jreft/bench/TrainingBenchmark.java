@@ -2,9 +2,9 @@ package dev.jreft.bench;
 
 import dev.jreft.hooks.runtime.Batch;
 import dev.jreft.hooks.runtime.HookedModel;
-import dev.jreft.interventions.train.AdamW;
-import dev.jreft.interventions.train.ClassificationHead;
-import dev.jreft.interventions.train.ReftClassifier;
+import dev.jreft.training.AdamW;
+import dev.jreft.training.ClassificationHead;
+import dev.jreft.training.ReftClassifier;
 
 import java.util.List;
 import java.util.Random;

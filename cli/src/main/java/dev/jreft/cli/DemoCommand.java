@@ -3,11 +3,11 @@ package dev.jreft.cli;
 import dev.jreft.hooks.io.Check;
 import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.runtime.HookedModel;
-import dev.jreft.interventions.train.ClassificationHead;
-import dev.jreft.interventions.train.PositionSpec;
-import dev.jreft.interventions.train.ReftClassifier;
-import dev.jreft.interventions.train.SentimentTask;
-import dev.jreft.interventions.train.TrainingArguments;
+import dev.jreft.training.ClassificationHead;
+import dev.jreft.training.PositionSpec;
+import dev.jreft.training.ReftClassifier;
+import dev.jreft.training.SentimentTask;
+import dev.jreft.training.TrainingArguments;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 

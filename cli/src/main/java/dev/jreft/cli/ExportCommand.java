@@ -1,9 +1,9 @@
 package dev.jreft.cli;
 
 import dev.jreft.hooks.io.Check;
-import dev.jreft.interventions.train.ClassifierExport;
-import dev.jreft.interventions.train.ReftCheckpoint;
-import dev.jreft.interventions.train.ReftClassifier;
+import dev.jreft.training.ClassifierExport;
+import dev.jreft.training.ReftCheckpoint;
+import dev.jreft.training.ReftClassifier;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;

@@ -5,7 +5,7 @@ import dev.jreft.hooks.graph.OnnxFormatException;
 import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.runtime.Device;
 import dev.jreft.hooks.runtime.OrtRuntime;
-import dev.jreft.interventions.train.NonFiniteException;
+import dev.jreft.training.NonFiniteException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;

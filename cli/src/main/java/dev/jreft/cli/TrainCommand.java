@@ -2,7 +2,7 @@ package dev.jreft.cli;
 
 import dev.jreft.hooks.io.AtomicFiles;
 import dev.jreft.hooks.io.ConfigException;
-import dev.jreft.interventions.train.TrainConfig;
+import dev.jreft.training.TrainConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 

@@ -1,8 +1,8 @@
 package dev.jreft.cli;
 
 import dev.jreft.hooks.io.FixturesLocation;
-import dev.jreft.interventions.verify.CheckResult;
-import dev.jreft.interventions.verify.Verifier;
+import dev.jreft.verification.CheckResult;
+import dev.jreft.verification.Verifier;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 

@@ -6,7 +6,7 @@ import dev.jreft.das.train.ModelInputs;
 import dev.jreft.hooks.io.AtomicFiles;
 import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.runtime.HookedModel;
-import dev.jreft.interventions.train.TrainingArguments;
+import dev.jreft.training.TrainingArguments;
 
 import java.io.IOException;
 import java.io.PrintStream;

@@ -1,7 +1,5 @@
 package dev.jreft.das;
 
-import dev.jreft.hooks.io.Check;
-import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.das.causal.CausalModel;
 import dev.jreft.das.causal.CounterfactualDataset;
 import dev.jreft.das.causal.CounterfactualExample;
@@ -10,9 +8,11 @@ import dev.jreft.das.mlp.Mlp;
 import dev.jreft.das.train.DasTrainer;
 import dev.jreft.das.train.InterchangeExample;
 import dev.jreft.das.train.ModelInputs;
+import dev.jreft.hooks.io.Check;
+import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.hooks.runtime.OrtRuntime;
-import dev.jreft.interventions.train.TrainingArguments;
+import dev.jreft.training.TrainingArguments;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 

@@ -11,7 +11,7 @@ import dev.jreft.hooks.graph.OnnxGraph;
 import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.hooks.runtime.OrtRuntime;
-import dev.jreft.interventions.train.TrainingArguments;
+import dev.jreft.training.TrainingArguments;
 
 import java.io.PrintStream;
 import java.nio.file.Path;

@@ -1,7 +1,5 @@
 package dev.jreft.das;
 
-import dev.jreft.hooks.io.Check;
-import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.das.causal.CausalModel;
 import dev.jreft.das.causal.CounterfactualDataset;
 import dev.jreft.das.causal.CounterfactualExample;
@@ -10,16 +8,18 @@ import dev.jreft.das.train.InterchangeExample;
 import dev.jreft.das.train.ModelInputs;
 import dev.jreft.hooks.discovery.HookPoint;
 import dev.jreft.hooks.graph.Attr;
-import dev.jreft.hooks.io.AtomicFiles;
 import dev.jreft.hooks.graph.ElemTypes;
 import dev.jreft.hooks.graph.OnnxGraph;
+import dev.jreft.hooks.io.AtomicFiles;
+import dev.jreft.hooks.io.Check;
+import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.runtime.Batch;
 import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.hooks.runtime.OrtRuntime;
 import dev.jreft.hooks.runtime.TextTokenizer;
-import dev.jreft.interventions.train.ClassificationHead;
-import dev.jreft.interventions.train.LinearProbe;
-import dev.jreft.interventions.train.TrainingArguments;
+import dev.jreft.training.ClassificationHead;
+import dev.jreft.training.LinearProbe;
+import dev.jreft.training.TrainingArguments;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 

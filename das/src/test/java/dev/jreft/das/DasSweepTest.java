@@ -6,7 +6,7 @@ import dev.jreft.das.train.InterchangeExample;
 import dev.jreft.das.train.ModelInputs;
 import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.interventions.params.Orthogonal;
-import dev.jreft.interventions.train.TrainingArguments;
+import dev.jreft.training.TrainingArguments;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.nd4j.linalg.api.ndarray.INDArray;

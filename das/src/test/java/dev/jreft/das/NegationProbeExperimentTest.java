@@ -10,7 +10,7 @@ import dev.jreft.hooks.runtime.Batch;
 import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.hooks.runtime.OrtRuntime;
 import dev.jreft.hooks.runtime.TextTokenizer;
-import dev.jreft.interventions.train.ClassificationHead;
+import dev.jreft.training.ClassificationHead;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;

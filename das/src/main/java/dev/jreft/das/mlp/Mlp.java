@@ -6,9 +6,10 @@ import dev.jreft.hooks.graph.ElemTypes;
 import dev.jreft.hooks.graph.OnnxGraph;
 import dev.jreft.hooks.runtime.CompiledGraph;
 import dev.jreft.hooks.runtime.OrtRuntime;
-import dev.jreft.interventions.train.AdamW;
-import dev.jreft.interventions.train.LinearSchedule;
-import dev.jreft.interventions.train.TrainingArguments;
+import dev.jreft.training.Optimizer;
+import dev.jreft.training.ParameterUpdate;
+import dev.jreft.training.Trainer;
+import dev.jreft.training.TrainingArguments;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -19,6 +20,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.stream.IntStream;
 
 /**
  * A ReLU MLP built as an ONNX graph in Java and trained with jreft's own autodiff (every weight is a graph input and
@@ -83,35 +85,44 @@ public final class Mlp {
         return features.reshape(features.size(0), 1, features.size(1)).castTo(DataType.FLOAT);
     }
 
-    /** Trains on (features [n, in], labels) with mini-batches of {@code args.batchSize()}; returns per-epoch losses. */
+    /**
+     * Trains on (features [n, in], labels) with mini-batches of {@code args.batchSize()} (the last partial batch of an
+     * epoch dropped) through the one {@link Trainer}: plain supervised cross-entropy on every weight. Returns the
+     * mean loss of each epoch.
+     */
     public List<Double> train(INDArray features, int[] labels, TrainingArguments args, PrintStream out) {
-        int n = (int) features.size(0);
-        int steps = n / args.batchSize() * args.epochs();
-        LinearSchedule schedule = LinearSchedule.of(args, steps);
-        AdamW opt = new AdamW(0.9, 0.999, 1e-8, args.weightDecay());
-        Random random = new Random(args.seed());
-        List<Double> epochLosses = new ArrayList<>();
-        int step = 0;
         String key = "mlp" + in + java.util.Arrays.toString(hidden) + classes;
-        for (int epoch = 0; epoch < args.epochs(); epoch++) {
-            int[] order = shuffled(n, random);
-            double sum = 0;
-            int batches = 0;
-            for (int i = 0; i + args.batchSize() <= n; i += args.batchSize()) {
-                int[] idx = java.util.Arrays.copyOfRange(order, i, i + args.batchSize());
+        Trainer.Objective<Integer> objective = new Trainer.Objective<>() {
+            @Override
+            public double step(List<Integer> batch, Optimizer opt, double lr, double maxGradNorm, int step) {
+                int[] idx = batch.stream().mapToInt(Integer::intValue).toArray();
                 Map<String, INDArray> feeds = new LinkedHashMap<>(weights);
                 feeds.put(INPUT, input(rows(features, idx)));
                 var r = GraphGradients.compute(key, "cls", graph, feeds, g -> LossGraphs.classificationCrossEntropy(
                         g, LOGITS), Map.of(LossGraphs.LABELS, labelColumn(labels, idx)),
                         new ArrayList<>(weights.keySet()), OrtRuntime.shared());
-                opt.step(weights, new LinkedHashMap<>(r.gradients()), schedule.at(step++));
-                sum += r.loss();
-                batches++;
+                ParameterUpdate.apply(Map.of(), weights, new LinkedHashMap<>(r.gradients()), r.loss(), opt, lr,
+                        maxGradNorm, step);
+                return r.loss();
             }
-            epochLosses.add(sum / batches);
-            out.printf("mlp epoch %d: loss %.4f%n", epoch + 1, sum / batches);
-        }
-        return epochLosses;
+
+            @Override
+            public double evaluate(List<Integer> dev, TrainingArguments a) {
+                int[] idx = dev.stream().mapToInt(Integer::intValue).toArray();
+                return accuracy(rows(features, idx), java.util.Arrays.stream(idx).map(i -> labels[i]).toArray());
+            }
+
+            @Override
+            public Map<String, INDArray> parameters() {
+                return weights;
+            }
+
+            @Override
+            public void training(Random random) {
+            }
+        };
+        List<Integer> examples = IntStream.range(0, (int) features.size(0)).boxed().toList();
+        return Trainer.train(objective, examples, List.of(), args, out, true).epochLosses();
     }
 
     /** Logits [n, classes] for features [n, in] with the current weights. */
@@ -140,20 +151,6 @@ public final class Mlp {
             g.freezeInput(e.getKey(), e.getValue().dup('c').data().asFloat(), e.getValue().shape());
         }
         return g;
-    }
-
-    static int[] shuffled(int n, Random r) {
-        int[] o = new int[n];
-        for (int i = 0; i < n; i++) {
-            o[i] = i;
-        }
-        for (int i = n - 1; i > 0; i--) {
-            int j = r.nextInt(i + 1);
-            int t = o[i];
-            o[i] = o[j];
-            o[j] = t;
-        }
-        return o;
     }
 
     static INDArray rows(INDArray a, int[] idx) {

@@ -3,29 +3,30 @@ package dev.jreft.das.train;
 import dev.jreft.hooks.autodiff.LossGraphs;
 import dev.jreft.hooks.runtime.Batch;
 import dev.jreft.hooks.runtime.HookedModel;
-import dev.jreft.interventions.Intervention;
 import dev.jreft.interventions.IntervenableModel;
+import dev.jreft.interventions.Intervention;
 import dev.jreft.interventions.InterventionSite;
 import dev.jreft.interventions.Source;
 import dev.jreft.interventions.das.BoundlessRotatedSpaceInterchange;
 import dev.jreft.interventions.das.LowRankRotatedSpaceInterchange;
 import dev.jreft.interventions.das.RotatedSpaceInterchange;
-import dev.jreft.interventions.train.AdamW;
-import dev.jreft.interventions.train.LinearSchedule;
-import dev.jreft.interventions.train.NonFiniteException;
-import dev.jreft.interventions.params.Constraint;
 import dev.jreft.interventions.params.Orthogonal;
 import dev.jreft.interventions.params.Parameter;
-import dev.jreft.interventions.train.OrthogonalAdam;
-import dev.jreft.interventions.train.TemperatureSchedule;
-import dev.jreft.interventions.train.TrainingArguments;
+import dev.jreft.training.AdamW;
+import dev.jreft.training.Batches;
+import dev.jreft.training.Optimizer;
+import dev.jreft.training.OrthogonalAdam;
+import dev.jreft.training.ParameterUpdate;
+import dev.jreft.training.TemperatureSchedule;
+import dev.jreft.training.Trainer;
+import dev.jreft.training.TrainingArguments;
+import dev.jreft.training.TrainingResult;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 
 import java.io.PrintStream;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -278,95 +279,82 @@ public final class DasTrainer<T> {
         return Nd4j.createFromArray(l);
     }
 
-    /** The two optimisers of a run: rotations on the orthogonal group, boundaries in plain Adam. */
-    private record Optimisers(OrthogonalAdam rotations, AdamW others) {
+    /** Batches intervene on one set of variables each: one batch runs one set of sites. */
+    private static <T> Batches<InterchangeExample<T>> batches() {
+        return Batches.grouped(x -> new TreeSet<>(x.sources().keySet()), "intervened-variable set");
     }
 
-    /** One step on a batch that intervenes on one set of variables; returns the loss. */
-    private double step(List<InterchangeExample<T>> examples, Optimisers opt, double lr, int stepIndex) {
-        Batch base = inputs.batch(examples.stream().map(InterchangeExample::base).toList());
-        List<String> vars = siteVariables(examples);
-        IntervenableModel.Gradients g = intervenable.gradients(base, sites(examples, vars), "das-ce",
-                gr -> LossGraphs.classificationCrossEntropy(gr, logits), Map.of(LossGraphs.LABELS, labels(examples)));
-        Map<String, INDArray> grads = new LinkedHashMap<>();
-        for (int i = 0; i < vars.size(); i++) {
-            for (var e : g.perSite().get(i).entrySet()) {
-                String name = method == Method.ROTATED ? e.getKey() : vars.get(i) + "." + e.getKey();
-                // R is tied across the variables' sites in ROTATED: its gradients add up
-                grads.merge(name, e.getValue().dup(), INDArray::addi);
+    /**
+     * DAS as an objective of the one {@link Trainer}: the counterfactual cross-entropy of the intervened model, the
+     * rotations stepping on the orthogonal group ({@link OrthogonalAdam}) and the boundaries in plain Adam, the
+     * temperature annealed over the run, IIA as the dev score.
+     */
+    private final class Objective implements Trainer.Objective<InterchangeExample<T>> {
+        private TemperatureSchedule anneal;
+
+        @Override
+        public void start(int totalSteps) {
+            anneal = new TemperatureSchedule(temperatureStart, temperatureEnd, totalSteps);
+        }
+
+        @Override
+        public Optimizer optimizer(TrainingArguments args) {
+            return Optimizer.byConstraint(declarations(), new OrthogonalAdam(), new AdamW(0.9, 0.999, 1e-8, 0));
+        }
+
+        @Override
+        public double step(List<InterchangeExample<T>> examples, Optimizer opt, double lr, double maxGradNorm,
+                           int stepIndex) {
+            temperature = anneal.tensorAt(stepIndex);
+            Batch base = inputs.batch(examples.stream().map(InterchangeExample::base).toList());
+            List<String> vars = siteVariables(examples);
+            IntervenableModel.Gradients g = intervenable.gradients(base, sites(examples, vars), "das-ce",
+                    gr -> LossGraphs.classificationCrossEntropy(gr, logits),
+                    Map.of(LossGraphs.LABELS, labels(examples)));
+            Map<String, INDArray> grads = new LinkedHashMap<>();
+            for (int i = 0; i < vars.size(); i++) {
+                for (var e : g.perSite().get(i).entrySet()) {
+                    String name = method == Method.ROTATED ? e.getKey() : vars.get(i) + "." + e.getKey();
+                    // R is tied across the variables' sites in ROTATED: its gradients add up
+                    grads.merge(name, e.getValue().dup(), INDArray::addi);
+                }
+            }
+            ParameterUpdate.apply(declarations(), params, grads, g.loss(), opt, lr, maxGradNorm, stepIndex);
+            return g.loss();
+        }
+
+        @Override
+        public double evaluate(List<InterchangeExample<T>> dev, TrainingArguments args) {
+            return iia(dev, args.batchSize());
+        }
+
+        @Override
+        public Map<String, INDArray> parameters() {
+            return params;
+        }
+
+        @Override
+        public void training(Random random) {
+            if (random == null) {
+                // evaluation, and what training leaves: the annealed end temperature
+                temperature = Nd4j.createFromArray((float) temperatureEnd);
             }
         }
-        NonFiniteException.check(stepIndex, g.loss(), grads);
-        // constrained parameters (the rotations) step on their manifold, the others (boundaries) in plain AdamW
-        Map<String, Parameter> declared = declarations();
-        Map<String, INDArray> rotations = new LinkedHashMap<>();
-        Map<String, INDArray> others = new LinkedHashMap<>();
-        for (String name : grads.keySet()) {
-            boolean constrained = declared.get(name).constraint() != Constraint.NONE;
-            (constrained ? rotations : others).put(name, params.get(name));
-        }
-        opt.rotations().step(rotations, grads, lr);
-        if (!others.isEmpty()) {
-            opt.others().step(others, grads, lr);
-        }
-        NonFiniteException.checkParameters(stepIndex, params);
-        return g.loss();
     }
 
     /**
      * Trains the alignment on {@code train} (batches of one intervened-variable set, shuffled across sets each
-     * epoch); returns the mean loss of each epoch. With {@code BOUNDLESS} the temperature is annealed over the run
-     * and left at its final value for evaluation.
+     * epoch) with the one {@link Trainer}; with a non-empty {@code dev} keeps the parameters of the best dev IIA.
+     * With {@code BOUNDLESS} the temperature is annealed over the run and left at its final value for evaluation.
      */
-    public List<Double> train(List<InterchangeExample<T>> train, TrainingArguments args, PrintStream out) {
-        Map<Set<String>, List<InterchangeExample<T>>> groups = groups(train);
-        int perEpoch = 0;
-        for (List<InterchangeExample<T>> group : groups.values()) {
-            perEpoch += group.size() / args.batchSize();
-        }
-        if (perEpoch == 0) {
-            throw new IllegalArgumentException("no full batch of " + args.batchSize() + " examples for any"
-                    + " intervened-variable set (sizes " + groups.values().stream().map(List::size).toList()
-                    + "); lower the batch size");
-        }
-        int steps = perEpoch * args.epochs();
-        LinearSchedule schedule = LinearSchedule.of(args, steps);
-        TemperatureSchedule anneal = new TemperatureSchedule(temperatureStart, temperatureEnd, steps);
-        Optimisers opt = new Optimisers(new OrthogonalAdam(), new AdamW(0.9, 0.999, 1e-8, 0));
-        Random random = new Random(args.seed());
-        List<Double> losses = new ArrayList<>();
-        int step = 0;
-        for (int epoch = 0; epoch < args.epochs(); epoch++) {
-            List<List<InterchangeExample<T>>> batches = new ArrayList<>();
-            for (List<InterchangeExample<T>> group : groups.values()) {
-                List<InterchangeExample<T>> order = new ArrayList<>(group);
-                Collections.shuffle(order, random);
-                for (int i = 0; i + args.batchSize() <= order.size(); i += args.batchSize()) {
-                    batches.add(order.subList(i, i + args.batchSize()));
-                }
-            }
-            Collections.shuffle(batches, random);
-            double sum = 0;
-            for (List<InterchangeExample<T>> batch : batches) {
-                temperature = anneal.tensorAt(step);
-                sum += step(batch, opt, schedule.at(step), step);
-                step++;
-            }
-            temperature = Nd4j.createFromArray((float) temperatureEnd);
-            losses.add(sum / batches.size());
-            if (out != null) {
-                out.printf("das epoch %d: loss %.4f%n", epoch + 1, sum / batches.size());
-            }
-        }
-        return losses;
+    public TrainingResult train(List<InterchangeExample<T>> train, List<InterchangeExample<T>> dev,
+                                TrainingArguments args, PrintStream out) {
+        return Trainer.train(new Objective(), train, dev, args, out, batches());
     }
 
-    private static <T> Map<Set<String>, List<InterchangeExample<T>>> groups(List<InterchangeExample<T>> examples) {
-        Map<Set<String>, List<InterchangeExample<T>>> groups = new LinkedHashMap<>();
-        for (InterchangeExample<T> x : examples) {
-            groups.computeIfAbsent(new TreeSet<>(x.sources().keySet()), k -> new ArrayList<>()).add(x);
-        }
-        return groups;
+    /** Trains on {@code train} without a dev set; returns the mean loss of each epoch. */
+    public List<Double> train(List<InterchangeExample<T>> train, TrainingArguments args, PrintStream out) {
+        return train(train, List.of(), args, out).epochLosses();
     }
 
     /** Interchange intervention accuracy on {@code examples} (evaluated in batches of {@code batchSize}). */
@@ -375,7 +363,11 @@ public final class DasTrainer<T> {
             throw new IllegalArgumentException("IIA needs at least one example");
         }
         int ok = 0;
-        for (List<InterchangeExample<T>> group : groups(examples).values()) {
+        Map<Set<String>, List<InterchangeExample<T>>> groups = new LinkedHashMap<>();
+        for (InterchangeExample<T> x : examples) {
+            groups.computeIfAbsent(new TreeSet<>(x.sources().keySet()), k -> new ArrayList<>()).add(x);
+        }
+        for (List<InterchangeExample<T>> group : groups.values()) {
             for (int i = 0; i < group.size(); i += batchSize) {
                 List<InterchangeExample<T>> chunk = group.subList(i, Math.min(group.size(), i + batchSize));
                 Batch base = inputs.batch(chunk.stream().map(InterchangeExample::base).toList());

@@ -2,7 +2,7 @@ package dev.jreft.das.mlp;
 
 import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.hooks.runtime.OrtRuntime;
-import dev.jreft.interventions.train.TrainingArguments;
+import dev.jreft.training.TrainingArguments;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;

@@ -5,7 +5,8 @@ import dev.jreft.hooks.graph.OnnxGraph;
 import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.hooks.runtime.OrtRuntime;
 import dev.jreft.interventions.params.Orthogonal;
-import dev.jreft.interventions.train.TrainingArguments;
+import dev.jreft.training.TrainingArguments;
+import dev.jreft.training.TrainingResult;
 import org.junit.jupiter.api.Test;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -92,6 +93,22 @@ public class DasTrainerTest {
         double cos = Math.abs(das.rotation().getColumn(0).castTo(DataType.DOUBLE).mul(q.getRow(0)
                 .castTo(DataType.DOUBLE)).sumNumber().doubleValue());
         assertTrue(cos > 0.9, "alignment with the planted direction: |cos| = " + cos);
+    }
+
+    @Test
+    void dasOnTheOneTrainerKeepsTheBestDevIiaAndStopsEarly() {
+        INDArray q = Orthogonal.randomRows(4, 4, new Random(7));
+        DasTrainer<float[]> das = new DasTrainer<>(network(q), ModelInputs.features("x"), "tensor:hidden", "logits",
+                Map.of("A", new int[] {0}), DasTrainer.randomRotation(4, 3));
+        List<InterchangeExample<float[]>> dev = examples(512, 2);
+        // evaluated every epoch, stopped after 2 epochs without gain: IIA reaches 1 long before 20 epochs end
+        TrainingResult r = das.train(examples(2048, 1), dev, new TrainingArguments(20, 64, 2e-2, 0, 0.05, 0, 5, 0, 2,
+                "adamw", 2), new PrintStream(new ByteArrayOutputStream()));
+        assertTrue(r.stoppedEarly() && r.steps() < 20 * 32, "steps " + r.steps());
+        // the parameters left are the best evaluation's: their IIA on dev is the reported best
+        assertEquals(r.bestDevAccuracy(), das.iia(dev, 128), 0.0);
+        assertTrue(r.bestDevAccuracy() >= 0.99, "best dev IIA " + r.bestDevAccuracy());
+        assertEquals(r.steps() / 32, r.epochLosses().size());
     }
 
     @Test

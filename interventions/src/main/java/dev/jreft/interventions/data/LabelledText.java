@@ -1,5 +1,0 @@
-package dev.jreft.interventions.data;
-
-/** A sentence with its class label (and where it came from). */
-public record LabelledText(String text, int label, String source) {
-}

@@ -1,0 +1,60 @@
+package dev.jreft.training;
+
+import dev.jreft.hooks.io.FixturesLocation;
+import dev.jreft.hooks.runtime.HookedModel;
+import dev.jreft.interventions.params.Orthogonal;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** LoReFT on the causal fixtures (GPT-2, Llama with grouped-query attention) learns to continue sequences. */
+class ReftLanguageModelTest {
+    static List<ReftLanguageModel.TokenExample> sequences(int n, Random r) {
+        List<ReftLanguageModel.TokenExample> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            long[] ids = new long[6 + i % 3];
+            for (int t = 0; t < ids.length; t++) {
+                ids[t] = 1 + r.nextInt(100);
+            }
+            out.add(new ReftLanguageModel.TokenExample(ids, 2));
+        }
+        return out;
+    }
+
+    @Test
+    void loreftLowersTheLanguageModelLossOnGpt2AndLlama() {
+        var dir = FixturesLocation.find();
+        Assumptions.assumeTrue(dir.isPresent(), "fixtures not found at " + FixturesLocation.configured());
+        for (String file : List.of("models/gpt2/gpt2_op17.onnx", "models/llama/llama_op17.onnx")) {
+            HookedModel m = HookedModel.load(dir.get().resolve(file));
+            ReftLanguageModel lm = ReftLanguageModel.create(m, new ReftLanguageModel.Config("loreft",
+                    List.of("blocks.0.block_output", "blocks.1.block_output"), 4, "f8", true), 1);
+            List<ReftLanguageModel.TokenExample> data = sequences(8, new Random(2));
+            double before = lm.loss(data);
+            TrainingArguments args = new TrainingArguments(30, 8, 2e-2, 0, 0.1, 1, 5, 0, 0, "adamw", 16);
+            TrainingResult r = lm.train(data, args, new PrintStream(new ByteArrayOutputStream()));
+            double after = lm.loss(data);
+            assertTrue(after < before * 0.7, file + ": loss " + before + " -> " + after);
+            assertTrue(Math.abs(r.losses().get(r.losses().size() - 1) - after) < 0.5 * after + 0.5, file);
+            lm.parameters().forEach((k, v) -> {
+                if (k.endsWith(".R")) {
+                    assertTrue(Orthogonal.deviation(v, false) < 1e-5, k);
+                }
+            });
+        }
+    }
+
+    @Test
+    void badExamplesAreRejected() {
+        var e = assertThrows(IllegalArgumentException.class, () -> new ReftLanguageModel.TokenExample(new long[] {5}, 1));
+        assertTrue(e.getMessage().contains("at least 2 ids"), e.getMessage());
+    }
+}
