@@ -91,27 +91,7 @@ public final class Backward {
 
     /** The value of a one-element float constant (an initializer or a Constant node); null when it is not one. */
     public Double constantScalar(String tensor) {
-        ai.onnx.proto.OnnxMl.TensorProto t = graph.initializer(tensor).orElse(null);
-        if (t == null) {
-            var producer = graph.producer(tensor);
-            if (producer.isEmpty() || !producer.get().getOpType().equals("Constant")) {
-                return null;
-            }
-            t = producer.get().getAttributeList().stream().filter(a -> a.getName().equals("value")).findFirst()
-                    .map(a -> a.getT()).orElse(null);
-        }
-        if (t == null || t.getDimsList().stream().reduce(1L, (a, b) -> a * b) != 1) {
-            return null;
-        }
-        return switch (t.getDataType()) {
-            case ai.onnx.proto.OnnxMl.TensorProto.DataType.FLOAT_VALUE -> t.hasRawData()
-                    ? (double) t.getRawData().asReadOnlyByteBuffer().order(java.nio.ByteOrder.LITTLE_ENDIAN).getFloat()
-                    : t.getFloatData(0);
-            case ai.onnx.proto.OnnxMl.TensorProto.DataType.DOUBLE_VALUE -> t.hasRawData()
-                    ? t.getRawData().asReadOnlyByteBuffer().order(java.nio.ByteOrder.LITTLE_ENDIAN).getDouble()
-                    : t.getDoubleData(0);
-            default -> null;
-        };
+        return graph.constantScalar(tensor);
     }
 
     public long[] shape(String tensor) {

@@ -47,8 +47,11 @@ public final class GradRules {
         rule("Add", (n, bw) -> {
             String g = bw.grad(n, 0);
             long[] ys = bw.shape(y(n));
-            bw.add(in(n, 0), bw.unbroadcast(g, ys, in(n, 0)));
-            bw.add(in(n, 1), bw.unbroadcast(g, ys, in(n, 1)));
+            for (int i = 0; i < 2; i++) {
+                if (bw.wants(in(n, i))) {
+                    bw.add(in(n, i), bw.unbroadcast(g, ys, in(n, i)));
+                }
+            }
         });
         rule("Sub", (n, bw) -> {
             String g = bw.grad(n, 0);
@@ -398,7 +401,8 @@ public final class GradRules {
             }
         });
 
-        // ---- normalisation: recompute mean and inverse std from X (the forward keeps no statistics)
+        // ---- normalisation: the saved mean and inverse std when the forward outputs them (LayerNormFusion makes
+        // it), else recomputed from X
         rule("LayerNormalization", (n, bw) -> {
             String x = in(n, 0);
             int rank = bw.shape(x).length;
@@ -407,11 +411,11 @@ public final class GradRules {
             for (int i = 0; i < axes.length; i++) {
                 axes[i] = axis + i;
             }
-            String mu = bw.reduceMean(x, axes, true);
+            boolean saved = n.getOutputCount() == 3 && !n.getOutput(1).isEmpty() && !n.getOutput(2).isEmpty();
+            String mu = saved ? n.getOutput(1) : bw.reduceMean(x, axes, true);
             String xc = bw.op("Sub", x, mu);
-            String var = bw.reduceMean(bw.op("Mul", xc, xc), axes, true);
-            String inv = bw.op("Reciprocal", bw.op("Sqrt", bw.op("Add", var,
-                    bw.scalar(floatAttr(n, "epsilon", 1e-5), x))));
+            String inv = saved ? n.getOutput(2) : bw.op("Reciprocal", bw.op("Sqrt", bw.op("Add",
+                    bw.reduceMean(bw.op("Mul", xc, xc), axes, true), bw.scalar(floatAttr(n, "epsilon", 1e-5), x))));
             String xhat = bw.op("Mul", xc, inv);
             String g = bw.grad(n, 0);
             long[] ys = bw.shape(y(n));

@@ -121,6 +121,8 @@ public final class GradientBuilder {
             }
         });
         g.exposeOutput(loss, types.of(loss));
+        // rules emit some gradients that nothing reads (a constant operand's un-broadcast sum): ORT would run them
+        g.removeDeadNodes();
         return new GradientGraph(g, loss, gradOutputs);
     }
 }

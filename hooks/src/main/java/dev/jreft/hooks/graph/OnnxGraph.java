@@ -27,6 +27,7 @@ import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -257,6 +258,31 @@ public final class OnnxGraph {
             out.add(node(i));
         }
         return out;
+    }
+
+    /** The value of a one-element float constant (an initializer or a Constant node); null when it is not one. */
+    public Double constantScalar(String tensor) {
+        TensorProto t = initializer(tensor).orElse(null);
+        if (t == null) {
+            var producer = producer(tensor);
+            if (producer.isEmpty() || !producer.get().getOpType().equals("Constant")) {
+                return null;
+            }
+            t = producer.get().getAttributeList().stream().filter(a -> a.getName().equals("value")).findFirst()
+                    .map(a -> a.getT()).orElse(null);
+        }
+        if (t == null || t.getDimsList().stream().reduce(1L, (a, b) -> a * b) != 1) {
+            return null;
+        }
+        return switch (t.getDataType()) {
+            case TensorProto.DataType.FLOAT_VALUE -> t.hasRawData()
+                    ? (double) t.getRawData().asReadOnlyByteBuffer().order(java.nio.ByteOrder.LITTLE_ENDIAN).getFloat()
+                    : t.getFloatData(0);
+            case TensorProto.DataType.DOUBLE_VALUE -> t.hasRawData()
+                    ? t.getRawData().asReadOnlyByteBuffer().order(java.nio.ByteOrder.LITTLE_ENDIAN).getDouble()
+                    : t.getDoubleData(0);
+            default -> null;
+        };
     }
 
     public boolean isInitializer(String tensor) {
@@ -535,6 +561,73 @@ public final class OnnxGraph {
     public void addNodes(List<NodeProto> nodes) {
         model.getGraphBuilder().addAllNode(nodes);
         changed();
+    }
+
+    /**
+     * Rewrites the node list in one pass: the nodes at {@code removed} go, and each node of {@code inserted} takes
+     * the place of the node at its key (which is then removed too). Callers keep the topological order.
+     */
+    public void replaceNodes(Set<Integer> removed, Map<Integer, NodeProto> inserted) {
+        List<NodeProto> nodes = model.getGraphBuilder().getNodeList();
+        List<NodeProto> out = new ArrayList<>(nodes.size());
+        for (int i = 0; i < nodes.size(); i++) {
+            NodeProto replacement = inserted.get(i);
+            if (replacement != null) {
+                out.add(replacement);
+            } else if (!removed.contains(i)) {
+                out.add(nodes.get(i));
+            }
+        }
+        model.getGraphBuilder().clearNode().addAllNode(out);
+        changed();
+    }
+
+    /**
+     * Removes every node none of whose outputs reaches a graph output; returns how many went. ORT runs every node
+     * of a session's graph, used or not, so a rule that emits a gradient nobody reads (a constant's) would cost a
+     * kernel every step.
+     */
+    public int removeDeadNodes() {
+        List<NodeProto> nodes = model.getGraphBuilder().getNodeList();
+        Set<String> needed = new HashSet<>(outputNames());
+        boolean[] keep = new boolean[nodes.size()];
+        int removed = 0;
+        for (int i = nodes.size() - 1; i >= 0; i--) {
+            NodeProto n = nodes.get(i);
+            keep[i] = n.getOutputList().stream().anyMatch(needed::contains);
+            if (keep[i]) {
+                needed.addAll(n.getInputList());
+                outerNames(n, needed); // an If / Loop body reads outer tensors by name
+            } else {
+                removed++;
+            }
+        }
+        if (removed > 0) {
+            List<NodeProto> kept = new ArrayList<>(nodes.size() - removed);
+            for (int i = 0; i < nodes.size(); i++) {
+                if (keep[i]) {
+                    kept.add(nodes.get(i));
+                }
+            }
+            model.getGraphBuilder().clearNode().addAllNode(kept);
+            changed();
+        }
+        return removed;
+    }
+
+    private static void outerNames(NodeProto n, Set<String> into) {
+        for (var a : n.getAttributeList()) {
+            List<GraphProto> bodies = new ArrayList<>(a.getGraphsList());
+            if (a.hasG()) {
+                bodies.add(a.getG());
+            }
+            for (GraphProto body : bodies) {
+                for (NodeProto inner : body.getNodeList()) {
+                    into.addAll(inner.getInputList());
+                    outerNames(inner, into);
+                }
+            }
+        }
     }
 
     /**

@@ -31,7 +31,7 @@ public final class Tensors {
     }
 
     /**
-     * An ORT tensor over the array: float and int64 arrays in C order are shared without copying, so ORT reads
+     * An ORT tensor over the array: float, int64 and bool arrays in C order are shared without copying, so ORT reads
      * ND4J's memory directly; other layouts are copied once.
      */
     public static OnnxTensor toOrt(OrtEnvironment env, INDArray a) {
@@ -42,6 +42,9 @@ public final class Tensors {
             }
             if (shareable(a) && a.dataType() == DataType.LONG) {
                 return OnnxTensor.createTensor(env, memory(a).asLongBuffer(), shape);
+            }
+            if (shareable(a) && a.dataType() == DataType.BOOL) { // one byte of 0 / 1 per element in both
+                return OnnxTensor.createTensor(env, memory(a), shape, OnnxJavaType.BOOL);
             }
         } catch (OrtException e) {
             throw new IllegalStateException("cannot create ORT tensor: " + e.getMessage(), e);

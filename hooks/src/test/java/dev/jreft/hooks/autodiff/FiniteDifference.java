@@ -70,6 +70,14 @@ final class FiniteDifference {
         return elemType;
     }
 
+    private java.util.function.Consumer<OnnxGraph> transform = g -> { };
+
+    /** A rewrite of the whole graph (body and loss) before it is differentiated and run. */
+    FiniteDifference transform(java.util.function.Consumer<OnnxGraph> t) {
+        this.transform = t;
+        return this;
+    }
+
     /** Runs the check; returns the worst absolute error seen. */
     double check(double atol, double rtol) {
         OnnxGraph g = OnnxGraph.create(opset, "fd-test");
@@ -100,6 +108,7 @@ final class FiniteDifference {
         g.exposeOutput(loss[0], elemType);
         Map<String, INDArray> feeds = new LinkedHashMap<>(inputs);
         feeds.put("W", elemType == ElemTypes.FLOAT ? w.castTo(DataType.FLOAT) : w);
+        transform.accept(g);
         Map<String, long[]> shapes = ShapeProbe.probe(g, feeds);
         GradientGraph gg = GradientBuilder.build(g, loss[0], differentiable, shapes);
         Map<String, INDArray> analytic = run(gg.graph(), feeds, new ArrayList<>(gg.gradients().values()));

@@ -169,6 +169,40 @@ class GradRulesTest {
                         Attr.f("epsilon", 1e-5f))).check(1e-6, 1e-5);
     }
 
+    /** torch's layer norm at opset 11, op by op: (x − μ) / √(mean((x − μ)²) + ε) · s + bias. */
+    static String decomposedLayerNorm(dev.jreft.hooks.graph.SubgraphBuilder b, java.util.Map<String, String> n,
+                                      int type) {
+        String x = n.get("x");
+        String mu = b.op("ReduceMean", List.of(x), Attr.ints("axes", -1));
+        String xc = b.op("Sub", List.of(x, mu));
+        String var = b.op("ReduceMean", List.of(b.op("Pow", List.of(xc, b.scalar(2, type)))), Attr.ints("axes", -1));
+        String std = b.op("Sqrt", List.of(b.op("Add", List.of(var, b.scalar(1e-5, type)))));
+        return b.op("Add", List.of(b.op("Mul", List.of(b.op("Div", List.of(xc, std)), n.get("s"))), n.get("bias")));
+    }
+
+    @Test
+    void decomposedLayerNormIsFusedAndDifferentiatedFromItsSavedStatistics() {
+        // float32 (ORT's fused kernel keeps float statistics), so a looser tolerance as for Erf
+        int[] fused = {0};
+        FiniteDifference fd = new FiniteDifference(11, false);
+        fd.input("x", -2, 2, 2, 3, 5).input("s", 0.5, 1.5, 5).input("bias", -1, 1, 5)
+                .body((b, n) -> decomposedLayerNorm(b, n, fd.elemType()))
+                .transform(g -> {
+                    fused[0] = LayerNormFusion.apply(g, List.of());
+                    assertTrue(g.nodes().stream().noneMatch(x -> x.getOpType().equals("Pow")), "the ops are gone");
+                })
+                .check(2e-3, 2e-2);
+        org.junit.jupiter.api.Assertions.assertEquals(1, fused[0]);
+        // a kept intermediate (a hook on the centred input, say) leaves the ops as they are
+        FiniteDifference kept = new FiniteDifference(11, false);
+        kept.input("x", -2, 2, 2, 3, 5).input("s", 0.5, 1.5, 5).input("bias", -1, 1, 5)
+                .body((b, n) -> decomposedLayerNorm(b, n, kept.elemType()))
+                .transform(g -> org.junit.jupiter.api.Assertions.assertEquals(0, LayerNormFusion.apply(g,
+                        List.of(g.nodes().stream().filter(x -> x.getOpType().equals("Sub")).findFirst().orElseThrow()
+                                .getOutput(0)))))
+                .check(2e-3, 2e-2);
+    }
+
     @Test
     void gatherElementsWithUniqueAndRepeatedIndices() {
         fd().input("x", -1, 1, 2, 3, 4).data("i", Nd4j.createFromArray(new long[][][] {{{1}, {3}, {0}}, {{2}, {2}, {-1}}}))
