@@ -82,7 +82,7 @@ class GraphAndRuntimeTest {
     @Test
     void cudaRequestFallsBackToCpuWhenTheLibrariesAreMissing() {
         // the default build carries the CPU-only ORT: asking for CUDA must log one line and run on CPU
-        try (OrtRuntime rt = new OrtRuntime(dev.jreft.hooks.runtime.Device.CUDA, 0, 4)) {
+        try (OrtRuntime rt = new OrtRuntime(dev.jreft.hooks.runtime.Device.CUDA, 4)) {
             HookedModel m = new HookedModel(OnnxGraph.load(Fixtures.dir().resolve("models/bert/bert_op14.onnx")),
                     null, rt);
             var out = m.run(Fixtures.inputs("bert")).get("last_hidden_state");

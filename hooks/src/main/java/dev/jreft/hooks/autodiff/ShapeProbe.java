@@ -42,6 +42,7 @@ public final class ShapeProbe {
         Map<String, OnnxTensor> in = new HashMap<>();
         try (OrtSession.SessionOptions o = new OrtSession.SessionOptions()) {
             o.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.NO_OPT);
+            o.disablePerSessionThreads(); // the environment's shared pool
             try (OrtSession s = rt.env().createSession(g.toBytes(), o)) {
                 for (String name : s.getInputNames()) {
                     INDArray v = feeds.get(name);

@@ -18,13 +18,11 @@ public final class OrtRuntime implements AutoCloseable {
     private final OrtEnvironment env = environment();
     private final Device requested;
     private Device effective;
-    private final int threads;
     private final Map<String, OrtSession> sessions;
 
-    public OrtRuntime(Device device, int threads, int maxSessions) {
+    public OrtRuntime(Device device, int maxSessions) {
         this.requested = device;
         this.effective = device;
-        this.threads = threads;
         this.sessions = new LinkedHashMap<>(16, 0.75f, true) {
             @Override
             protected boolean removeEldestEntry(Map.Entry<String, OrtSession> eldest) {
@@ -42,10 +40,25 @@ public final class OrtRuntime implements AutoCloseable {
      * every failure reaches the caller as an exception that jreft words itself, and ORT's console lines (kernel
      * names, source paths) only repeat it. {@code JREFT_ORT_LOG=warning} (or verbose, info, error) shows them.
      */
-    private static OrtEnvironment environment() {
+    private static OrtEnvironment environment;
+
+    private static synchronized OrtEnvironment environment() {
+        if (environment != null) {
+            return environment; // ORT allows one environment per process, and its thread pool is set once
+        }
         NativeStartup.prepare();
         // when another library created the environment first, ORT keeps that one (and its level)
-        return OrtEnvironment.getEnvironment(logLevel(System.getenv("JREFT_ORT_LOG")));
+        // One intra-op thread pool for every session, its threads asleep when idle. Per-session pools spin after
+        // each run and steal the cores the next session needs: a training step runs the frozen prefix and then the
+        // backward graph, and spinning made that step a third slower on 2 cores (and the plain forward too).
+        try (OrtEnvironment.ThreadingOptions threads = new OrtEnvironment.ThreadingOptions()) {
+            threads.setGlobalSpinControl(false);
+            // when another library created the environment first, ORT keeps that one (and its level)
+            environment = OrtEnvironment.getEnvironment(logLevel(System.getenv("JREFT_ORT_LOG")), "jreft", threads);
+            return environment;
+        } catch (OrtException e) {
+            throw new IllegalStateException("ONNX Runtime could not start: " + e.getMessage(), e);
+        }
     }
 
     static OrtLoggingLevel logLevel(String name) {
@@ -66,7 +79,7 @@ public final class OrtRuntime implements AutoCloseable {
     /** The process-wide runtime, on the device named by the environment (see {@link Device#fromEnvironment}). */
     public static synchronized OrtRuntime shared() {
         if (shared == null) {
-            shared = new OrtRuntime(Device.fromEnvironment(), 0, 24);
+            shared = new OrtRuntime(Device.fromEnvironment(), 24);
         }
         return shared;
     }
@@ -79,7 +92,7 @@ public final class OrtRuntime implements AutoCloseable {
         if (shared != null) {
             shared.close();
         }
-        shared = new OrtRuntime(device, 0, 24);
+        shared = new OrtRuntime(device, 24);
     }
 
     public OrtEnvironment env() {
@@ -107,7 +120,7 @@ public final class OrtRuntime implements AutoCloseable {
     }
 
     public String optionsKey() {
-        return effective + "/t" + threads + "/all";
+        return effective + "/all";
     }
 
     /** Sessions made so far, naming their profiles. */
@@ -126,9 +139,7 @@ public final class OrtRuntime implements AutoCloseable {
                         + " folder for ORT's traces (profiling is off)");
             }
         }
-        if (threads > 0) {
-            o.setIntraOpNumThreads(threads);
-        }
+        o.disablePerSessionThreads(); // the environment's shared pool
         if (effective == Device.CUDA) {
             try {
                 o.addCUDA(0);

@@ -39,6 +39,7 @@ public final class ShapeSpecializer {
             tmp.toFile().deleteOnExit(); // ORT writes the folded model only to a file; gone even after a SIGTERM
             try (OrtSession.SessionOptions o = new OrtSession.SessionOptions()) {
                 o.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.BASIC_OPT);
+                o.disablePerSessionThreads(); // the environment's shared pool
                 o.setOptimizedModelFilePath(tmp.toString());
                 try (OrtSession ignored = OrtRuntime.shared().env().createSession(g.toBytes(), o)) {
                     // creating the session writes the optimised model

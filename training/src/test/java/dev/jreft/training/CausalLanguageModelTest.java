@@ -15,16 +15,16 @@ import java.util.Random;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** LoReFT on the causal fixtures (GPT-2, Llama with grouped-query attention) learns to continue sequences. */
-class ReftLanguageModelTest {
-    static List<ReftLanguageModel.TokenExample> sequences(int n, Random r) {
-        List<ReftLanguageModel.TokenExample> out = new ArrayList<>();
+/** LoReFT and LoRA on the causal fixtures (GPT-2, Llama with grouped-query attention) learn to continue sequences. */
+class CausalLanguageModelTest {
+    static List<CausalLanguageModel.TokenExample> sequences(int n, Random r) {
+        List<CausalLanguageModel.TokenExample> out = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             long[] ids = new long[6 + i % 3];
             for (int t = 0; t < ids.length; t++) {
                 ids[t] = 1 + r.nextInt(100);
             }
-            out.add(new ReftLanguageModel.TokenExample(ids, 2));
+            out.add(new CausalLanguageModel.TokenExample(ids, 2));
         }
         return out;
     }
@@ -35,9 +35,9 @@ class ReftLanguageModelTest {
         Assumptions.assumeTrue(dir.isPresent(), "fixtures not found at " + FixturesLocation.configured());
         for (String file : List.of("models/gpt2/gpt2_op17.onnx", "models/llama/llama_op17.onnx")) {
             HookedModel m = HookedModel.load(dir.get().resolve(file));
-            ReftLanguageModel lm = ReftLanguageModel.create(m, new ReftLanguageModel.Config("loreft",
+            CausalLanguageModel lm = CausalLanguageModel.create(m, new CausalLanguageModel.Config("loreft",
                     List.of("blocks.0.block_output", "blocks.1.block_output"), 4, "f8", true), 1);
-            List<ReftLanguageModel.TokenExample> data = sequences(8, new Random(2));
+            List<CausalLanguageModel.TokenExample> data = sequences(8, new Random(2));
             double before = lm.loss(data);
             TrainingArguments args = new TrainingArguments(30, 8, 2e-2, 0, 0.1, 1, 5, 0, 0, "adamw", 16);
             TrainingResult r = lm.train(data, args, new PrintStream(new ByteArrayOutputStream()));
@@ -53,8 +53,29 @@ class ReftLanguageModelTest {
     }
 
     @Test
+    void loraLowersTheLanguageModelLossOnGpt2AndLlamaAndOnlyItsFactorsMove() {
+        var dir = FixturesLocation.find();
+        Assumptions.assumeTrue(dir.isPresent(), "fixtures not found at " + FixturesLocation.configured());
+        // peft's default targets: GPT-2's fused c_attn (a Conv1D), Llama's q_proj and v_proj
+        for (var c : List.of(List.of("models/gpt2/gpt2_op17.onnx", "c_attn"),
+                List.of("models/llama/llama_op17.onnx", "q_proj", "v_proj"))) {
+            HookedModel m = HookedModel.load(dir.get().resolve(c.get(0)));
+            CausalLanguageModel lm = CausalLanguageModel.create(m, new CausalLanguageModel.Config(new MethodSpec.Lora(
+                    "lora", c.subList(1, c.size()), 8, 16, 0, false)), 1);
+            List<CausalLanguageModel.TokenExample> data = sequences(8, new Random(2));
+            double before = lm.loss(data);
+            lm.train(data, new TrainingArguments(30, 8, 2e-2, 0, 0.1, 1, 5, 0, 0, "adamw", 16),
+                    new PrintStream(new ByteArrayOutputStream()));
+            double after = lm.loss(data);
+            assertTrue(after < before * 0.7, c.get(0) + ": loss " + before + " -> " + after);
+            assertTrue(lm.parameters().keySet().stream().allMatch(k -> k.endsWith(".A") || k.endsWith(".B")),
+                    lm.parameters().keySet().toString());
+        }
+    }
+
+    @Test
     void badExamplesAreRejected() {
-        var e = assertThrows(IllegalArgumentException.class, () -> new ReftLanguageModel.TokenExample(new long[] {5}, 1));
+        var e = assertThrows(IllegalArgumentException.class, () -> new CausalLanguageModel.TokenExample(new long[] {5}, 1));
         assertTrue(e.getMessage().contains("at least 2 ids"), e.getMessage());
     }
 }

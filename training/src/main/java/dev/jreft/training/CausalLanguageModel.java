@@ -16,15 +16,21 @@ import java.util.Map;
 import java.util.Random;
 
 /**
- * ReFT interventions on a causal LM trained with the language-model loss (pyreft's instruction-tuning setup):
- * mean next-token cross-entropy over the tokens after each example's prompt. Works from token ids, so exports
- * without a tokenizer train too.
+ * A causal LM with a trained method — the ReFT family at hooks, LoRA / DoRA on its linear modules, adapters, IA3 —
+ * trained with the language-model loss (pyreft's instruction-tuning setup, peft's causal-LM finetuning): mean
+ * next-token cross-entropy over the tokens after each example's prompt. Works from token ids, so exports without a
+ * tokenizer train too.
  */
-public final class ReftLanguageModel {
-    /** What is trained: intervention type, hooks, rank, positions and weight sharing (as {@link ReftClassifier}). */
-    public record Config(String intervention, List<String> hooks, int rank, String positions, boolean shareWeights,
-                         String activation, double dropout) {
-        /** No activation, no dropout. */
+public final class CausalLanguageModel {
+    /** What is trained: any method of {@link MethodSpec}. */
+    public record Config(MethodSpec method) {
+        /** A ReFT method: intervention type, hooks, rank, positions, weight sharing, activation, dropout. */
+        public Config(String intervention, List<String> hooks, int rank, String positions, boolean shareWeights,
+                      String activation, double dropout) {
+            this(new MethodSpec.Reft(intervention, hooks, rank, positions, shareWeights, activation, dropout));
+        }
+
+        /** A ReFT method with no activation and no dropout. */
         public Config(String intervention, List<String> hooks, int rank, String positions, boolean shareWeights) {
             this(intervention, hooks, rank, positions, shareWeights, "linear", 0);
         }
@@ -42,24 +48,24 @@ public final class ReftLanguageModel {
 
     private final HookedModel model;
     private final IntervenableModel intervenable;
-    private final ReftSites sites;
+    private final TrainableSites sites;
     private final Map<String, INDArray> params = new LinkedHashMap<>();
     private final String logits;
 
-    private ReftLanguageModel(HookedModel model, Config config, long seed) {
+    private CausalLanguageModel(HookedModel model, Config config, long seed) {
         this.model = model;
-        this.intervenable = new IntervenableModel(model);
-        this.sites = new ReftSites(model, config.intervention(), config.hooks(), config.rank(), config.positions(),
-                config.shareWeights(), config.activation(), config.dropout());
+        this.sites = config.method().sites(model);
+        this.intervenable = new IntervenableModel(sites.runOn(model));
         if (sites.isEmpty()) {
-            throw new IllegalArgumentException("a ReFT language model needs at least one hook");
+            throw new IllegalArgumentException("a causal LM method needs at least one trained parameter (method "
+                    + config.method().type() + ")");
         }
         sites.initialise(params, new Random(seed));
         this.logits = model.graph().outputNames().get(0);
     }
 
-    public static ReftLanguageModel create(HookedModel model, Config config, long seed) {
-        return new ReftLanguageModel(model, config, seed);
+    public static CausalLanguageModel create(HookedModel model, Config config, long seed) {
+        return new CausalLanguageModel(model, config, seed);
     }
 
     public Map<String, INDArray> parameters() {
@@ -96,7 +102,7 @@ public final class ReftLanguageModel {
     /** Mean next-token cross-entropy of the response tokens (forward only). */
     public double loss(List<TokenExample> examples) {
         Batch b = batch(examples);
-        INDArray out = intervenable.run(b, sites.sites(b, params)).output(logits);
+        INDArray out = intervenable.run(b, sites.edits(b, params), sites.sites(b, params), List.of()).output(logits);
         INDArray[] wt = targets(examples, b.seqLen());
         double total = 0;
         double count = 0;
@@ -124,8 +130,8 @@ public final class ReftLanguageModel {
         Map<String, INDArray> lossFeeds = new LinkedHashMap<>();
         lossFeeds.put(LossGraphs.WEIGHTS, wt[0]);
         lossFeeds.put(LossGraphs.TARGETS, wt[1]);
-        IntervenableModel.Gradients g = intervenable.gradients(b, sites.sites(b, params), "lm", gr ->
-                LossGraphs.tokenCrossEntropy(gr, logits), lossFeeds);
+        IntervenableModel.Gradients g = intervenable.gradients(b, sites.edits(b, params), sites.sites(b, params),
+                "lm", gr -> LossGraphs.tokenCrossEntropy(gr, logits), lossFeeds, sites.weightSources());
         sites.apply(params, sites.collect(g), g.loss(), opt, lr, maxGradNorm, stepIndex);
         return g.loss();
     }
