@@ -12,22 +12,31 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * One gradient rule per op (default ONNX domain). Notation: x̄ is d loss / d x, g the output's gradient, y the
+ * One gradient rule per op (the default ONNX domain, and the {@code com.microsoft} ops jreft itself fuses into
+ * graphs before differentiating them). Notation: x̄ is d loss / d x, g the output's gradient, y the
  * output. Every rule emits standard ONNX ops only; stop-gradient edges (shape and index inputs, Where's condition,
  * Pow's exponent) simply get no contribution.
  */
 public final class GradRules {
     private static final Map<String, GradRule> RULES = new TreeMap<>();
+    /** ORT's contrib domain: only ops {@link Fusions} writes. */
+    public static final String MICROSOFT = "com.microsoft";
+    private static final Map<String, GradRule> MICROSOFT_RULES = new TreeMap<>();
 
     private GradRules() {
     }
 
     public static GradRule find(String domain, String op) {
+        if (domain.equals(MICROSOFT)) {
+            return MICROSOFT_RULES.get(op);
+        }
         return domain.isEmpty() || domain.equals("ai.onnx") ? RULES.get(op) : null;
     }
 
     public static List<String> ops() {
-        return List.copyOf(RULES.keySet());
+        List<String> ops = new ArrayList<>(RULES.keySet());
+        MICROSOFT_RULES.keySet().forEach(op -> ops.add(MICROSOFT + "." + op));
+        return ops;
     }
 
     private static void rule(String op, GradRule r) {
@@ -116,6 +125,15 @@ public final class GradRules {
             String a = in(n, 0);
             String e = bw.op("Exp", bw.op("Neg", bw.op("Mul", a, a)));
             bw.add(a, bw.op("Mul", bw.grad(n, 0), bw.op("Mul", bw.scalar(2 / Math.sqrt(Math.PI), a), e)));
+        });
+        // y = x·Φ(x) (exact, erf form): x̄ = g·(Φ(x) + x·φ(x)), Φ(x) = (1 + erf(x/√2))/2, φ(x) = exp(−x²/2)/√(2π)
+        MICROSOFT_RULES.put("Gelu", (n, bw) -> {
+            String x = in(n, 0);
+            String u = bw.op("Mul", x, bw.scalar(1 / Math.sqrt(2), x));
+            String cdf = bw.op("Mul", bw.op("Add", bw.op("Erf", u), bw.scalar(1, x)), bw.scalar(0.5, x));
+            String pdf = bw.op("Mul", bw.op("Exp", bw.op("Neg", bw.op("Mul", u, u))), bw.scalar(1 / Math.sqrt(2 * Math.PI),
+                    x));
+            bw.add(x, bw.op("Mul", bw.grad(n, 0), bw.op("Add", cdf, bw.op("Mul", x, pdf))));
         });
         rule("Identity", (n, bw) -> bw.add(in(n, 0), bw.grad(n, 0)));
         rule("Cast", (n, bw) -> bw.add(in(n, 0), bw.op("Cast", List.of(bw.grad(n, 0)),

@@ -96,7 +96,7 @@ public final class GraphGradients {
                 .filter(s -> graph.hasTensor(s) && !graph.inputNames().contains(s)).toList());
         keep.addAll(graph.outputNames());
         OnnxGraph g = ShapeSpecializer.specialise(graph, dims, keep);
-        LayerNormFusion.apply(g, keep);
+        Fusions.apply(g, keep);
         String loss = appendLoss.apply(g);
         Map<String, INDArray> all = new LinkedHashMap<>(feeds);
         all.putAll(lossFeeds);

@@ -37,8 +37,49 @@ public record PrefixSplit(OnnxGraph prefix, OnnxGraph suffix, List<String> front
                 prefixNodes.add(n);
             }
         }
+        // Masks built from graph inputs alone (an intervention site's position ∧ feature mask, [b, s, w] bools) are
+        // recomputed in the suffix from their small inputs instead of crossing the frontier at full size
+        Set<String> fromInputs = new HashSet<>(g.inputNames());
+        g.initializers().forEach(t -> fromInputs.add(t.getName()));
+        List<NodeProto> recomputed = new ArrayList<>();
+        for (NodeProto n : prefixNodes) {
+            boolean cheap = n.getInputList().stream().allMatch(i -> i.isEmpty() || fromInputs.contains(i))
+                    && n.getOutputList().stream().noneMatch(o -> !o.isEmpty() && types.isFloat(o));
+            if (cheap) {
+                recomputed.add(n);
+                fromInputs.addAll(n.getOutputList());
+            }
+        }
+        // the ones the suffix reads (directly or through another of them) move to the suffix, in order
+        Set<String> wanted = new HashSet<>();
+        suffixNodes.forEach(n -> wanted.addAll(n.getInputList()));
+        List<NodeProto> moved = new ArrayList<>();
+        for (int i = recomputed.size() - 1; i >= 0; i--) {
+            NodeProto n = recomputed.get(i);
+            if (n.getOutputList().stream().anyMatch(wanted::contains)) {
+                moved.add(0, n);
+                wanted.addAll(n.getInputList());
+            }
+        }
+        suffixNodes.addAll(0, moved);
+        // a moved node stays in the prefix too when a remaining prefix node reads it (walked backward: readers
+        // come after what they read)
+        Set<NodeProto> movedSet = new HashSet<>(moved);
+        Set<String> readByPrefix = new HashSet<>();
+        List<NodeProto> kept = new ArrayList<>();
+        for (int i = prefixNodes.size() - 1; i >= 0; i--) {
+            NodeProto n = prefixNodes.get(i);
+            if (!movedSet.contains(n) || n.getOutputList().stream().anyMatch(readByPrefix::contains)) {
+                kept.add(0, n);
+                readByPrefix.addAll(n.getInputList());
+            }
+        }
+        prefixNodes = kept;
+        Set<String> movedOutputs = new HashSet<>();
+        moved.forEach(n -> movedOutputs.addAll(n.getOutputList()));
         Set<String> producedByPrefix = new HashSet<>();
-        prefixNodes.forEach(n -> producedByPrefix.addAll(n.getOutputList()));
+        prefixNodes.forEach(n -> n.getOutputList().stream().filter(o -> !movedOutputs.contains(o))
+                .forEach(producedByPrefix::add));
         Set<String> frontier = new LinkedHashSet<>();
         for (NodeProto n : suffixNodes) {
             for (String in : n.getInputList()) {

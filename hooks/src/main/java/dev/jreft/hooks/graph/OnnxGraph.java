@@ -240,6 +240,14 @@ public final class OnnxGraph {
         return 0;
     }
 
+    /** Imports {@code domain} at {@code version} unless the model imports it already. */
+    public void importDomain(String domain, int version) {
+        if (model.getOpsetImportList().stream().noneMatch(op -> op.getDomain().equals(domain))) {
+            model.addOpsetImport(OperatorSetIdProto.newBuilder().setDomain(domain).setVersion(version));
+            changed();
+        }
+    }
+
     /** The node producing {@code tensor}, or empty for graph inputs, initializers and unknown names. */
     public Optional<NodeProto> producer(String tensor) {
         Integer i = producerIndex().get(tensor);

@@ -72,9 +72,10 @@ public final class Tensors {
                     return OnnxTensor.createTensor(env, lb, shape);
                 }
                 case BOOL: {
+                    // a compact copy, then its bytes (one byte of 0 / 1 per element in ND4J and ORT alike)
                     ByteBuffer bb = ByteBuffer.allocateDirect((int) c.length()).order(ByteOrder.nativeOrder());
-                    for (int v : c.castTo(DataType.INT).data().asInt()) {
-                        bb.put((byte) (v != 0 ? 1 : 0));
+                    if (c.length() > 0) {
+                        bb.put(memory(a.dup('c')));
                     }
                     bb.rewind();
                     return OnnxTensor.createTensor(env, bb, shape, OnnxJavaType.BOOL);
@@ -125,11 +126,13 @@ public final class Tensors {
             }
             case BOOL: {
                 ByteBuffer bb = t.getByteBuffer();
-                boolean[] v = new boolean[bb.remaining()];
-                for (int i = 0; i < v.length; i++) {
-                    v[i] = bb.get() != 0;
+                if (bb.remaining() == 0) {
+                    return Nd4j.create(DataType.BOOL, shape);
                 }
-                return Nd4j.createFromArray(v).reshape(shape);
+                // straight into a C-order array that is no view, so it goes back to ORT without a copy
+                INDArray a = Nd4j.createUninitialized(DataType.BOOL, shape, 'c');
+                memory(a).put(bb);
+                return a;
             }
             default:
                 throw new IllegalStateException("output type " + info.type + " is not supported");

@@ -188,7 +188,7 @@ class GradRulesTest {
         fd.input("x", -2, 2, 2, 3, 5).input("s", 0.5, 1.5, 5).input("bias", -1, 1, 5)
                 .body((b, n) -> decomposedLayerNorm(b, n, fd.elemType()))
                 .transform(g -> {
-                    fused[0] = LayerNormFusion.apply(g, List.of());
+                    fused[0] = Fusions.layerNorms(g, List.of());
                     assertTrue(g.nodes().stream().noneMatch(x -> x.getOpType().equals("Pow")), "the ops are gone");
                 })
                 .check(2e-3, 2e-2);
@@ -197,10 +197,30 @@ class GradRulesTest {
         FiniteDifference kept = new FiniteDifference(11, false);
         kept.input("x", -2, 2, 2, 3, 5).input("s", 0.5, 1.5, 5).input("bias", -1, 1, 5)
                 .body((b, n) -> decomposedLayerNorm(b, n, kept.elemType()))
-                .transform(g -> org.junit.jupiter.api.Assertions.assertEquals(0, LayerNormFusion.apply(g,
+                .transform(g -> org.junit.jupiter.api.Assertions.assertEquals(0, Fusions.layerNorms(g,
                         List.of(g.nodes().stream().filter(x -> x.getOpType().equals("Sub")).findFirst().orElseThrow()
                                 .getOutput(0)))))
                 .check(2e-3, 2e-2);
+    }
+
+    @Test
+    void exactGeluInBothOfTorchsOrdersIsFusedAndDifferentiated() {
+        for (boolean halfFirst : new boolean[] {true, false}) {
+            int[] fused = {0};
+            FiniteDifference fd = new FiniteDifference(11, false); // ORT's Gelu and Erf: float32, looser
+            fd.input("x", -3, 3, 2, 3, 5).body((b, n) -> {
+                String x = n.get("x");
+                String onePlusErf = b.op("Add", List.of(b.op("Erf", List.of(b.op("Div", List.of(x,
+                        b.scalar(Math.sqrt(2), fd.elemType()))))), b.scalar(1, fd.elemType())));
+                return halfFirst
+                        ? b.op("Mul", List.of(b.op("Mul", List.of(x, b.scalar(0.5, fd.elemType()))), onePlusErf))
+                        : b.op("Mul", List.of(b.op("Mul", List.of(x, onePlusErf)), b.scalar(0.5, fd.elemType())));
+            }).transform(g -> {
+                fused[0] = Fusions.gelus(g, List.of());
+                assertTrue(g.nodes().stream().noneMatch(x -> x.getOpType().equals("Erf")), "the ops are gone");
+            }).check(2e-3, 2e-2);
+            org.junit.jupiter.api.Assertions.assertEquals(1, fused[0], "half first: " + halfFirst);
+        }
     }
 
     @Test

@@ -19,6 +19,7 @@ class TensorsTest {
             try (OnnxTensor t = Tensors.toOrt(OrtRuntime.shared().env(), a)) {
                 INDArray back = Tensors.fromOrt(t);
                 assertEquals(DataType.BOOL, back.dataType());
+                assertTrue(Tensors.shareable(back), "read back as an array ORT can take without a copy");
                 assertArrayEquals(a.shape(), back.shape());
                 for (int i = 0; i < a.size(0); i++) {
                     for (int j = 0; j < a.size(1); j++) {
