@@ -23,7 +23,7 @@ public final class CompiledGraph {
     private final String fingerprint;
     private final OrtRuntime runtime;
     /** Output shapes seen per input-shape signature, so later runs can pin outputs into preallocated arrays. */
-    private final Map<String, Map<String, long[]>> outputShapes = new java.util.concurrent.ConcurrentHashMap<>();
+    private final Map<String, Map<String, Tensors.Spec>> outputShapes = new java.util.concurrent.ConcurrentHashMap<>();
 
     public CompiledGraph(OnnxGraph graph, String fingerprint, OrtRuntime runtime) {
         this.graph = graph;
@@ -73,11 +73,11 @@ public final class CompiledGraph {
             }
             Set<String> wanted = outputs.isEmpty() ? s.getOutputNames() : new LinkedHashSet<>(outputs);
             String sig = signature.toString() + "->" + wanted;
-            Map<String, long[]> shapes = outputShapes.get(sig);
-            if (shapes != null) {
+            Map<String, Tensors.Spec> specs = outputShapes.get(sig);
+            if (specs != null) {
                 // outputs go straight into ND4J memory: no copy out of ORT
                 for (String name : wanted) {
-                    pinned.put(name, Tensors.pinnedFloat(runtime.env(), shapes.get(name)));
+                    pinned.put(name, Tensors.pinned(runtime.env(), specs.get(name)));
                 }
                 Map<String, OnnxTensor> pins = new LinkedHashMap<>();
                 pinned.forEach((k, v) -> pins.put(k, v.tensor()));
@@ -89,15 +89,16 @@ public final class CompiledGraph {
             }
             try (OrtSession.Result r = s.run(ort, wanted)) {
                 Map<String, INDArray> out = new LinkedHashMap<>();
-                Map<String, long[]> seen = new LinkedHashMap<>();
-                boolean allFloat = true;
+                Map<String, Tensors.Spec> seen = new LinkedHashMap<>();
+                boolean pinnable = true;
                 for (String name : wanted) {
                     OnnxTensor v = (OnnxTensor) r.get(name).orElseThrow();
                     out.put(name, Tensors.fromOrt(v));
-                    seen.put(name, v.getInfo().getShape());
-                    allFloat &= v.getInfo().type == ai.onnxruntime.OnnxJavaType.FLOAT;
+                    Tensors.Spec spec = new Tensors.Spec(v.getInfo().getShape(), v.getInfo().type);
+                    seen.put(name, spec);
+                    pinnable &= spec.pinnable();
                 }
-                if (allFloat) {
+                if (pinnable) {
                     outputShapes.put(sig, seen);
                 }
                 return out;

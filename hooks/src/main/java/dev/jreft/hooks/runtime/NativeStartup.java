@@ -37,6 +37,7 @@ final class NativeStartup {
      */
     static synchronized void prepare() {
         NativeLibraries.useCache();
+        idleThreadsSleep();
         if (disableTelemetry()) {
             return;
         }
@@ -46,6 +47,19 @@ final class NativeStartup {
                     + " could not be set (no JNA native library for this platform); ONNX Runtime 1.29 crashes the JVM"
                     + " above about 4,000. Export " + TELEMETRY_SWITCH + "=1 before starting java, or pass long inputs"
                     + " in a file (--text-file).");
+        }
+    }
+
+    /**
+     * ND4J's OpenMP threads (libgomp) spin after every small op (AdamW, masks) and take the cores ORT's pool needs
+     * next; asleep they cost nothing. A user's own {@code OMP_WAIT_POLICY} is kept. This takes effect only if ND4J
+     * has not started yet; the {@code ./jreft} launcher exports it too.
+     */
+    private static void idleThreadsSleep() {
+        try {
+            Native.load("c", LibC.class).setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+        } catch (UnsatisfiedLinkError | RuntimeException e) {
+            // only a speed matter
         }
     }
 

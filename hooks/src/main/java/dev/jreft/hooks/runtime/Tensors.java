@@ -88,14 +88,29 @@ public final class Tensors {
         }
     }
 
-    /** A float array ORT can write into directly as a pinned output; returns the pair. */
-    static Pinned pinnedFloat(OrtEnvironment env, long[] shape) {
-        INDArray a = Nd4j.createUninitialized(DataType.FLOAT, shape, 'c');
-        try {
-            return new Pinned(a, OnnxTensor.createTensor(env, memory(a).asFloatBuffer(), shape));
-        } catch (OrtException e) {
-            throw new IllegalStateException("cannot create ORT tensor: " + e.getMessage(), e);
+    /** An output's shape and element type, as one run reported it. */
+    record Spec(long[] shape, OnnxJavaType type) {
+        /** Types an ND4J array can hold for ORT to write into (ORT and ND4J keep them alike). */
+        boolean pinnable() {
+            return (type == OnnxJavaType.FLOAT || type == OnnxJavaType.INT64 || type == OnnxJavaType.BOOL)
+                    && java.util.Arrays.stream(shape).allMatch(d -> d > 0);
         }
+    }
+
+    /** An array ORT can write into directly as a pinned output; returns the pair. */
+    static Pinned pinned(OrtEnvironment env, Spec spec) {
+        DataType type = switch (spec.type()) {
+            case FLOAT -> DataType.FLOAT;
+            case INT64 -> DataType.LONG;
+            case BOOL -> DataType.BOOL;
+            default -> throw new IllegalArgumentException("cannot pin an output of type " + spec.type());
+        };
+        INDArray a = Nd4j.createUninitialized(type, spec.shape(), 'c');
+        if (!shareable(a)) {
+            throw new IllegalStateException("a fresh " + type + " array " + java.util.Arrays.toString(spec.shape())
+                    + " does not own its memory; ORT could not write into it");
+        }
+        return new Pinned(a, toOrt(env, a)); // shares the array's memory
     }
 
     /** An ND4J array and the ORT tensor over its memory. */

@@ -30,4 +30,27 @@ class TensorsTest {
         }
         assertTrue(Tensors.shareable(mask));
     }
+
+    @Test
+    void boolAndInt64OutputsArePinnedFromTheSecondRunOnWithTheirOwnValues() {
+        dev.jreft.hooks.graph.OnnxGraph g = dev.jreft.hooks.graph.OnnxGraph.create(17, "pins");
+        g.append("t", b -> {
+            String x = b.input("x", dev.jreft.hooks.graph.ElemTypes.FLOAT, 2, 3);
+            b.opTo("positive", "Greater", java.util.List.of(x, b.scalar(0, dev.jreft.hooks.graph.ElemTypes.FLOAT)));
+            b.opTo("whole", "Cast", java.util.List.of(x), dev.jreft.hooks.graph.Attr.i("to", 7));
+        });
+        g.exposeOutput("positive", dev.jreft.hooks.graph.ElemTypes.BOOL);
+        g.exposeOutput("whole", dev.jreft.hooks.graph.ElemTypes.INT64);
+        CompiledGraph c = new CompiledGraph(g, g.fingerprint(), OrtRuntime.shared());
+        for (float sign : new float[] {1, -1, 1}) { // the second and third runs write into pinned arrays
+            INDArray x = Nd4j.createFromArray(new float[][] {{1.5f, -2f, 3f}, {-4f, 5f, 0.5f}}).muli(sign);
+            var out = c.run(java.util.Map.of("x", x), java.util.List.of("positive", "whole"));
+            for (int i = 0; i < 2; i++) {
+                for (int j = 0; j < 3; j++) {
+                    assertEquals(x.getDouble(i, j) > 0 ? 1.0 : 0.0, out.get("positive").getDouble(i, j), 0.0);
+                    assertEquals((long) x.getFloat(i, j), out.get("whole").getLong(i, j));
+                }
+            }
+        }
+    }
 }
