@@ -10,10 +10,14 @@ Needs Debian's python3-torch with libopenblas0-pthread (else PyTorch runs on ref
 """
 import json
 import math
+import os
 import statistics
 import struct
 import sys
 import time
+
+# as in the LoRA peer (and jreft): OpenMP threads sleep when idle instead of spinning against OpenBLAS's threads
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when libgomp loads, with torch below
 
 import numpy as np
 import torch
