@@ -11,85 +11,34 @@ random, so the LoRA path counts), then times on batch 16 x seq 32:
 Usage: python3 bench/peer/minilm_lora_step.py runs/peer JREFT_LORA_LOSS
 Needs Debian's python3-torch with libopenblas0-pthread (else PyTorch runs on reference BLAS). OMP_WAIT_POLICY is
 PASSIVE unless set: on two shared cores GOMP's spinning workers fight OpenBLAS's threads, and the default (spinning)
-made the forward 2-5x slower and its spread far wider in our runs.
+made the forward 2-5x slower and its spread far wider in our runs (set in minilm.py, shared with the LoReFT peer).
 """
-import json
-import math
 import os
 import statistics
-import struct
 import sys
 import time
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when libgomp loads, with torch below
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import minilm  # noqa: E402 (sets OMP_WAIT_POLICY before torch loads)
+import torch  # noqa: E402
 
-import numpy as np
-import torch
-
-DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64, "I32": np.int32}
 TOLERANCE = 1e-4  # relative, on the loss
-
-
-def load(path):
-    """(tensors by name, metadata) from a safetensors file."""
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = info["data_offsets"]
-        arr = np.frombuffer(raw[8 + n + a:8 + n + b], dtype=DTYPES[info["dtype"]]).reshape(info["shape"])
-        out[name] = torch.from_numpy(arr.copy())
-    return out, header.get("__metadata__", {})
-
-
-W = None
-
-
-def ln(x, prefix, eps=1e-12):
-    return torch.nn.functional.layer_norm(x, x.shape[-1:], W[prefix + ".weight"], W[prefix + ".bias"], eps)
-
-
-def linear(x, prefix):
-    return x @ W[prefix + ".weight_t"] + W[prefix + ".bias"]
 
 
 def lora_linear(x, prefix, lora, scaling):
     """The module's output, plus scaling * (x A^T) B^T where LoRA targets it."""
-    y = linear(x, prefix)
+    y = minilm.linear(x, prefix)
     if lora is not None and prefix + ".A" in lora:
         y = y + scaling * ((x @ lora[prefix + ".A"].T) @ lora[prefix + ".B"].T)
     return y
 
 
 def encoder(ids, mask, lora=None, scaling=0.0):
-    b, s = ids.shape
-    x = W["embeddings.word_embeddings.weight"][ids] + W["embeddings.token_type_embeddings.weight"][0] \
-        + W["embeddings.position_embeddings.weight"][:s]
-    x = ln(x, "embeddings.LayerNorm")
-    ext = (1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
-    heads, dh = 12, 32
-    for L in range(6):
-        p = "encoder.layer.%d." % L
-        q = lora_linear(x, p + "attention.self.query", lora, scaling).view(b, s, heads, dh).transpose(1, 2)
-        k = lora_linear(x, p + "attention.self.key", lora, scaling).view(b, s, heads, dh).transpose(1, 2)
-        v = lora_linear(x, p + "attention.self.value", lora, scaling).view(b, s, heads, dh).transpose(1, 2)
-        att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(dh) + ext, dim=-1)
-        ctx = (att @ v).transpose(1, 2).reshape(b, s, heads * dh)
-        x1 = ln(linear(ctx, p + "attention.output.dense") + x, p + "attention.output.LayerNorm")
-        h = linear(x1, p + "intermediate.dense")
-        h = 0.5 * h * (1.0 + torch.erf(h / math.sqrt(2.0)))
-        x = ln(linear(h, p + "output.dense") + x1, p + "output.LayerNorm")
-    return x
+    return minilm.encoder(ids, mask, linear_fn=lambda x, prefix: lora_linear(x, prefix, lora, scaling))
 
 
 def classify_loss(ids, mask, labels, params, scaling):
-    hidden = encoder(ids, mask, params, scaling)
-    m = mask.float()[..., None]
-    pooled = (hidden * m).sum(1) / m.sum(1)
-    logits = pooled @ params["head.W"] + params["head.b"]
+    logits = minilm.mean_pool_logits(encoder(ids, mask, params, scaling), mask, params)
     return torch.nn.functional.cross_entropy(logits, labels)
 
 
@@ -111,14 +60,13 @@ def blas():
 
 
 def main():
-    global W
     if len(sys.argv) != 3:
         sys.exit(__doc__)
     threads = len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
     folder, jreft_loss = sys.argv[1], float(sys.argv[2])
-    W, _ = load(folder + "/minilm.safetensors")
-    setup, meta = load(folder + "/lora.safetensors")
+    minilm.W = minilm.load(folder + "/minilm.safetensors")[0]
+    setup, meta = minilm.load(folder + "/lora.safetensors")
     r, alpha = int(meta["r"]), float(meta["lora_alpha"])
     scaling = alpha / r
     ids, mask, labels = setup["input_ids"], setup["attention_mask"], setup["labels"]

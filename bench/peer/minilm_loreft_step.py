@@ -8,46 +8,14 @@ loss as jreft on the exported batch and parameters, then times on batch 16 x seq
 Usage: python3 bench/peer/minilm_loreft_step.py runs/peer JREFT_LOSS
 Needs Debian's python3-torch with libopenblas0-pthread (else PyTorch runs on reference BLAS).
 """
-import json
-import math
 import os
 import statistics
-import struct
 import sys
 import time
 
-# as in the LoRA peer (and jreft): OpenMP threads sleep when idle instead of spinning against OpenBLAS's threads
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when libgomp loads, with torch below
-
-import numpy as np
-import torch
-
-DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64, "I32": np.int32}
-
-
-def load(path):
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    out = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = info["data_offsets"]
-        arr = np.frombuffer(raw[8 + n + a:8 + n + b], dtype=DTYPES[info["dtype"]]).reshape(info["shape"])
-        out[name] = torch.from_numpy(arr.copy())
-    return out
-
-
-W = None
-
-
-def ln(x, prefix, eps=1e-12):
-    return torch.nn.functional.layer_norm(x, x.shape[-1:], W[prefix + ".weight"], W[prefix + ".bias"], eps)
-
-
-def linear(x, prefix):
-    return x @ W[prefix + ".weight_t"] + W[prefix + ".bias"]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import minilm  # noqa: E402 (sets OMP_WAIT_POLICY before torch loads)
+import torch  # noqa: E402
 
 
 def loreft(h, p, prefix):
@@ -58,35 +26,19 @@ def loreft(h, p, prefix):
 
 def encoder(ids, mask, sites, params):
     """sites: {layer: [(param prefix, positions [b] index tensor)]} applied to that layer's block output."""
-    b, s = ids.shape
-    x = W["embeddings.word_embeddings.weight"][ids] + W["embeddings.token_type_embeddings.weight"][0] \
-        + W["embeddings.position_embeddings.weight"][:s]
-    x = ln(x, "embeddings.LayerNorm")
-    ext = (1.0 - mask[:, None, None, :].float()) * torch.finfo(torch.float32).min
-    heads, dh = 12, 32
-    rows = torch.arange(b)
-    for L in range(6):
-        p = "encoder.layer.%d." % L
-        q = linear(x, p + "attention.self.query").view(b, s, heads, dh).transpose(1, 2)
-        k = linear(x, p + "attention.self.key").view(b, s, heads, dh).transpose(1, 2)
-        v = linear(x, p + "attention.self.value").view(b, s, heads, dh).transpose(1, 2)
-        att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(dh) + ext, dim=-1)
-        ctx = (att @ v).transpose(1, 2).reshape(b, s, heads * dh)
-        x1 = ln(linear(ctx, p + "attention.output.dense") + x, p + "attention.output.LayerNorm")
-        h = linear(x1, p + "intermediate.dense")
-        h = 0.5 * h * (1.0 + torch.erf(h / math.sqrt(2.0)))
-        x = ln(linear(h, p + "output.dense") + x1, p + "output.LayerNorm")
-        for prefix, pos in sites.get(L, []):
+    rows = torch.arange(ids.shape[0])
+
+    def block_output(layer, x):
+        for prefix, pos in sites.get(layer, []):
             x = x.clone()
             x[rows, pos] = loreft(x[rows, pos], params, prefix)
-    return x
+        return x
+
+    return minilm.encoder(ids, mask, block_output=block_output)
 
 
 def classify_loss(ids, mask, labels, params, sites):
-    hidden = encoder(ids, mask, sites, params)
-    m = mask.float()[..., None]
-    pooled = (hidden * m).sum(1) / m.sum(1)
-    logits = pooled @ params["head.W"] + params["head.b"]
+    logits = minilm.mean_pool_logits(encoder(ids, mask, sites, params), mask, params)
     return torch.nn.functional.cross_entropy(logits, labels)
 
 
@@ -113,11 +65,10 @@ def median_ms(fn, n):
 
 
 def main():
-    global W
     torch.set_num_threads(2)
     folder, jreft_loss = sys.argv[1], float(sys.argv[2])
-    W = load(folder + "/minilm.safetensors")
-    setup = load(folder + "/setup.safetensors")
+    minilm.W = minilm.load(folder + "/minilm.safetensors")[0]
+    setup = minilm.load(folder + "/setup.safetensors")[0]
     ids, mask, labels = setup["input_ids"], setup["attention_mask"], setup["labels"]
     params = {k: v.clone().requires_grad_(True) for k, v in setup.items() if k.startswith(("site", "head"))}
     loss = classify_loss(ids, mask, labels, params, main_job_sites(mask))
