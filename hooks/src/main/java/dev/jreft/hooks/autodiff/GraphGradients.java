@@ -31,14 +31,43 @@ public final class GraphGradients {
     private record Built(CompiledGraph prefix, List<String> frontier, GradientGraph gradient, CompiledGraph compiled) {
     }
 
-    /** Frontier values per (prefix graph, input contents): a batch seen again skips the frozen prefix. */
-    private static final Map<String, Map<String, INDArray>> PREFIX_OUTPUTS = java.util.Collections.synchronizedMap(
-            new LinkedHashMap<>(64, 0.75f, true) {
-                @Override
-                protected boolean removeEldestEntry(Map.Entry<String, Map<String, INDArray>> e) {
-                    return size() > 64;
-                }
-            });
+    /**
+     * Frontier values per (prefix graph, input contents): a batch seen again skips the frozen prefix. Bounded by
+     * bytes, not entries: training on fresh batches never hits it, and 64 main-job frontiers held 150 MB.
+     */
+    static final long PREFIX_CACHE_BYTES = 32L << 20;
+    private static final Map<String, Map<String, INDArray>> PREFIX_OUTPUTS = new LinkedHashMap<>(16, 0.75f, true);
+    private static long prefixBytes;
+
+    /** The cached frontier of {@code key}, computed by {@code run} when absent; the eldest go past the bound. */
+    private static synchronized Map<String, INDArray> cachedPrefix(String key,
+                                                                   java.util.function.Supplier<Map<String, INDArray>> run) {
+        Map<String, INDArray> hit = PREFIX_OUTPUTS.get(key);
+        if (hit != null) {
+            return hit;
+        }
+        Map<String, INDArray> value = run.get();
+        long bytes = bytes(value);
+        if (bytes <= PREFIX_CACHE_BYTES) {
+            PREFIX_OUTPUTS.put(key, value);
+            prefixBytes += bytes;
+            var eldest = PREFIX_OUTPUTS.entrySet().iterator();
+            while (prefixBytes > PREFIX_CACHE_BYTES && eldest.hasNext()) {
+                prefixBytes -= bytes(eldest.next().getValue());
+                eldest.remove();
+            }
+        }
+        return value;
+    }
+
+    /** Bytes the prefix-output cache holds now. */
+    static synchronized long cachedPrefixBytes() {
+        return prefixBytes;
+    }
+
+    private static long bytes(Map<String, INDArray> values) {
+        return values.values().stream().mapToLong(v -> v.length() * v.dataType().width()).sum();
+    }
 
     /** Built backward graphs per (graph, input shapes, loss, sources): a new batch of the same shapes reuses one. */
     private static final Map<String, Built> CACHE = java.util.Collections.synchronizedMap(
@@ -123,7 +152,7 @@ public final class GraphGradients {
             in.put(name, v);
             key.append('|').append(name).append(contentHash(v));
         }
-        return PREFIX_OUTPUTS.computeIfAbsent(key.toString(), k -> built.prefix().run(in, built.frontier()));
+        return cachedPrefix(key.toString(), () -> built.prefix().run(in, built.frontier()));
     }
 
     private static String contentHash(INDArray v) {

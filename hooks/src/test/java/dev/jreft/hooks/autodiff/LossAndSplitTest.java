@@ -51,4 +51,40 @@ class LossAndSplitTest {
         org.junit.jupiter.api.Assertions.assertTrue(split.prefix().nodes().stream()
                 .noneMatch(n -> n.getOutputList().contains(and)), "the prefix no longer computes the mask");
     }
+
+    @Test
+    void theFrozenPrefixCacheStaysWithinItsByteBound() {
+        // h = Relu(x) is the frozen prefix (a 4 MB frontier per batch), y = Σ h·w with w trained
+        dev.jreft.hooks.graph.OnnxGraph g = dev.jreft.hooks.graph.OnnxGraph.create(17, "prefix-cache");
+        g.append("t", b -> {
+            String x = b.input("x", dev.jreft.hooks.graph.ElemTypes.FLOAT, 1, 1024, 1024);
+            String w = b.input("w", dev.jreft.hooks.graph.ElemTypes.FLOAT, 1024);
+            b.opTo("y", "Mul", List.of(b.op("Relu", List.of(x)), w));
+            b.expose("y");
+        });
+        java.util.function.Function<dev.jreft.hooks.graph.OnnxGraph, String> loss = gr -> {
+            String[] name = new String[1];
+            gr.append("loss", b -> name[0] = b.op("ReduceSum", List.of("y"), Attr.i("keepdims", 0)));
+            return name[0];
+        };
+        org.nd4j.linalg.api.ndarray.INDArray w = Nd4j.ones(org.nd4j.linalg.api.buffer.DataType.FLOAT, 1024);
+        GraphGradients.Result first = null;
+        org.nd4j.linalg.api.ndarray.INDArray x0 = Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 1, 1024, 1024);
+        for (int i = 0; i < 12; i++) { // 48 MB of fresh frontiers
+            org.nd4j.linalg.api.ndarray.INDArray x = i == 0 ? x0 : Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT,
+                    1, 1024, 1024);
+            GraphGradients.Result r = GraphGradients.compute("prefix-cache", "sum", g, java.util.Map.of("x", x, "w", w),
+                    loss, java.util.Map.of(), List.of("w"), dev.jreft.hooks.runtime.OrtRuntime.shared());
+            if (i == 0) {
+                first = r;
+            }
+            org.junit.jupiter.api.Assertions.assertTrue(GraphGradients.cachedPrefixBytes()
+                    <= GraphGradients.PREFIX_CACHE_BYTES, "cache holds " + GraphGradients.cachedPrefixBytes());
+        }
+        org.junit.jupiter.api.Assertions.assertTrue(GraphGradients.cachedPrefixBytes() > 0);
+        // the first batch again (evicted by now) gives the same gradient
+        GraphGradients.Result again = GraphGradients.compute("prefix-cache", "sum", g, java.util.Map.of("x", x0, "w", w),
+                loss, java.util.Map.of(), List.of("w"), dev.jreft.hooks.runtime.OrtRuntime.shared());
+        org.junit.jupiter.api.Assertions.assertEquals(first.loss(), again.loss(), 1e-3 * Math.abs(first.loss()));
+    }
 }
