@@ -31,14 +31,59 @@ public final class GraphGradients {
     private record Built(CompiledGraph prefix, List<String> frontier, GradientGraph gradient, CompiledGraph compiled) {
     }
 
-    /** Frontier values per (prefix graph, input contents): a batch seen again skips the frozen prefix. */
-    private static final Map<String, Map<String, INDArray>> PREFIX_OUTPUTS = java.util.Collections.synchronizedMap(
-            new LinkedHashMap<>(64, 0.75f, true) {
-                @Override
-                protected boolean removeEldestEntry(Map.Entry<String, Map<String, INDArray>> e) {
-                    return size() > 64;
-                }
-            });
+    /** System property: bytes of frontier values the prefix cache may hold (default 32 MiB; 0 turns it off). */
+    public static final String PREFIX_CACHE_BYTES = "jreft.autodiff.prefixCacheBytes";
+
+    /**
+     * Frontier values per (prefix graph, input contents): a batch seen again skips the frozen prefix. Bounded by
+     * bytes as well as entries: every new batch adds its frontier (MiniLM LoReFT at 16 x 32: 2.7 MB), and a run
+     * whose batches never repeat (or repeat after more than the cache holds) only pays for it.
+     */
+    private static final FrontierCache PREFIX_OUTPUTS = new FrontierCache(64,
+            Long.getLong(PREFIX_CACHE_BYTES, 32L << 20));
+
+    /** A least-recently-used map of frontier values, at most {@code entries} of them and {@code bytes} in all. */
+    static final class FrontierCache {
+        private final int entries;
+        private final long bytes;
+        private final LinkedHashMap<String, Map<String, INDArray>> map = new LinkedHashMap<>(16, 0.75f, true);
+        private long held;
+
+        FrontierCache(int entries, long bytes) {
+            this.entries = entries;
+            this.bytes = bytes;
+        }
+
+        synchronized Map<String, INDArray> get(String key) {
+            return map.get(key);
+        }
+
+        synchronized void put(String key, Map<String, INDArray> values) {
+            long size = size(values);
+            if (size > bytes) {
+                return;
+            }
+            Map<String, INDArray> old = map.put(key, values);
+            held += size - (old == null ? 0 : size(old));
+            var it = map.entrySet().iterator();
+            while ((map.size() > entries || held > bytes) && it.hasNext()) {
+                held -= size(it.next().getValue());
+                it.remove();
+            }
+        }
+
+        synchronized long held() {
+            return held;
+        }
+
+        private static long size(Map<String, INDArray> values) {
+            long n = 0;
+            for (INDArray v : values.values()) {
+                n += v.length() * v.dataType().width();
+            }
+            return n;
+        }
+    }
 
     /** Built backward graphs per (graph, input shapes, loss, sources): a new batch of the same shapes reuses one. */
     private static final Map<String, Built> CACHE = java.util.Collections.synchronizedMap(
@@ -62,11 +107,14 @@ public final class GraphGradients {
             key.append('|').append(in).append(v == null ? "?" : java.util.Arrays.toString(v.shape()));
         }
         Built built = CACHE.get(key.toString());
-        if (built == null) {
-            built = build(graph, feeds, appendLoss, lossFeeds, sources, runtime);
-            CACHE.put(key.toString(), built);
+        if (built != null) {
+            return run(built, feeds, lossFeeds, sources);
         }
-        return run(built, feeds, lossFeeds, sources);
+        built = build(graph, feeds, appendLoss, lossFeeds, sources, runtime);
+        CACHE.put(key.toString(), built);
+        Result r = run(built, feeds, lossFeeds, sources); // builds the sessions
+        dev.jreft.hooks.runtime.NativeMemory.afterBuild();
+        return r;
     }
 
     /**
@@ -108,7 +156,8 @@ public final class GraphGradients {
         GradientGraph gg = GradientBuilder.build(split.suffix(), loss, distinct, shapes);
         CompiledGraph prefix = split.frontier().isEmpty() ? null
                 : new CompiledGraph(split.prefix(), split.prefix().fingerprint(), runtime);
-        return new Built(prefix, split.frontier(), gg, new CompiledGraph(gg.graph(), gg.graph().fingerprint(), runtime));
+        return new Built(prefix, split.frontier(), gg, new CompiledGraph(gg.graph(), gg.graph().fingerprint(), runtime,
+                OrtRuntime.Use.GRADIENT));
     }
 
     private static Map<String, INDArray> prefixOutputs(Built built, Map<String, INDArray> all) {
@@ -122,20 +171,32 @@ public final class GraphGradients {
             in.put(name, v);
             key.append('|').append(name).append(contentHash(v));
         }
-        return PREFIX_OUTPUTS.computeIfAbsent(key.toString(), k -> built.prefix().run(in, built.frontier()));
+        Map<String, INDArray> out = PREFIX_OUTPUTS.get(key.toString());
+        if (out == null) {
+            out = built.prefix().run(in, built.frontier());
+            PREFIX_OUTPUTS.put(key.toString(), out);
+        }
+        return out;
     }
 
     private static String contentHash(INDArray v) {
         if (v == null) {
             return "null";
         }
-        java.nio.ByteBuffer b = v.dup('c').data().asNio();
+        // an array that owns its memory in C order is hashed in place; a view is copied, and the copy freed now
+        // (not when the garbage collector gets to it)
+        boolean own = !v.isView() && v.ordering() == 'c' && v.offset() == 0 && v.data().length() == v.length();
+        INDArray c = own ? v : v.dup('c');
         try {
             java.security.MessageDigest md = java.security.MessageDigest.getInstance("SHA-256");
-            md.update(b);
+            md.update(c.data().asNio());
             return java.util.Arrays.toString(v.shape()) + v.dataType() + java.util.HexFormat.of().formatHex(md.digest());
         } catch (java.security.NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
+        } finally {
+            if (c != v && c.closeable()) {
+                c.close();
+            }
         }
     }
 

@@ -22,13 +22,27 @@ public final class CompiledGraph {
     private final OnnxGraph graph;
     private final String fingerprint;
     private final OrtRuntime runtime;
-    /** Output shapes seen per input-shape signature, so later runs can pin outputs into preallocated arrays. */
-    private final Map<String, Map<String, long[]>> outputShapes = new java.util.concurrent.ConcurrentHashMap<>();
+    /**
+     * Output shapes and types seen per input-shape signature, so later runs can pin outputs into preallocated
+     * arrays.
+     */
+    private final Map<String, Map<String, Out>> outputShapes = new java.util.concurrent.ConcurrentHashMap<>();
+
+    private record Out(long[] shape, ai.onnxruntime.OnnxJavaType type) {
+    }
+
+    private final OrtRuntime.Use use;
 
     public CompiledGraph(OnnxGraph graph, String fingerprint, OrtRuntime runtime) {
+        this(graph, fingerprint, runtime, OrtRuntime.Use.INFERENCE);
+    }
+
+    /** A graph whose session is built for {@code use} (a backward graph: {@link OrtRuntime.Use#GRADIENT}). */
+    public CompiledGraph(OnnxGraph graph, String fingerprint, OrtRuntime runtime, OrtRuntime.Use use) {
         this.graph = graph;
         this.fingerprint = fingerprint;
         this.runtime = runtime;
+        this.use = use;
     }
 
     public OnnxGraph graph() {
@@ -41,7 +55,7 @@ public final class CompiledGraph {
 
     /** Builds (or finds) the ORT session now, so later runs pay no creation cost. */
     public OrtSession session() {
-        return runtime.session(fingerprint + "|dynamic|" + runtime.optionsKey(), graph::toBytes);
+        return runtime.session(fingerprint + "|dynamic|" + runtime.optionsKey(), graph, use);
     }
 
     public Set<String> inputNames() {
@@ -73,11 +87,12 @@ public final class CompiledGraph {
             }
             Set<String> wanted = outputs.isEmpty() ? s.getOutputNames() : new LinkedHashSet<>(outputs);
             String sig = signature.toString() + "->" + wanted;
-            Map<String, long[]> shapes = outputShapes.get(sig);
+            Map<String, Out> shapes = outputShapes.get(sig);
             if (shapes != null) {
                 // outputs go straight into ND4J memory: no copy out of ORT
                 for (String name : wanted) {
-                    pinned.put(name, Tensors.pinnedFloat(runtime.env(), shapes.get(name)));
+                    Out o = shapes.get(name);
+                    pinned.put(name, Tensors.pinned(runtime.env(), o.type(), o.shape()));
                 }
                 Map<String, OnnxTensor> pins = new LinkedHashMap<>();
                 pinned.forEach((k, v) -> pins.put(k, v.tensor()));
@@ -89,15 +104,15 @@ public final class CompiledGraph {
             }
             try (OrtSession.Result r = s.run(ort, wanted)) {
                 Map<String, INDArray> out = new LinkedHashMap<>();
-                Map<String, long[]> seen = new LinkedHashMap<>();
-                boolean allFloat = true;
+                Map<String, Out> seen = new LinkedHashMap<>();
+                boolean pinnable = true;
                 for (String name : wanted) {
                     OnnxTensor v = (OnnxTensor) r.get(name).orElseThrow();
                     out.put(name, Tensors.fromOrt(v));
-                    seen.put(name, v.getInfo().getShape());
-                    allFloat &= v.getInfo().type == ai.onnxruntime.OnnxJavaType.FLOAT;
+                    seen.put(name, new Out(v.getInfo().getShape(), v.getInfo().type));
+                    pinnable &= Tensors.pinnable(v.getInfo().type);
                 }
-                if (allFloat) {
+                if (pinnable) {
                     outputShapes.put(sig, seen);
                 }
                 return out;

@@ -43,6 +43,10 @@ public final class Tensors {
             if (shareable(a) && a.dataType() == DataType.LONG) {
                 return OnnxTensor.createTensor(env, memory(a).asLongBuffer(), shape);
             }
+            if (shareable(a) && a.dataType() == DataType.BOOL) {
+                // ND4J keeps a bool as one byte, 0 or 1: ORT's layout
+                return OnnxTensor.createTensor(env, memory(a), shape, OnnxJavaType.BOOL);
+            }
         } catch (OrtException e) {
             throw new IllegalStateException("cannot create ORT tensor: " + e.getMessage(), e);
         }
@@ -84,11 +88,28 @@ public final class Tensors {
         }
     }
 
-    /** A float array ORT can write into directly as a pinned output; returns the pair. */
-    static Pinned pinnedFloat(OrtEnvironment env, long[] shape) {
-        INDArray a = Nd4j.createUninitialized(DataType.FLOAT, shape, 'c');
+    /** True for the output types {@link #pinned} supports. */
+    static boolean pinnable(OnnxJavaType type) {
+        return type == OnnxJavaType.FLOAT || type == OnnxJavaType.INT64 || type == OnnxJavaType.BOOL;
+    }
+
+    /** An array of {@code type} (float, int64 or bool) ORT can write into directly as a pinned output. */
+    static Pinned pinned(OrtEnvironment env, OnnxJavaType type, long[] shape) {
+        DataType dt = switch (type) {
+            case FLOAT -> DataType.FLOAT;
+            case INT64 -> DataType.LONG;
+            case BOOL -> DataType.BOOL;
+            default -> throw new IllegalArgumentException("output type " + type + " cannot be pinned");
+        };
+        INDArray a = Nd4j.createUninitialized(dt, shape, 'c');
         try {
-            return new Pinned(a, OnnxTensor.createTensor(env, memory(a).asFloatBuffer(), shape));
+            ByteBuffer m = memory(a);
+            OnnxTensor t = switch (type) {
+                case FLOAT -> OnnxTensor.createTensor(env, m.asFloatBuffer(), shape);
+                case INT64 -> OnnxTensor.createTensor(env, m.asLongBuffer(), shape);
+                default -> OnnxTensor.createTensor(env, m, shape, OnnxJavaType.BOOL);
+            };
+            return new Pinned(a, t);
         } catch (OrtException e) {
             throw new IllegalStateException("cannot create ORT tensor: " + e.getMessage(), e);
         }
