@@ -117,6 +117,7 @@ public final class ShapeProbe {
             throw new IllegalStateException("shape probe failed: " + e.getMessage(), e);
         } finally {
             in.values().forEach(OnnxTensor::close);
+            java.lang.ref.Reference.reachabilityFence(feeds); // the ORT tensors read the arrays without holding them
         }
         return bytes;
     }

@@ -122,6 +122,11 @@ public final class CompiledGraph {
         } finally {
             ort.values().forEach(OnnxTensor::close);
             pinned.values().forEach(p -> p.tensor().close());
+            // the ORT tensors read and write the arrays' memory, but do not keep the arrays alive: without this a
+            // collection during the run could free an array (ND4J frees its memory when it is collected) that the
+            // run was still reading (seen: a labels tensor whose indices were heap addresses)
+            java.lang.ref.Reference.reachabilityFence(feeds);
+            java.lang.ref.Reference.reachabilityFence(pinned);
         }
     }
 
