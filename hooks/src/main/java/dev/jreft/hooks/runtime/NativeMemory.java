@@ -78,7 +78,7 @@ public final class NativeMemory {
      */
     static void keepFreedBlocks() {
         LibC c = libc;
-        if (c == null || Boolean.getBoolean("x.nomallopt")) {
+        if (c == null) {
             return;
         }
         try {
