@@ -31,42 +31,81 @@ public final class GraphGradients {
     private record Built(CompiledGraph prefix, List<String> frontier, GradientGraph gradient, CompiledGraph compiled) {
     }
 
+    /** System property: bytes of frontier values the prefix cache may hold (default 32 MiB; 0 turns it off). */
+    public static final String PREFIX_CACHE_BYTES = "jreft.autodiff.prefixCacheBytes";
+
     /**
      * Frontier values per (prefix graph, input contents): a batch seen again skips the frozen prefix. Bounded by
-     * bytes, not entries: training on fresh batches never hits it, and 64 main-job frontiers held 150 MB.
+     * bytes as well as entries: every new batch adds its frontier (MiniLM LoReFT at 16 x 32: 2.7 MB). A batch's
+     * values are kept from its second sighting on (its key is remembered at the first): a run whose batches never
+     * repeat keeps nothing. Kept from the first, they were dropped a dozen batches later, by then in the old
+     * generation of the Java heap, where the arrays (small objects holding megabytes of ND4J memory each) waited
+     * for an old-generation collection: 2.5 MB more native memory per step, 370 MB after 150 LoReFT steps.
      */
-    static final long PREFIX_CACHE_BYTES = 32L << 20;
-    private static final Map<String, Map<String, INDArray>> PREFIX_OUTPUTS = new LinkedHashMap<>(16, 0.75f, true);
-    private static long prefixBytes;
-
-    /** The cached frontier of {@code key}, computed by {@code run} when absent; the eldest go past the bound. */
-    private static synchronized Map<String, INDArray> cachedPrefix(String key,
-                                                                   java.util.function.Supplier<Map<String, INDArray>> run) {
-        Map<String, INDArray> hit = PREFIX_OUTPUTS.get(key);
-        if (hit != null) {
-            return hit;
-        }
-        Map<String, INDArray> value = run.get();
-        long bytes = bytes(value);
-        if (bytes <= PREFIX_CACHE_BYTES) {
-            PREFIX_OUTPUTS.put(key, value);
-            prefixBytes += bytes;
-            var eldest = PREFIX_OUTPUTS.entrySet().iterator();
-            while (prefixBytes > PREFIX_CACHE_BYTES && eldest.hasNext()) {
-                prefixBytes -= bytes(eldest.next().getValue());
-                eldest.remove();
-            }
-        }
-        return value;
-    }
+    private static final FrontierCache PREFIX_OUTPUTS = new FrontierCache(64,
+            Long.getLong(PREFIX_CACHE_BYTES, 32L << 20));
 
     /** Bytes the prefix-output cache holds now. */
-    static synchronized long cachedPrefixBytes() {
-        return prefixBytes;
+    static long cachedPrefixBytes() {
+        return PREFIX_OUTPUTS.held();
     }
 
-    private static long bytes(Map<String, INDArray> values) {
-        return values.values().stream().mapToLong(v -> v.length() * v.dataType().width()).sum();
+    /** Bytes the prefix-output cache may hold. */
+    static long prefixCacheBound() {
+        return PREFIX_OUTPUTS.bytes;
+    }
+
+    /**
+     * A least-recently-used map of frontier values, at most {@code entries} of them and {@code bytes} in all, that
+     * admits a key the second time it is offered.
+     */
+    static final class FrontierCache {
+        private final int entries;
+        private final long bytes;
+        private final LinkedHashMap<String, Map<String, INDArray>> map = new LinkedHashMap<>(16, 0.75f, true);
+        /** Keys offered once, most recent last (a few hundred bytes each). */
+        private final LinkedHashMap<String, Boolean> seen = new LinkedHashMap<>(16, 0.75f, true) {
+            @Override
+            protected boolean removeEldestEntry(Map.Entry<String, Boolean> e) {
+                return size() > 4096;
+            }
+        };
+        private long held;
+
+        FrontierCache(int entries, long bytes) {
+            this.entries = entries;
+            this.bytes = bytes;
+        }
+
+        synchronized Map<String, INDArray> get(String key) {
+            return map.get(key);
+        }
+
+        synchronized void put(String key, Map<String, INDArray> values) {
+            long size = size(values);
+            if (size > bytes || seen.put(key, Boolean.TRUE) == null) {
+                return; // too large, or the first sighting
+            }
+            Map<String, INDArray> old = map.put(key, values);
+            held += size - (old == null ? 0 : size(old));
+            var it = map.entrySet().iterator();
+            while ((map.size() > entries || held > bytes) && it.hasNext()) {
+                held -= size(it.next().getValue());
+                it.remove();
+            }
+        }
+
+        synchronized long held() {
+            return held;
+        }
+
+        private static long size(Map<String, INDArray> values) {
+            long n = 0;
+            for (INDArray v : values.values()) {
+                n += v.length() * v.dataType().width();
+            }
+            return n;
+        }
     }
 
     /** Built backward graphs per (graph, input shapes, loss, sources): a new batch of the same shapes reuses one. */
@@ -91,11 +130,14 @@ public final class GraphGradients {
             key.append('|').append(in).append(v == null ? "?" : java.util.Arrays.toString(v.shape()));
         }
         Built built = CACHE.get(key.toString());
-        if (built == null) {
-            built = build(graph, feeds, appendLoss, lossFeeds, sources, runtime);
-            CACHE.put(key.toString(), built);
+        if (built != null) {
+            return run(built, feeds, lossFeeds, sources);
         }
-        return run(built, feeds, lossFeeds, sources);
+        built = build(graph, feeds, appendLoss, lossFeeds, sources, runtime);
+        CACHE.put(key.toString(), built);
+        Result r = run(built, feeds, lossFeeds, sources); // builds the sessions
+        dev.jreft.hooks.runtime.NativeMemory.afterBuild();
+        return r;
     }
 
     /**
@@ -138,7 +180,8 @@ public final class GraphGradients {
         GradientGraph gg = GradientBuilder.build(split.suffix(), loss, distinct, shapes);
         CompiledGraph prefix = split.frontier().isEmpty() ? null
                 : new CompiledGraph(split.prefix(), split.prefix().fingerprint(), runtime);
-        return new Built(prefix, split.frontier(), gg, new CompiledGraph(gg.graph(), gg.graph().fingerprint(), runtime));
+        return new Built(prefix, split.frontier(), gg, new CompiledGraph(gg.graph(), gg.graph().fingerprint(), runtime,
+                OrtRuntime.Use.GRADIENT));
     }
 
     private static Map<String, INDArray> prefixOutputs(Built built, Map<String, INDArray> all) {
@@ -152,20 +195,32 @@ public final class GraphGradients {
             in.put(name, v);
             key.append('|').append(name).append(contentHash(v));
         }
-        return cachedPrefix(key.toString(), () -> built.prefix().run(in, built.frontier()));
+        Map<String, INDArray> out = PREFIX_OUTPUTS.get(key.toString());
+        if (out == null) {
+            out = built.prefix().run(in, built.frontier());
+            PREFIX_OUTPUTS.put(key.toString(), out);
+        }
+        return out;
     }
 
     private static String contentHash(INDArray v) {
         if (v == null) {
             return "null";
         }
-        java.nio.ByteBuffer b = v.dup('c').data().asNio();
+        // an array that owns its memory in C order is hashed in place; a view is copied, and the copy freed now
+        // (not when the garbage collector gets to it)
+        boolean own = !v.isView() && v.ordering() == 'c' && v.offset() == 0 && v.data().length() == v.length();
+        INDArray c = own ? v : v.dup('c');
         try {
             java.security.MessageDigest md = java.security.MessageDigest.getInstance("SHA-256");
-            md.update(b);
+            md.update(c.data().asNio());
             return java.util.Arrays.toString(v.shape()) + v.dataType() + java.util.HexFormat.of().formatHex(md.digest());
         } catch (java.security.NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
+        } finally {
+            if (c != v && c.closeable()) {
+                c.close();
+            }
         }
     }
 

@@ -147,9 +147,9 @@ public record PrefixSplit(OnnxGraph prefix, OnnxGraph suffix, List<String> front
             }
         }
         sg.clearOutput().addAllOutput(outs);
-        return new PrefixSplit(OnnxGraph.parse(pm.build().toByteArray(), g.origin() + " (frozen prefix)", null),
-                OnnxGraph.parse(sm.build().toByteArray(), g.origin() + " (trainable suffix)", null),
-                List.copyOf(frontier));
+        // wrapped, not serialized and parsed again: both halves share the graph's tensors
+        return new PrefixSplit(OnnxGraph.wrap(pm.build(), g.origin() + " (frozen prefix)"),
+                OnnxGraph.wrap(sm.build(), g.origin() + " (trainable suffix)"), List.copyOf(frontier));
     }
 
     private static ValueInfoProto valueInfo(String name, int elemType, long[] shape) {

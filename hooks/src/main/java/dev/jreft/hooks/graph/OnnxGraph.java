@@ -67,58 +67,154 @@ public final class OnnxGraph {
     /** Loads a model file; tensors stored as external data are read from files beside it. */
     public static OnnxGraph load(Path file) {
         AtomicFiles.requireRegularFile(file, "model");
-        byte[] bytes;
+        ByteString bytes;
         try {
-            bytes = Files.readAllBytes(file);
+            bytes = read(file);
         } catch (NoSuchFileException e) {
             throw new OnnxFormatException("ONNX file not found: " + file);
         } catch (IOException e) {
             throw new OnnxFormatException("cannot read ONNX file " + file + " (" + AtomicFiles.reason(e) + ")", e);
         }
         Path dir = file.toAbsolutePath().getParent();
-        return parse(bytes, file.toString(), dir);
+        return parse(bytes, true, file.toString(), dir, null); // read here, so never modified
+    }
+
+    /**
+     * Serialized models at least this large are parsed from native memory (see {@link #parse(byte[], String, Path)}).
+     */
+    static final int OFF_HEAP_BYTES = 1 << 20;
+
+    /** A file's bytes: in native memory when large (read without a heap copy), else on the heap. */
+    private static ByteString read(Path file) throws IOException {
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file)) {
+            long size = ch.size();
+            if (size >= OFF_HEAP_BYTES && size <= Integer.MAX_VALUE) {
+                java.nio.ByteBuffer direct = allocateNative((int) size);
+                if (direct != null) {
+                    while (direct.hasRemaining() && ch.read(direct) >= 0) {
+                        // read it all
+                    }
+                    direct.flip();
+                    return com.google.protobuf.UnsafeByteOperations.unsafeWrap(direct);
+                }
+            }
+        }
+        return com.google.protobuf.UnsafeByteOperations.unsafeWrap(Files.readAllBytes(file));
+    }
+
+    /** A direct buffer of {@code size} bytes, or null when the JVM's direct-memory limit refuses it. */
+    private static java.nio.ByteBuffer allocateNative(int size) {
+        try {
+            return java.nio.ByteBuffer.allocateDirect(size);
+        } catch (OutOfMemoryError e) {
+            return null; // -XX:MaxDirectMemorySize: the heap holds the model, as before
+        }
     }
 
     /** Loads a model stored as a resource on the class path (for example inside a Maven artifact's jar). */
     public static OnnxGraph fromResource(String resource) {
         String name = resource.startsWith("/") ? resource.substring(1) : resource;
-        try (InputStream in = OnnxGraph.class.getClassLoader().getResourceAsStream(name)) {
-            if (in == null) {
-                throw new OnnxFormatException("resource '" + name + "' is not on the class path;"
-                        + " add the Maven artifact that holds it as a dependency");
+        java.net.URL url = OnnxGraph.class.getClassLoader().getResource(name);
+        if (url == null) {
+            throw new OnnxFormatException("resource '" + name + "' is not on the class path;"
+                    + " add the Maven artifact that holds it as a dependency");
+        }
+        try {
+            java.net.URLConnection c = url.openConnection();
+            c.setUseCaches(false); // the jar file is not kept open for the JVM's lifetime
+            long size = c.getContentLengthLong();
+            try (InputStream in = c.getInputStream()) {
+                java.nio.ByteBuffer direct = size >= OFF_HEAP_BYTES && size <= Integer.MAX_VALUE
+                        ? allocateNative((int) size) : null;
+                if (direct == null) {
+                    return parse(in.readAllBytes(), "classpath:" + name, null);
+                }
+                // straight into native memory, a chunk at a time: no copy of the model on the heap
+                byte[] chunk = new byte[1 << 16];
+                for (int n; direct.hasRemaining() && (n = in.read(chunk, 0, Math.min(chunk.length,
+                        direct.remaining()))) >= 0; ) {
+                    direct.put(chunk, 0, n);
+                }
+                if (direct.hasRemaining() || in.read() >= 0) {
+                    throw new IOException("the resource is not the " + size + " bytes its jar entry declares");
+                }
+                direct.flip();
+                return parse(com.google.protobuf.UnsafeByteOperations.unsafeWrap(direct), true, "classpath:" + name,
+                        null, null);
             }
-            return parse(in.readAllBytes(), "classpath:" + name, null);
         } catch (IOException e) {
             throw new OnnxFormatException("cannot read resource " + name + ": " + e.getMessage(), e);
         }
     }
 
-    /** Parses serialized model bytes; {@code externalDataDir} resolves external-data locations (may be null). */
+    /**
+     * Parses serialized model bytes; {@code externalDataDir} resolves external-data locations (may be null).
+     *
+     * <p>A large model is copied once into native memory and parsed from there with aliasing: every initializer's
+     * {@code raw_data} is a slice of that one buffer, so the weights live outside the Java heap (which then holds
+     * only the graph's structure, and no garbage the size of the model), and ONNX Runtime sessions read them in
+     * place ({@code dev.jreft.hooks.runtime.SharedInitializers}) instead of each keeping a copy.
+     */
     public static OnnxGraph parse(byte[] bytes, String origin, Path externalDataDir) {
+        java.nio.ByteBuffer direct = bytes.length >= OFF_HEAP_BYTES ? allocateNative(bytes.length) : null;
+        if (direct == null) {
+            return parse(bytes, origin, externalDataDir, null);
+        }
+        direct.put(bytes).flip();
+        return parse(com.google.protobuf.UnsafeByteOperations.unsafeWrap(direct), true, origin, externalDataDir, null);
+    }
+
+    /**
+     * As {@link #parse(byte[], String, Path)}; initializers stored as external data that hold the same values as
+     * {@code like}'s initializer of the same name share its bytes instead of being read (what ORT wrote of a
+     * graph derived from {@code like}: only what it computed anew costs memory).
+     */
+    public static OnnxGraph parse(byte[] bytes, String origin, Path externalDataDir, OnnxGraph like) {
+        // the caller keeps its array: the graph's tensors are copies of it
+        return parse(com.google.protobuf.UnsafeByteOperations.unsafeWrap(bytes), false, origin, externalDataDir, like);
+    }
+
+    /** {@code alias}: the graph's tensors are slices of {@code bytes}, which nobody may modify afterwards. */
+    private static OnnxGraph parse(ByteString bytes, boolean alias, String origin, Path externalDataDir,
+                                   OnnxGraph like) {
         ModelProto proto;
         try {
-            CodedInputStream in = CodedInputStream.newInstance(bytes);
+            CodedInputStream in = bytes.newCodedInput();
+            in.enableAliasing(alias);
             in.setSizeLimit(Integer.MAX_VALUE);
             in.setRecursionLimit(1000);
             proto = ModelProto.parseFrom(in);
         } catch (IOException e) {
-            throw new OnnxFormatException(origin + " is not a valid ONNX model (" + bytes.length
+            throw new OnnxFormatException(origin + " is not a valid ONNX model (" + bytes.size()
                     + " bytes; the protobuf could not be parsed: " + e.getMessage()
                     + "). Is the file truncated, or not an .onnx export?", e);
         }
+        return of(proto, origin, bytes.size() + " bytes read", externalDataDir, like);
+    }
+
+    /**
+     * A graph over an already built model (no serialisation: it shares the model's tensors), checked as
+     * {@link #parse(byte[], String, Path)} checks a parsed one.
+     */
+    public static OnnxGraph wrap(ModelProto proto, String origin) {
+        return of(proto, origin, proto.getSerializedSize() + " bytes", null, null);
+    }
+
+    private static OnnxGraph of(ModelProto proto, String origin, String size, Path externalDataDir, OnnxGraph like) {
         if (!proto.hasGraph() || proto.getGraph().getNodeCount() == 0) {
             throw new OnnxFormatException(origin + " is not a valid ONNX model: it has no graph nodes ("
-                    + bytes.length + " bytes read). Is the file truncated, or not an .onnx export?");
+                    + size + "). Is the file truncated, or not an .onnx export?");
         }
         if (proto.getOpsetImportCount() == 0) {
             throw new OnnxFormatException(origin + " is not a valid ONNX model: it declares no opset import");
         }
         ModelProto.Builder builder = proto.toBuilder();
-        resolveExternalData(builder.getGraphBuilder(), origin, externalDataDir);
+        resolveExternalData(builder.getGraphBuilder(), origin, externalDataDir, like);
         return new OnnxGraph(builder, origin);
     }
 
-    private static void resolveExternalData(GraphProto.Builder graph, String origin, Path dir) {
+    private static void resolveExternalData(GraphProto.Builder graph, String origin, Path dir, OnnxGraph like) {
+        java.nio.ByteBuffer chunk = null; // for comparing with like's tensors, one for all
         for (int i = 0; i < graph.getInitializerCount(); i++) {
             TensorProto t = graph.getInitializer(i);
             if (t.getDataLocation() != TensorProto.DataLocation.EXTERNAL) {
@@ -143,16 +239,68 @@ public final class OnnxGraph {
                             + t.getName() + "' (needs bytes " + offset + ".." + (offset + length) + ", has "
                             + raf.length() + ")");
                 }
-                byte[] data = new byte[Math.toIntExact(length)];
-                raf.seek(offset);
-                raf.readFully(data);
-                graph.setInitializer(i, t.toBuilder().clearExternalData().clearDataLocation()
-                        .setRawData(ByteString.copyFrom(data)));
+                if (like != null && chunk == null) {
+                    chunk = java.nio.ByteBuffer.allocate(1 << 20);
+                }
+                ByteString same = like == null ? null : sameData(like, t, raf.getChannel(), offset, length, chunk);
+                ByteString data = same != null ? same : readData(raf.getChannel(), offset, Math.toIntExact(length));
+                graph.setInitializer(i, t.toBuilder().clearExternalData().clearDataLocation().setRawData(data));
             } catch (IOException e) {
                 throw new OnnxFormatException("cannot read external data '" + location + "' of initializer '"
                         + t.getName() + "' from " + file + ": " + e.getMessage(), e);
             }
         }
+    }
+
+    /** {@code length} bytes at {@code offset}: in native memory when large, as {@link #parse} keeps weights. */
+    private static ByteString readData(java.nio.channels.FileChannel ch, long offset, int length) throws IOException {
+        java.nio.ByteBuffer b = length >= OFF_HEAP_BYTES ? allocateNative(length) : null;
+        if (b == null) {
+            b = java.nio.ByteBuffer.allocate(length);
+        }
+        readFully(ch, b, offset);
+        b.flip();
+        return b.isDirect() ? com.google.protobuf.UnsafeByteOperations.unsafeWrap(b)
+                : com.google.protobuf.UnsafeByteOperations.unsafeWrap(b.array());
+    }
+
+    private static void readFully(java.nio.channels.FileChannel ch, java.nio.ByteBuffer b, long offset)
+            throws IOException {
+        long at = offset;
+        while (b.hasRemaining()) {
+            int n = ch.read(b, at);
+            if (n < 0) {
+                throw new java.io.EOFException("external data ends at byte " + at);
+            }
+            at += n;
+        }
+    }
+
+    /**
+     * The raw data of {@code like}'s initializer named as {@code t}, when it has the same type and dims and the file
+     * holds the same bytes at {@code offset} (compared a chunk at a time); null otherwise.
+     */
+    private static ByteString sameData(OnnxGraph like, TensorProto t, java.nio.channels.FileChannel ch, long offset,
+                                       long length, java.nio.ByteBuffer chunk) throws IOException {
+        TensorProto o = like.initializer(t.getName()).orElse(null);
+        if (o == null || !o.hasRawData() || o.getDataType() != t.getDataType() || !o.getDimsList().equals(t.getDimsList())
+                || o.getRawData().size() != length) {
+            return null;
+        }
+        java.nio.ByteBuffer mine = o.getRawData().asReadOnlyByteBuffer();
+        for (long done = 0; done < length; ) {
+            int n = (int) Math.min(chunk.capacity(), length - done);
+            chunk.clear().limit(n);
+            readFully(ch, chunk, offset + done);
+            chunk.flip();
+            java.nio.ByteBuffer part = mine.duplicate();
+            part.position((int) done).limit((int) done + n);
+            if (!chunk.equals(part)) {
+                return null;
+            }
+            done += n;
+        }
+        return o.getRawData();
     }
 
     /**
@@ -433,7 +581,10 @@ public final class OnnxGraph {
         }
         model.getGraphBuilder().addOutput(ValueInfoProto.newBuilder().setName(tensor)
                 .setType(TypeProto.newBuilder().setTensorType(TypeProto.Tensor.newBuilder().setElemType(elemType))));
-        changed();
+        // nodes and initializers are as they were: only the indexes that read the outputs are stale (exposing every
+        // intermediate of a graph rebuilt the node indexes once per tensor)
+        valueInfoIndex = null;
+        fingerprint = null;
     }
 
     /** Adds a graph input with the given element type and dims (a negative dim or null name is symbolic). */
@@ -810,7 +961,18 @@ public final class OnnxGraph {
     /** SHA-256 of the serialized model, hex; identifies a graph for session caches and checkpoints. */
     public String fingerprint() {
         if (fingerprint == null) {
-            fingerprint = sha256(toBytes());
+            // the serialized bytes streamed through the digest: the same hash as sha256(toBytes()), without a copy
+            // of the model on the heap
+            try {
+                MessageDigest md = MessageDigest.getInstance("SHA-256");
+                try (java.security.DigestOutputStream out = new java.security.DigestOutputStream(
+                        java.io.OutputStream.nullOutputStream(), md)) {
+                    model.build().writeTo(out);
+                }
+                fingerprint = HexFormat.of().formatHex(md.digest());
+            } catch (NoSuchAlgorithmException | IOException e) {
+                throw new IllegalStateException(e);
+            }
         }
         return fingerprint;
     }

@@ -25,10 +25,18 @@ public final class CompiledGraph {
     /** Output shapes seen per input-shape signature, so later runs can pin outputs into preallocated arrays. */
     private final Map<String, Map<String, Tensors.Spec>> outputShapes = new java.util.concurrent.ConcurrentHashMap<>();
 
+    private final OrtRuntime.Use use;
+
     public CompiledGraph(OnnxGraph graph, String fingerprint, OrtRuntime runtime) {
+        this(graph, fingerprint, runtime, OrtRuntime.Use.INFERENCE);
+    }
+
+    /** A graph whose session is built for {@code use} (a backward graph: {@link OrtRuntime.Use#GRADIENT}). */
+    public CompiledGraph(OnnxGraph graph, String fingerprint, OrtRuntime runtime, OrtRuntime.Use use) {
         this.graph = graph;
         this.fingerprint = fingerprint;
         this.runtime = runtime;
+        this.use = use;
     }
 
     public OnnxGraph graph() {
@@ -41,7 +49,7 @@ public final class CompiledGraph {
 
     /** Builds (or finds) the ORT session now, so later runs pay no creation cost. */
     public OrtSession session() {
-        return runtime.session(fingerprint + "|dynamic|" + runtime.optionsKey(), graph::toBytes);
+        return runtime.session(fingerprint + "|dynamic|" + runtime.optionsKey(), graph, use);
     }
 
     public Set<String> inputNames() {
@@ -108,6 +116,11 @@ public final class CompiledGraph {
         } finally {
             ort.values().forEach(OnnxTensor::close);
             pinned.values().forEach(p -> p.tensor().close());
+            // the ORT tensors read and write the arrays' memory, but do not keep the arrays alive: without this a
+            // collection during the run could free an array (ND4J frees its memory when it is collected) that the
+            // run was still reading (seen: a labels tensor whose indices were heap addresses)
+            java.lang.ref.Reference.reachabilityFence(feeds);
+            java.lang.ref.Reference.reachabilityFence(pinned);
         }
     }
 

@@ -33,11 +33,13 @@ final class NativeStartup {
 
     /**
      * Turns ORT's telemetry off for this process (if that is impossible, refuses a command line long enough to crash),
-     * and points ORT at its cached native libraries ({@link NativeLibraries}).
+     * points ORT at its cached native libraries ({@link NativeLibraries}) and sets glibc's thresholds for the
+     * activations runs allocate and free ({@link NativeMemory#keepFreedBlocks}).
      */
     static synchronized void prepare() {
         NativeLibraries.useCache();
         idleThreadsSleep();
+        NativeMemory.keepFreedBlocks();
         if (disableTelemetry()) {
             return;
         }

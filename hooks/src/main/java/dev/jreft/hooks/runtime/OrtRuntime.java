@@ -4,6 +4,7 @@ import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtLoggingLevel;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import dev.jreft.hooks.graph.OnnxGraph;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -19,6 +20,8 @@ public final class OrtRuntime implements AutoCloseable {
     private final Device requested;
     private Device effective;
     private final Map<String, OrtSession> sessions;
+    /** The shared initializers each cached session uses, released when it closes. */
+    private final Map<OrtSession, SharedInitializers.Lease> leases = new java.util.IdentityHashMap<>();
 
     public OrtRuntime(Device device, int maxSessions) {
         this.requested = device;
@@ -28,6 +31,7 @@ public final class OrtRuntime implements AutoCloseable {
             protected boolean removeEldestEntry(Map.Entry<String, OrtSession> eldest) {
                 if (size() > maxSessions) {
                     closeQuietly(eldest.getValue());
+                    release(eldest.getValue());
                     return true;
                 }
                 return false;
@@ -110,13 +114,118 @@ public final class OrtRuntime implements AutoCloseable {
         if (s != null) {
             return s;
         }
-        try {
-            s = env.createSession(model.get(), options());
+        try (OrtSession.SessionOptions o = options()) {
+            s = env.createSession(model.get(), o);
         } catch (OrtException e) {
             throw new IllegalStateException("ONNX Runtime could not load the graph: " + e.getMessage(), e);
         }
         sessions.put(key, s);
         return s;
+    }
+
+    /** What a session's graph is for, which decides what ONNX Runtime keeps beside its weights. */
+    public enum Use {
+        /**
+         * A forward graph: ORT prepacks its weight matrices into MLAS's layout (one more copy of each, in the
+         * session), which makes its matrix products faster (MiniLM's forward: about 10%).
+         */
+        INFERENCE,
+        /**
+         * A backward graph (see {@code GraphGradients}): no prepacked copies, and no constant folding. Its gradient
+         * rules read every weight matrix twice, as itself and transposed; folded, each {@code Transpose(W)} became a
+         * new constant (a second copy of the weights, prepacked once more), while left alone ORT fuses it into its
+         * product ({@code FusedMatMul} with {@code transB}) over the one shared weight. The forward part of such a
+         * graph was folded when its shapes were specialised. Measured with {@code PeftBenchmark lora} (LoRA on every
+         * layer of MiniLM, batch 16 x 32, 4 runs each): peak RSS 555-603 MB against 671-694 MB with prepacking and
+         * folding, median steps 211 and 204 ms, and 196 and 193 ms in a second set of 3 runs: within this 2-core
+         * machine's noise (LoReFT's backward graph, 4 layers, showed no difference either).
+         */
+        GRADIENT
+    }
+
+    /**
+     * A session for {@code graph}, built once per key ({@code key} must identify the graph: a fingerprint). Its large
+     * initializers are shared with every other session that holds the same values ({@link SharedInitializers}), so
+     * a graph variant costs its own weights only, not the model's again.
+     */
+    public synchronized OrtSession session(String key, OnnxGraph graph) {
+        return session(key, graph, Use.INFERENCE);
+    }
+
+    /** As {@link #session(String, OnnxGraph)}, for a graph used as {@code use} says ({@code key} need not say it). */
+    public synchronized OrtSession session(String key, OnnxGraph graph, Use use) {
+        String k = use == Use.INFERENCE ? key : key + "|" + use;
+        OrtSession s = sessions.get(k);
+        if (s != null) {
+            return s;
+        }
+        SharedInitializers.Lease lease = SharedInitializers.lease(env, graph);
+        try (OrtSession.SessionOptions o = options()) {
+            lease.addTo(o);
+            if (use == Use.GRADIENT) {
+                o.addConfigEntry("session.disable_prepacking", "1");
+                o.addConfigEntry("optimization.disable_specified_optimizers", "ConstantFolding");
+            }
+            s = env.createSession(lease.model(), o);
+        } catch (OrtException | RuntimeException e) {
+            lease.close();
+            if (e instanceof RuntimeException r) {
+                throw r;
+            }
+            throw new IllegalStateException("ONNX Runtime could not load the graph: " + e.getMessage(), e);
+        }
+        leases.put(s, lease);
+        sessions.put(k, s);
+        NativeMemory.trim(); // what building it allocated and freed (ORT's parse, its optimisers' copies)
+        return s;
+    }
+
+    /** A session used once and closed by the caller (shape probing, specialisation), sharing initializers. */
+    public static final class Transient implements AutoCloseable {
+        private final OrtSession session;
+        private final SharedInitializers.Lease lease;
+
+        private Transient(OrtSession session, SharedInitializers.Lease lease) {
+            this.session = session;
+            this.lease = lease;
+        }
+
+        public OrtSession session() {
+            return session;
+        }
+
+        @Override
+        public void close() throws OrtException {
+            try {
+                session.close();
+            } finally {
+                lease.close();
+                NativeMemory.trim();
+            }
+        }
+    }
+
+    /**
+     * A session for {@code graph} with the caller's {@code options} (which it keeps), not cached. It does not
+     * prepack weights: that copies every MatMul weight into the session, for runs it will never make.
+     */
+    public Transient open(OnnxGraph graph, OrtSession.SessionOptions options) throws OrtException {
+        SharedInitializers.Lease lease = SharedInitializers.lease(env, graph);
+        try {
+            lease.addTo(options);
+            options.addConfigEntry("session.disable_prepacking", "1");
+            return new Transient(env.createSession(lease.model(), options), lease);
+        } catch (OrtException | RuntimeException e) {
+            lease.close();
+            throw e;
+        }
+    }
+
+    private void release(OrtSession s) {
+        SharedInitializers.Lease lease = leases.remove(s);
+        if (lease != null) {
+            lease.close();
+        }
     }
 
     public String optionsKey() {
@@ -129,6 +238,15 @@ public final class OrtRuntime implements AutoCloseable {
     private OrtSession.SessionOptions options() throws OrtException {
         OrtSession.SessionOptions o = new OrtSession.SessionOptions();
         o.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+        // No CPU arena and no memory pattern. The arena keeps the largest run's activations of every session for the
+        // session's lifetime (the forward's, the prefix's and the backward's, all at once; rounded up to powers of
+        // two), and with a memory pattern the second run adds one block the size of all of them beside what the first
+        // run left there. Without them a run's tensors come from malloc and go back to it, where the next run of any
+        // session finds them (glibc is told to keep them: NativeMemory.keepFreedBlocks, else the demo's larger
+        // batches paid in page faults); on MiniLM (batch 16 x 32) training steps and forwards took the same time
+        // within this machine's noise, and the process held 100-300 MB less.
+        o.setCPUArenaAllocator(false);
+        o.setMemoryPatternOptimization(false);
         // JREFT_ORT_PROFILE=<existing folder>: ORT's per-op trace of every session, written when it closes
         String profile = System.getenv("JREFT_ORT_PROFILE");
         if (profile != null && !profile.isBlank()) {
@@ -169,6 +287,7 @@ public final class OrtRuntime implements AutoCloseable {
     @Override
     public synchronized void close() {
         sessions.values().forEach(OrtRuntime::closeQuietly);
+        sessions.values().forEach(this::release);
         sessions.clear();
     }
 }

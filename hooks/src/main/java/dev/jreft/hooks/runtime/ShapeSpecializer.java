@@ -34,27 +34,38 @@ public final class ShapeSpecializer {
             g.exposeOutput(t, types.of(t) == ElemTypes.UNKNOWN ? ElemTypes.FLOAT : types.of(t));
         }
         Path tmp = null;
+        Path data = null;
         try {
             tmp = Files.createTempFile("jreft-specialised-", ".onnx");
             tmp.toFile().deleteOnExit(); // ORT writes the folded model only to a file; gone even after a SIGTERM
+            data = tmp.resolveSibling(tmp.getFileName() + ".data");
+            data.toFile().deleteOnExit();
             try (OrtSession.SessionOptions o = new OrtSession.SessionOptions()) {
                 o.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.BASIC_OPT);
                 o.disablePerSessionThreads(); // the environment's shared pool
                 o.setOptimizedModelFilePath(tmp.toString());
-                try (OrtSession ignored = OrtRuntime.shared().env().createSession(g.toBytes(), o)) {
+                // large tensors go to a data file beside it: those the folding left as they were are then taken
+                // from the graph itself (compared, not trusted by name), so the result holds no second copy of them
+                o.addConfigEntry("session.optimized_model_external_initializers_file_name",
+                        data.getFileName().toString());
+                o.addConfigEntry("session.optimized_model_external_initializers_min_size_in_bytes",
+                        Integer.toString(SharedInitializers.MIN_BYTES));
+                try (OrtRuntime.Transient ignored = OrtRuntime.shared().open(g, o)) {
                     // creating the session writes the optimised model
                 }
             }
             return OnnxGraph.parse(Files.readAllBytes(tmp), graph.origin() + " (specialised " + describe(inputDims)
-                    + ")", null);
+                    + ")", tmp.getParent(), g);
         } catch (OrtException | IOException e) {
             throw new IllegalStateException("could not specialise " + graph.origin() + ": " + e.getMessage(), e);
         } finally {
-            if (tmp != null) {
-                try {
-                    Files.deleteIfExists(tmp);
-                } catch (IOException ignored) {
-                    // a leftover temp file is harmless
+            for (Path p : new Path[] {tmp, data}) {
+                if (p != null) {
+                    try {
+                        Files.deleteIfExists(p);
+                    } catch (IOException ignored) {
+                        // a leftover temp file is harmless
+                    }
                 }
             }
         }
