@@ -59,11 +59,11 @@ public final class IntervenableModel {
      */
     public InterventionResult run(Batch base, List<ModuleSite> edits, List<InterventionSite> sites,
                                   List<String> readHooks) {
-        Spliced sp = splice(base, edits, sites, readHooks);
+        Spliced sp = splice(base, edits, sites, readHooks, true);
         List<String> wanted = new ArrayList<>(model.graph().outputNames());
         sp.reads.forEach(r -> wanted.add(r.tensor()));
         for (Prepared p : sp.prepared) {
-            if (p.collect) {
+            if (p.form.collect()) {
                 wanted.add(p.ns + ".collected");
             }
         }
@@ -74,7 +74,7 @@ public final class IntervenableModel {
         sp.reads.forEach(r -> hooks.put(r.name(), out.get(r.tensor())));
         List<INDArray> collected = new ArrayList<>();
         for (Prepared p : sp.prepared) {
-            collected.add(p.collect ? selectFeatures(out.get(p.ns + ".collected"), p.mask) : null);
+            collected.add(p.form.collect() ? selectFeatures(out.get(p.ns + ".collected"), p.mask) : null);
         }
         return new InterventionResult(outputs, hooks, collected);
     }
@@ -119,7 +119,7 @@ public final class IntervenableModel {
     public Gradients gradients(Batch base, List<ModuleSite> edits, List<InterventionSite> sites, String lossKey,
                                java.util.function.Function<OnnxGraph, String> appendLoss,
                                Map<String, INDArray> lossFeeds, List<String> extraSources) {
-        Spliced sp = splice(base, edits, sites, List.of());
+        Spliced sp = splice(base, edits, sites, List.of(), true);
         List<String> params = new ArrayList<>();
         for (PreparedEdit e : sp.edits) {
             params.addAll(e.paramInputs.values());
@@ -162,10 +162,11 @@ public final class IntervenableModel {
     }
 
     public ExportGraph exportGraph(Batch base, List<ModuleSite> edits, List<InterventionSite> sites) {
-        Spliced sp = splice(base, edits, sites, List.of());
+        // dense sites: an export defines each position mask from the attention mask inside the graph
+        Spliced sp = splice(base, edits, sites, List.of(), false);
         List<String> masks = new ArrayList<>();
         for (Prepared p : sp.prepared) {
-            if (p.collect) {
+            if (p.form.collect()) {
                 throw new IllegalArgumentException("a collect site reads values; an export has nothing to return"
                         + " them to");
             }
@@ -180,7 +181,7 @@ public final class IntervenableModel {
 
     /** The intervened graph variant (built once per structure) and the feeds for this batch and these sites. */
     private Spliced splice(Batch base, List<ModuleSite> editSites, List<InterventionSite> sites,
-                           List<String> readHooks) {
+                           List<String> readHooks, boolean rowsAllowed) {
         Batch b = model.complete(base);
         List<PreparedEdit> edits = new ArrayList<>();
         for (int i = 0; i < editSites.size(); i++) {
@@ -189,7 +190,7 @@ public final class IntervenableModel {
         Map<Batch, ActivationCache> sourceRuns = runSources(sites);
         List<Prepared> prepared = new ArrayList<>();
         for (int i = 0; i < sites.size(); i++) {
-            prepared.add(prepare(i, sites.get(i), b, sourceRuns));
+            prepared.add(prepare(i, sites.get(i), b, sourceRuns, rowsAllowed && Boolean.parseBoolean(System.getProperty(ROWS, "true"))));
         }
         List<HookPoint> reads = readHooks.stream().map(model::hook).toList();
         StringBuilder key = new StringBuilder("intervene");
@@ -201,7 +202,7 @@ public final class IntervenableModel {
             // derived, never written by hand: every declared input shape is part of the compiled graph, so two
             // sites that differ only in a rank or a width need two graphs
             key.append('|').append(p.point.tensor()).append(':').append(p.site.intervention().structureKey())
-                    .append(':').append(p.collect ? "collect" : "splice").append(":w=").append(p.width);
+                    .append(':').append(p.form).append(":w=").append(p.width);
             p.declaredShapes.forEach((name, shape) -> key.append(':').append(name).append(Arrays.toString(shape)));
         }
         reads.forEach(r -> key.append("|read:").append(r.tensor()));
@@ -242,12 +243,62 @@ public final class IntervenableModel {
      * One site ready to splice: {@code paramInputs} and {@code otherInputs} map the intervention's parameter and
      * non-trained input names to graph input names; {@code declaredShapes} holds the declared shapes of both.
      */
-    private record Prepared(InterventionSite site, HookPoint point, String ns, boolean collect, long width,
+    private record Prepared(InterventionSite site, HookPoint point, String ns, Form form, long width,
                             boolean[] mask, Map<String, String> paramInputs, Map<String, String> otherInputs,
                             Map<String, long[]> declaredShapes, Map<String, INDArray> feeds) {
     }
 
-    private Prepared prepare(int index, InterventionSite site, Batch base, Map<Batch, ActivationCache> sourceRuns) {
+    /**
+     * How a site enters the graph. {@code DENSE}: the formula runs on the whole [b, s, w] tensor and Where keeps it at
+     * the selected positions. {@code ROWS}: the selected rows are gathered, the formula runs on them alone and they
+     * are scattered back: for a row-wise formula at a few positions (the ReFT family at f1+l1) this skips the
+     * formula, the Where and their gradients over every other position. {@code COLLECT}: the rows are returned.
+     */
+    enum Form {
+        DENSE, ROWS, COLLECT;
+
+        boolean collect() {
+            return this == COLLECT;
+        }
+    }
+
+    /**
+     * System property: {@code false} splices every site densely (the rows form is an optimisation with the same
+     * results; this switch is for comparing them).
+     */
+    public static final String ROWS = "jreft.interventions.rows";
+
+    /**
+     * The positions of each row, distinct and in order, when every row has the same number k >= 1 of them (the
+     * rows form gathers b·k rows: a count that varied with the batch's contents would build a graph per count);
+     * null otherwise.
+     */
+    static int[][] uniformPositions(int[][] positions) {
+        int[][] out = new int[positions.length][];
+        for (int b = 0; b < positions.length; b++) {
+            out[b] = Arrays.stream(positions[b]).distinct().sorted().toArray();
+            if (out[b].length == 0 || out[b].length != out[0].length) {
+                return null;
+            }
+        }
+        return out.length == 0 ? null : out;
+    }
+
+    /** Row indices into the [b·s, w] view of a hook tensor: b·seqLen + p for each selected (b, p), row-major. */
+    static INDArray flatRows(int[][] positions, int seqLen) {
+        int n = Arrays.stream(positions).mapToInt(r -> r.length).sum();
+        long[] idx = new long[n];
+        int k = 0;
+        for (int b = 0; b < positions.length; b++) {
+            for (int p : positions[b]) {
+                idx[k++] = (long) b * seqLen + p;
+            }
+        }
+        return Nd4j.createFromArray(idx);
+    }
+
+    private Prepared prepare(int index, InterventionSite site, Batch base, Map<Batch, ActivationCache> sourceRuns,
+                             boolean rowsAllowed) {
         HookPoint point = model.hook(site.hook());
         Intervention iv = site.intervention();
         String where = "site " + index + " (" + iv.type() + " at " + site.hook() + ")";
@@ -266,10 +317,13 @@ public final class IntervenableModel {
         Map<String, INDArray> feeds = new LinkedHashMap<>();
         boolean collect = iv.type().equals("collect");
         feeds.put(ns + ".feature_mask", Nd4j.createFromArray(mask));
-        if (collect) {
-            feeds.put(ns + ".base_index", indexPairs(basePos));
-        } else {
-            feeds.put(ns + ".position_mask", positionMask(basePos, base));
+        int[][] rows = rowsAllowed && !collect && iv.rowwise() && !iv.needsSource() && iv.inputShapes(width).isEmpty()
+                ? uniformPositions(basePos) : null;
+        Form form = collect ? Form.COLLECT : rows != null ? Form.ROWS : Form.DENSE;
+        switch (form) {
+            case COLLECT -> feeds.put(ns + ".base_index", indexPairs(basePos));
+            case ROWS -> feeds.put(ns + ".rows", flatRows(rows, base.seqLen()));
+            default -> feeds.put(ns + ".position_mask", positionMask(basePos, base));
         }
         if (iv.needsSource()) {
             feeds.put(ns + ".source", aligned(sourceValues(site, point, width, base, sourceRuns, where), basePos,
@@ -320,7 +374,7 @@ public final class IntervenableModel {
             declaredShapes.put(ns + "." + name, shape);
             feeds.put(ns + "." + name, v.castTo(DataType.FLOAT));
         }
-        return new Prepared(site, point, ns, collect, width, mask, paramInputs, otherInputs, declaredShapes, feeds);
+        return new Prepared(site, point, ns, form, width, mask, paramInputs, otherInputs, declaredShapes, feeds);
     }
 
     /**
@@ -625,7 +679,7 @@ public final class IntervenableModel {
     private static void splice(OnnxGraph g, Prepared p) {
         Intervention iv = p.site.intervention();
         String ns = p.ns;
-        if (p.collect) {
+        if (p.form.collect()) {
             g.append(ns, b -> {
                 String idx = b.input(ns + ".base_index", ElemTypes.INT64, -1, 2);
                 b.input(ns + ".feature_mask", ElemTypes.BOOL, p.width);
@@ -634,8 +688,28 @@ public final class IntervenableModel {
             });
             return;
         }
+        if (p.form == Form.ROWS) {
+            // the selected rows of the [b·s, w] view, the formula on them alone, scattered back in place: unselected
+            // values pass through bitwise, as in the dense form (Gather and ScatterND have gradient rules at every
+            // opset; GatherND's needs opset 16)
+            g.splice(p.point.tensor(), ns, (SubgraphBuilder b, String original) -> {
+                String rows = b.input(ns + ".rows", ElemTypes.INT64, -1);
+                String features = b.input(ns + ".feature_mask", ElemTypes.BOOL, p.width);
+                p.declaredShapes.forEach((name, shape) -> b.input(name, ElemTypes.FLOAT, shape));
+                Map<String, String> inputs = new LinkedHashMap<>(p.paramInputs);
+                inputs.putAll(p.otherInputs);
+                String flat = b.op("Reshape", List.of(original, b.constantInts(new long[] {-1, p.width}, 2)));
+                String selected = b.op("Gather", List.of(flat, rows), dev.jreft.hooks.graph.Attr.i("axis", 0));
+                String edited = iv.emit(b, selected, null, inputs);
+                String kept = b.op("Where", List.of(features, edited, selected));
+                String index = b.op("Reshape", List.of(rows, b.constantInts(new long[] {-1, 1}, 2)));
+                String scattered = b.op("ScatterND", List.of(flat, index, kept));
+                return b.op("Reshape", List.of(scattered, b.op("Shape", List.of(original))));
+            });
+            return;
+        }
         // dense: the formula runs on the whole [b, s, w] tensor and Where keeps it only at the selected positions
-        // and features, so unselected values pass through bitwise and no gather/scatter sits on the gradient path
+        // and features, so unselected values pass through bitwise
         g.splice(p.point.tensor(), ns, (SubgraphBuilder b, String original) -> {
             String positions = b.input(ns + ".position_mask", ElemTypes.BOOL, -1, -1, 1);
             String features = b.input(ns + ".feature_mask", ElemTypes.BOOL, p.width);

@@ -32,6 +32,15 @@ public interface Intervention {
     boolean needsSource();
 
     /**
+     * True when the formula maps each row (the last axis) on its own, so it may be handed the selected rows alone,
+     * {@code h} [n, width] (see {@code IntervenableModel.Form#ROWS}); false (the default) hands it the whole
+     * [batch, seq, width] tensor.
+     */
+    default boolean rowwise() {
+        return false;
+    }
+
+    /**
      * The trained parameters for a hook of the given width, with their shapes, initialisation and constraints; fed
      * as graph inputs and differentiated. Throws a {@link dev.jreft.hooks.io.ConfigException} when the method's
      * settings (a rank, a subspace) do not fit the width.

@@ -180,8 +180,7 @@ public final class GraphGradients {
         GradientGraph gg = GradientBuilder.build(split.suffix(), loss, distinct, shapes);
         CompiledGraph prefix = split.frontier().isEmpty() ? null
                 : new CompiledGraph(split.prefix(), split.prefix().fingerprint(), runtime);
-        return new Built(prefix, split.frontier(), gg, new CompiledGraph(gg.graph(), gg.graph().fingerprint(), runtime,
-                OrtRuntime.Use.GRADIENT));
+        return new Built(prefix, split.frontier(), gg, new CompiledGraph(gg.graph(), gg.graph().fingerprint(), runtime));
     }
 
     private static Map<String, INDArray> prefixOutputs(Built built, Map<String, INDArray> all) {

@@ -94,6 +94,9 @@ public record PrefixSplit(OnnxGraph prefix, OnnxGraph suffix, List<String> front
                 frontier.add(o);
             }
         }
+        if (frontier.isEmpty()) {
+            return new PrefixSplit(g, g, List.of()); // nothing frozen runs before a source: one graph, no prefix
+        }
         ModelProto.Builder pm = g.toProto().toBuilder();
         GraphProto.Builder pg = pm.getGraphBuilder();
         pg.clearNode().addAllNode(prefixNodes);

@@ -25,18 +25,10 @@ public final class CompiledGraph {
     /** Output shapes seen per input-shape signature, so later runs can pin outputs into preallocated arrays. */
     private final Map<String, Map<String, Tensors.Spec>> outputShapes = new java.util.concurrent.ConcurrentHashMap<>();
 
-    private final OrtRuntime.Use use;
-
     public CompiledGraph(OnnxGraph graph, String fingerprint, OrtRuntime runtime) {
-        this(graph, fingerprint, runtime, OrtRuntime.Use.INFERENCE);
-    }
-
-    /** A graph whose session is built for {@code use} (a backward graph: {@link OrtRuntime.Use#GRADIENT}). */
-    public CompiledGraph(OnnxGraph graph, String fingerprint, OrtRuntime runtime, OrtRuntime.Use use) {
         this.graph = graph;
         this.fingerprint = fingerprint;
         this.runtime = runtime;
-        this.use = use;
     }
 
     public OnnxGraph graph() {
@@ -49,7 +41,7 @@ public final class CompiledGraph {
 
     /** Builds (or finds) the ORT session now, so later runs pay no creation cost. */
     public OrtSession session() {
-        return runtime.session(fingerprint + "|dynamic|" + runtime.optionsKey(), graph, use);
+        return runtime.session(fingerprint + "|dynamic|" + runtime.optionsKey(), graph);
     }
 
     public Set<String> inputNames() {

@@ -123,49 +123,22 @@ public final class OrtRuntime implements AutoCloseable {
         return s;
     }
 
-    /** What a session's graph is for, which decides what ONNX Runtime keeps beside its weights. */
-    public enum Use {
-        /**
-         * A forward graph: ORT prepacks its weight matrices into MLAS's layout (one more copy of each, in the
-         * session), which makes its matrix products faster (MiniLM's forward: about 10%).
-         */
-        INFERENCE,
-        /**
-         * A backward graph (see {@code GraphGradients}): no prepacked copies, and no constant folding. Its gradient
-         * rules read every weight matrix twice, as itself and transposed; folded, each {@code Transpose(W)} became a
-         * new constant (a second copy of the weights, prepacked once more), while left alone ORT fuses it into its
-         * product ({@code FusedMatMul} with {@code transB}) over the one shared weight. The forward part of such a
-         * graph was folded when its shapes were specialised. Measured with {@code PeftBenchmark lora} (LoRA on every
-         * layer of MiniLM, batch 16 x 32, 4 runs each): peak RSS 555-603 MB against 671-694 MB with prepacking and
-         * folding, median steps 211 and 204 ms, and 196 and 193 ms in a second set of 3 runs: within this 2-core
-         * machine's noise (LoReFT's backward graph, 4 layers, showed no difference either).
-         */
-        GRADIENT
-    }
-
     /**
      * A session for {@code graph}, built once per key ({@code key} must identify the graph: a fingerprint). Its large
      * initializers are shared with every other session that holds the same values ({@link SharedInitializers}), so
-     * a graph variant costs its own weights only, not the model's again.
+     * a graph variant costs its own weights only, not the model's again. Backward graphs get the same options as
+     * forward ones: ORT prepacks their weights and folds their {@code Transpose(W)} into constants, which costs
+     * memory (MiniLM LoRA's peak RSS: about 600 MB against 580 MB without either) and saves time (its step: 149
+     * against 165 ms).
      */
     public synchronized OrtSession session(String key, OnnxGraph graph) {
-        return session(key, graph, Use.INFERENCE);
-    }
-
-    /** As {@link #session(String, OnnxGraph)}, for a graph used as {@code use} says ({@code key} need not say it). */
-    public synchronized OrtSession session(String key, OnnxGraph graph, Use use) {
-        String k = use == Use.INFERENCE ? key : key + "|" + use;
-        OrtSession s = sessions.get(k);
+        OrtSession s = sessions.get(key);
         if (s != null) {
             return s;
         }
         SharedInitializers.Lease lease = SharedInitializers.lease(env, graph);
         try (OrtSession.SessionOptions o = options()) {
             lease.addTo(o);
-            if (use == Use.GRADIENT) {
-                o.addConfigEntry("session.disable_prepacking", "1");
-                o.addConfigEntry("optimization.disable_specified_optimizers", "ConstantFolding");
-            }
             s = env.createSession(lease.model(), o);
         } catch (OrtException | RuntimeException e) {
             lease.close();
@@ -175,7 +148,7 @@ public final class OrtRuntime implements AutoCloseable {
             throw new IllegalStateException("ONNX Runtime could not load the graph: " + e.getMessage(), e);
         }
         leases.put(s, lease);
-        sessions.put(k, s);
+        sessions.put(key, s);
         NativeMemory.trim(); // what building it allocated and freed (ORT's parse, its optimisers' copies)
         return s;
     }
@@ -232,12 +205,18 @@ public final class OrtRuntime implements AutoCloseable {
         return effective + "/all";
     }
 
+    /** ORT's name of its MatMul + Add -> Gemm fusion, disabled in every session and in specialisation. */
+    static final String MATMUL_ADD_FUSION = "MatMulAddFusion";
+
     /** Sessions made so far, naming their profiles. */
     private int profiled;
 
     private OrtSession.SessionOptions options() throws OrtException {
         OrtSession.SessionOptions o = new OrtSession.SessionOptions();
         o.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
+        // MatMul + Add stay two kernels: ORT fuses them into Gemm once shapes are static (specialised and backward
+        // graphs), and its Gemm ran MiniLM's linear layers about 1.5x slower than MatMul (prepacked weights both)
+        o.addConfigEntry("optimization.disable_specified_optimizers", MATMUL_ADD_FUSION);
         // No CPU arena and no memory pattern. The arena keeps the largest run's activations of every session for the
         // session's lifetime (the forward's, the prefix's and the backward's, all at once; rounded up to powers of
         // two), and with a memory pattern the second run adds one block the size of all of them beside what the first

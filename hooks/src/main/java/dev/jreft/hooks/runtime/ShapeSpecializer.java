@@ -42,6 +42,7 @@ public final class ShapeSpecializer {
             data.toFile().deleteOnExit();
             try (OrtSession.SessionOptions o = new OrtSession.SessionOptions()) {
                 o.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.BASIC_OPT);
+                o.addConfigEntry("optimization.disable_specified_optimizers", OrtRuntime.MATMUL_ADD_FUSION);
                 o.disablePerSessionThreads(); // the environment's shared pool
                 o.setOptimizedModelFilePath(tmp.toString());
                 // large tensors go to a data file beside it: those the folding left as they were are then taken

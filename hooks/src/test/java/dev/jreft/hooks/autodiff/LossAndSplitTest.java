@@ -26,6 +26,21 @@ class LossAndSplitTest {
     }
 
     @Test
+    void aGraphWhoseFirstNodeReadsASourceIsNotSplit() {
+        // y = Relu(x·w), w a source: no frozen node runs first (an MLP's first MatMul reads its weight)
+        dev.jreft.hooks.graph.OnnxGraph g = dev.jreft.hooks.graph.OnnxGraph.create(17, "no-prefix");
+        g.append("t", b -> {
+            String x = b.input("x", dev.jreft.hooks.graph.ElemTypes.FLOAT, 2, 4);
+            String w = b.input("w", dev.jreft.hooks.graph.ElemTypes.FLOAT, 4, 3);
+            b.opTo("y", "Relu", List.of(b.op("MatMul", List.of(x, w))));
+            b.expose("y");
+        });
+        PrefixSplit split = PrefixSplit.split(g, List.of("w"), java.util.Map.of());
+        org.junit.jupiter.api.Assertions.assertEquals(List.of(), split.frontier());
+        org.junit.jupiter.api.Assertions.assertSame(g, split.suffix());
+    }
+
+    @Test
     void aMaskBuiltFromInputsIsRecomputedInTheSuffixInsteadOfCrossingTheFrontier() {
         // h = Relu(x) is frozen work, the site Where(m ∧ f, h·w, h) is trainable (w a source); m ∧ f is [2, 3, 4]
         dev.jreft.hooks.graph.OnnxGraph g = dev.jreft.hooks.graph.OnnxGraph.create(17, "split");

@@ -64,6 +64,12 @@ abstract class LowRankEdit implements Intervention {
         return false;
     }
 
+    /** Every type maps each row on its own (its dropout mask, when read, is [batch, seq, width]: the dense form). */
+    @Override
+    public boolean rowwise() {
+        return true;
+    }
+
     /** True for the types whose R keeps orthonormal rows while it trains (LoReFT, ConsReFT, LobiReFT). */
     abstract boolean orthonormalR();
 
