@@ -390,7 +390,17 @@ public final class GradRules {
                 s[s.length - 1] = as[as.length - 1];
                 bw.add(a, bw.unbroadcast(bw.op("MatMul", g, bw.transposeLast2(b, bs.length)), s, a));
             }
-            if (bw.wants(b)) {
+            if (bw.wants(b) && bs.length == 2 && as.length > 2) {
+                // a weight [k, n] under a batch of rows: B̄ = A'ᵀ g' over the rows flattened to [m, k] and [m, n], one
+                // product instead of a batched one and a sum over its [.., k, n] copies (full finetuning: 16 of them)
+                long rows = 1;
+                for (int i = 0; i < as.length - 1; i++) {
+                    rows *= as[i];
+                }
+                String a2 = bw.reshape(a, new long[] {rows, as[as.length - 1]});
+                String g2 = bw.reshape(g, new long[] {rows, ys[ys.length - 1]});
+                bw.add(b, bw.op("MatMul", bw.transposeLast2(a2, 2), g2));
+            } else if (bw.wants(b)) {
                 long[] s = Arrays.copyOf(ys, ys.length);
                 s[s.length - 2] = bs[bs.length - 2];
                 bw.add(b, bw.unbroadcast(bw.op("MatMul", bw.transposeLast2(a, as.length), g), s, b));
