@@ -70,3 +70,14 @@ def encoder(ids, mask, linear_fn=linear, block_output=None):
 def mean_pool_logits(hidden, mask, params):
     m = mask.float()[..., None]
     return ((hidden * m).sum(1) / m.sum(1)) @ params["head.W"] + params["head.b"]
+
+
+def random_batches(seed=3):
+    """Batches like jreft's benchmarks: 16 x 32 random word ids between [CLS] and [SEP], no padding, random labels."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def batch():
+        x = torch.randint(1000, 29000, (16, 32), generator=gen)
+        x[:, 0], x[:, -1] = 101, 102
+        return x, torch.ones(16, 32, dtype=torch.int64), torch.randint(0, 2, (16,), generator=gen)
+    return batch

@@ -92,12 +92,7 @@ def main():
     if abs(off - jreft_loss) <= 10 * diff:
         sys.exit("PARITY CHECK VACUOUS: the loss without LoRA (%.8f) is as close to jreft's as with it" % off)
 
-    gen = torch.Generator().manual_seed(3)
-
-    def batch():
-        x = torch.randint(1000, 29000, (16, 32), generator=gen)
-        x[:, 0], x[:, -1] = 101, 102
-        return x, torch.ones(16, 32, dtype=torch.int64), torch.randint(0, 2, (16,), generator=gen)
+    batch = minilm.random_batches(3)
 
     def forward():
         x, m, _ = batch()

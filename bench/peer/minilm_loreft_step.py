@@ -76,12 +76,7 @@ def main():
                                                                        abs(loss.item() - jreft_loss)))
 
     opt = torch.optim.AdamW(params.values(), lr=1e-3, weight_decay=0.0)
-    gen = torch.Generator().manual_seed(3)
-
-    def batch():
-        x = torch.randint(1000, 29000, (16, 32), generator=gen)
-        x[:, 0], x[:, -1] = 101, 102
-        return x, torch.ones(16, 32, dtype=torch.int64), torch.randint(0, 2, (16,), generator=gen)
+    batch = minilm.random_batches(3)
 
     def step():
         x, m, y = batch()

@@ -63,7 +63,7 @@ public final class IntervenableModel {
         List<String> wanted = new ArrayList<>(model.graph().outputNames());
         sp.reads.forEach(r -> wanted.add(r.tensor()));
         for (Prepared p : sp.prepared) {
-            if (p.form.collect()) {
+            if (p.form == Form.COLLECT) {
                 wanted.add(p.ns + ".collected");
             }
         }
@@ -74,7 +74,7 @@ public final class IntervenableModel {
         sp.reads.forEach(r -> hooks.put(r.name(), out.get(r.tensor())));
         List<INDArray> collected = new ArrayList<>();
         for (Prepared p : sp.prepared) {
-            collected.add(p.form.collect() ? selectFeatures(out.get(p.ns + ".collected"), p.mask) : null);
+            collected.add(p.form == Form.COLLECT ? selectFeatures(out.get(p.ns + ".collected"), p.mask) : null);
         }
         return new InterventionResult(outputs, hooks, collected);
     }
@@ -166,7 +166,7 @@ public final class IntervenableModel {
         Spliced sp = splice(base, edits, sites, List.of(), false);
         List<String> masks = new ArrayList<>();
         for (Prepared p : sp.prepared) {
-            if (p.form.collect()) {
+            if (p.form == Form.COLLECT) {
                 throw new IllegalArgumentException("a collect site reads values; an export has nothing to return"
                         + " them to");
             }
@@ -190,7 +190,7 @@ public final class IntervenableModel {
         Map<Batch, ActivationCache> sourceRuns = runSources(sites);
         List<Prepared> prepared = new ArrayList<>();
         for (int i = 0; i < sites.size(); i++) {
-            prepared.add(prepare(i, sites.get(i), b, sourceRuns, rowsAllowed && Boolean.parseBoolean(System.getProperty(ROWS, "true"))));
+            prepared.add(prepare(i, sites.get(i), b, sourceRuns, rowsAllowed && dev.jreft.hooks.io.SystemSettings.flag(ROWS, true)));
         }
         List<HookPoint> reads = readHooks.stream().map(model::hook).toList();
         StringBuilder key = new StringBuilder("intervene");
@@ -255,11 +255,7 @@ public final class IntervenableModel {
      * formula, the Where and their gradients over every other position. {@code COLLECT}: the rows are returned.
      */
     enum Form {
-        DENSE, ROWS, COLLECT;
-
-        boolean collect() {
-            return this == COLLECT;
-        }
+        DENSE, ROWS, COLLECT
     }
 
     /**
@@ -317,14 +313,6 @@ public final class IntervenableModel {
         Map<String, INDArray> feeds = new LinkedHashMap<>();
         boolean collect = iv.type().equals("collect");
         feeds.put(ns + ".feature_mask", Nd4j.createFromArray(mask));
-        int[][] rows = rowsAllowed && !collect && iv.rowwise() && !iv.needsSource() && iv.inputShapes(width).isEmpty()
-                ? uniformPositions(basePos) : null;
-        Form form = collect ? Form.COLLECT : rows != null ? Form.ROWS : Form.DENSE;
-        switch (form) {
-            case COLLECT -> feeds.put(ns + ".base_index", indexPairs(basePos));
-            case ROWS -> feeds.put(ns + ".rows", flatRows(rows, base.seqLen()));
-            default -> feeds.put(ns + ".position_mask", positionMask(basePos, base));
-        }
         if (iv.needsSource()) {
             feeds.put(ns + ".source", aligned(sourceValues(site, point, width, base, sourceRuns, where), basePos,
                     site.sourcePositions(), base.seqLen()));
@@ -340,6 +328,14 @@ public final class IntervenableModel {
             inputShapes = iv.inputShapes(width);
         } catch (IllegalArgumentException e) { // the intervention's own settings against this hook
             throw new IllegalArgumentException(where + ": " + e.getMessage(), e);
+        }
+        int[][] rows = rowsAllowed && !collect && iv.rowwise() && !iv.needsSource() && inputShapes.isEmpty()
+                ? uniformPositions(basePos) : null;
+        Form form = collect ? Form.COLLECT : rows != null ? Form.ROWS : Form.DENSE;
+        switch (form) {
+            case COLLECT -> feeds.put(ns + ".base_index", indexPairs(basePos));
+            case ROWS -> feeds.put(ns + ".rows", flatRows(rows, base.seqLen()));
+            default -> feeds.put(ns + ".position_mask", positionMask(basePos, base));
         }
         for (String given : site.params().keySet()) {
             if (!paramShapes.containsKey(given) && !inputShapes.containsKey(given)) {
@@ -679,7 +675,7 @@ public final class IntervenableModel {
     private static void splice(OnnxGraph g, Prepared p) {
         Intervention iv = p.site.intervention();
         String ns = p.ns;
-        if (p.form.collect()) {
+        if (p.form == Form.COLLECT) {
             g.append(ns, b -> {
                 String idx = b.input(ns + ".base_index", ElemTypes.INT64, -1, 2);
                 b.input(ns + ".feature_mask", ElemTypes.BOOL, p.width);
@@ -689,23 +685,7 @@ public final class IntervenableModel {
             return;
         }
         if (p.form == Form.ROWS) {
-            // the selected rows of the [b·s, w] view, the formula on them alone, scattered back in place: unselected
-            // values pass through bitwise, as in the dense form (Gather and ScatterND have gradient rules at every
-            // opset; GatherND's needs opset 16)
-            g.splice(p.point.tensor(), ns, (SubgraphBuilder b, String original) -> {
-                String rows = b.input(ns + ".rows", ElemTypes.INT64, -1);
-                String features = b.input(ns + ".feature_mask", ElemTypes.BOOL, p.width);
-                p.declaredShapes.forEach((name, shape) -> b.input(name, ElemTypes.FLOAT, shape));
-                Map<String, String> inputs = new LinkedHashMap<>(p.paramInputs);
-                inputs.putAll(p.otherInputs);
-                String flat = b.op("Reshape", List.of(original, b.constantInts(new long[] {-1, p.width}, 2)));
-                String selected = b.op("Gather", List.of(flat, rows), dev.jreft.hooks.graph.Attr.i("axis", 0));
-                String edited = iv.emit(b, selected, null, inputs);
-                String kept = b.op("Where", List.of(features, edited, selected));
-                String index = b.op("Reshape", List.of(rows, b.constantInts(new long[] {-1, 1}, 2)));
-                String scattered = b.op("ScatterND", List.of(flat, index, kept));
-                return b.op("Reshape", List.of(scattered, b.op("Shape", List.of(original))));
-            });
+            spliceRows(g, p);
             return;
         }
         // dense: the formula runs on the whole [b, s, w] tensor and Where keeps it only at the selected positions
@@ -714,12 +694,37 @@ public final class IntervenableModel {
             String positions = b.input(ns + ".position_mask", ElemTypes.BOOL, -1, -1, 1);
             String features = b.input(ns + ".feature_mask", ElemTypes.BOOL, p.width);
             String s = iv.needsSource() ? b.input(ns + ".source", ElemTypes.FLOAT, -1, -1, p.width) : null;
-            p.declaredShapes.forEach((name, shape) -> b.input(name, ElemTypes.FLOAT, shape));
-            Map<String, String> inputs = new LinkedHashMap<>(p.paramInputs);
-            inputs.putAll(p.otherInputs);
-            String rows = iv.emit(b, original, s, inputs);
+            String rows = iv.emit(b, original, s, formulaInputs(b, p));
             return b.op("Where", List.of(b.op("And", List.of(positions, features)), rows, original));
         });
+    }
+
+    /**
+     * The selected rows of the [b·s, w] view, the formula on them alone, scattered back in place: unselected values
+     * pass through bitwise, as in the dense form (Gather and ScatterND have gradient rules at every opset; GatherND's
+     * needs opset 16).
+     */
+    private static void spliceRows(OnnxGraph g, Prepared p) {
+        String ns = p.ns;
+        g.splice(p.point.tensor(), ns, (SubgraphBuilder b, String original) -> {
+            String rows = b.input(ns + ".rows", ElemTypes.INT64, -1);
+            String features = b.input(ns + ".feature_mask", ElemTypes.BOOL, p.width);
+            String flat = b.op("Reshape", List.of(original, b.constantInts(new long[] {-1, p.width}, 2)));
+            String selected = b.op("Gather", List.of(flat, rows), dev.jreft.hooks.graph.Attr.i("axis", 0));
+            String edited = p.site.intervention().emit(b, selected, null, formulaInputs(b, p));
+            String kept = b.op("Where", List.of(features, edited, selected));
+            String index = b.op("Reshape", List.of(rows, b.constantInts(new long[] {-1, 1}, 2)));
+            String scattered = b.op("ScatterND", List.of(flat, index, kept));
+            return b.op("Reshape", List.of(scattered, b.op("Shape", List.of(original))));
+        });
+    }
+
+    /** Declares the site's parameter and non-trained inputs; returns the formula's name -> graph input map. */
+    private static Map<String, String> formulaInputs(SubgraphBuilder b, Prepared p) {
+        p.declaredShapes.forEach((name, shape) -> b.input(name, ElemTypes.FLOAT, shape));
+        Map<String, String> inputs = new LinkedHashMap<>(p.paramInputs);
+        inputs.putAll(p.otherInputs);
+        return inputs;
     }
 
     private static INDArray selectFeatures(INDArray rows, boolean[] mask) {

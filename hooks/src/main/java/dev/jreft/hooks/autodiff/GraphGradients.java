@@ -42,17 +42,25 @@ public final class GraphGradients {
      * generation of the Java heap, where the arrays (small objects holding megabytes of ND4J memory each) waited
      * for an old-generation collection: 2.5 MB more native memory per step, 370 MB after 150 LoReFT steps.
      */
-    private static final FrontierCache PREFIX_OUTPUTS = new FrontierCache(64,
-            Long.getLong(PREFIX_CACHE_BYTES, 32L << 20));
+    private static FrontierCache prefixOutputs;
+
+    /** The cache, made on first use: a bad {@code -D} value is then an error of that call, not of class loading. */
+    private static synchronized FrontierCache prefixOutputs() {
+        if (prefixOutputs == null) {
+            prefixOutputs = new FrontierCache(64, dev.jreft.hooks.io.SystemSettings.bytes(PREFIX_CACHE_BYTES,
+                    32L << 20));
+        }
+        return prefixOutputs;
+    }
 
     /** Bytes the prefix-output cache holds now. */
     static long cachedPrefixBytes() {
-        return PREFIX_OUTPUTS.held();
+        return prefixOutputs().held();
     }
 
     /** Bytes the prefix-output cache may hold. */
     static long prefixCacheBound() {
-        return PREFIX_OUTPUTS.bytes;
+        return prefixOutputs().bytes;
     }
 
     /**
@@ -175,7 +183,7 @@ public final class GraphGradients {
         List<String> distinct = sources.stream().distinct().toList();
         // -Djreft.autodiff.prefixSplit=false differentiates the whole graph in one session: on this machine that is
         // faster for a batch seen once (MiniLM LoReFT: 1.51x a forward vs 1.84x), slower for a batch seen again (1.18x)
-        PrefixSplit split = Boolean.parseBoolean(System.getProperty(PREFIX_SPLIT, "true"))
+        PrefixSplit split = dev.jreft.hooks.io.SystemSettings.flag(PREFIX_SPLIT, true)
                 ? PrefixSplit.split(g, distinct, shapes) : new PrefixSplit(g, g, List.of());
         GradientGraph gg = GradientBuilder.build(split.suffix(), loss, distinct, shapes);
         CompiledGraph prefix = split.frontier().isEmpty() ? null
@@ -194,10 +202,10 @@ public final class GraphGradients {
             in.put(name, v);
             key.append('|').append(name).append(contentHash(v));
         }
-        Map<String, INDArray> out = PREFIX_OUTPUTS.get(key.toString());
+        Map<String, INDArray> out = prefixOutputs().get(key.toString());
         if (out == null) {
             out = built.prefix().run(in, built.frontier());
-            PREFIX_OUTPUTS.put(key.toString(), out);
+            prefixOutputs().put(key.toString(), out);
         }
         return out;
     }

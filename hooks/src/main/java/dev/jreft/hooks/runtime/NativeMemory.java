@@ -56,7 +56,7 @@ public final class NativeMemory {
      * turns it off; {@code -XX:+DisableExplicitGC} skips the collection.
      */
     public static void afterBuild() {
-        if (!Boolean.parseBoolean(System.getProperty(COLLECT_AFTER_BUILD, "true"))) {
+        if (!dev.jreft.hooks.io.SystemSettings.flag(COLLECT_AFTER_BUILD, true)) {
             return;
         }
         System.gc();

@@ -108,21 +108,6 @@ public final class OrtRuntime implements AutoCloseable {
         return effective;
     }
 
-    /** A session for {@code model}, built once per key. {@code key} must identify the bytes (a fingerprint). */
-    public synchronized OrtSession session(String key, java.util.function.Supplier<byte[]> model) {
-        OrtSession s = sessions.get(key);
-        if (s != null) {
-            return s;
-        }
-        try (OrtSession.SessionOptions o = options()) {
-            s = env.createSession(model.get(), o);
-        } catch (OrtException e) {
-            throw new IllegalStateException("ONNX Runtime could not load the graph: " + e.getMessage(), e);
-        }
-        sessions.put(key, s);
-        return s;
-    }
-
     /**
      * A session for {@code graph}, built once per key ({@code key} must identify the graph: a fingerprint). Its large
      * initializers are shared with every other session that holds the same values ({@link SharedInitializers}), so
