@@ -329,13 +329,9 @@ public final class OnnxGraph {
         if (v == null) {
             return absent;
         }
-        try {
-            long n = Long.parseLong(v.trim());
-            if (n >= 0) {
-                return n;
-            }
-        } catch (NumberFormatException e) {
-            // reported below
+        java.util.OptionalLong n = dev.jreft.hooks.io.Check.wholeNumber(v);
+        if (n.isPresent()) {
+            return n.getAsLong();
         }
         throw new OnnxFormatException("initializer '" + tensor + "' of " + origin + ": external data " + key
                 + ": found '" + v + "'; valid: a byte count >= 0");

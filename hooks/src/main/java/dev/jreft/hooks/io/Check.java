@@ -12,6 +12,16 @@ public final class Check {
     private Check() {
     }
 
+    /** {@code text} as a whole number >= 0 (surrounding spaces allowed); empty when it is not one. */
+    public static java.util.OptionalLong wholeNumber(String text) {
+        try {
+            long n = Long.parseLong(text.trim());
+            return n >= 0 ? java.util.OptionalLong.of(n) : java.util.OptionalLong.empty();
+        } catch (NumberFormatException e) {
+            return java.util.OptionalLong.empty();
+        }
+    }
+
     /** An integer of at least {@code min}. */
     public static int atLeast(String field, int value, int min) {
         if (value < min) {

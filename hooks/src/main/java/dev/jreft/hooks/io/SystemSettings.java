@@ -28,14 +28,7 @@ public final class SystemSettings {
         if (v == null) {
             return fallback;
         }
-        try {
-            long n = Long.parseLong(v.trim());
-            if (n >= 0) {
-                return n;
-            }
-        } catch (NumberFormatException ignored) {
-            // reported below
-        }
-        throw new ConfigException("-D" + name, v, "a whole number of bytes >= 0");
+        return Check.wholeNumber(v).orElseThrow(() -> new ConfigException("-D" + name, v,
+                "a whole number of bytes >= 0"));
     }
 }
