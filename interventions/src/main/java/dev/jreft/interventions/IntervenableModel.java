@@ -252,15 +252,18 @@ public final class IntervenableModel {
      * How a site enters the graph. {@code DENSE}: the formula runs on the whole [b, s, w] tensor and Where keeps it at
      * the selected positions. {@code ROWS}: the selected rows are gathered, the formula runs on them alone and they
      * are scattered back: for a row-wise formula at a few positions (the ReFT family at f1+l1) this skips the
-     * formula, the Where and their gradients over every other position. {@code COLLECT}: the rows are returned.
+     * formula, the Where and their gradients over every other position. {@code EVERY}: every position and every
+     * feature are selected (an adapter, an IA3 scale), so the formula's output is the new tensor, with no masks and
+     * no Where (IA3 on MiniLM: 52 Wheres over [b, s, w] tensors, a third of its training step). {@code COLLECT}: the
+     * rows are returned.
      */
     enum Form {
-        DENSE, ROWS, COLLECT
+        DENSE, ROWS, EVERY, COLLECT
     }
 
     /**
-     * System property: {@code false} splices every site densely (the rows form is an optimisation with the same
-     * results; this switch is for comparing them).
+     * System property: {@code false} splices every site densely (the rows and every-position forms are
+     * optimisations with the same results; this switch is for comparing them).
      */
     public static final String ROWS = "jreft.interventions.rows";
 
@@ -278,6 +281,25 @@ public final class IntervenableModel {
             }
         }
         return out.length == 0 ? null : out;
+    }
+
+    /** Whether each row selects every one of the {@code seqLen} positions. */
+    static boolean everyPosition(int[][] positions, int seqLen) {
+        for (int[] row : positions) {
+            if (Arrays.stream(row).distinct().count() != seqLen) { // positions were checked to lie in range
+                return false;
+            }
+        }
+        return positions.length > 0;
+    }
+
+    private static boolean allTrue(boolean[] mask) {
+        for (boolean m : mask) {
+            if (!m) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** Row indices into the [b·s, w] view of a hook tensor: b·seqLen + p for each selected (b, p), row-major. */
@@ -331,10 +353,12 @@ public final class IntervenableModel {
         }
         int[][] rows = rowsAllowed && !collect && iv.rowwise() && !iv.needsSource() && inputShapes.isEmpty()
                 ? uniformPositions(basePos) : null;
-        Form form = collect ? Form.COLLECT : rows != null ? Form.ROWS : Form.DENSE;
+        boolean every = rowsAllowed && !collect && allTrue(mask) && everyPosition(basePos, base.seqLen());
+        Form form = collect ? Form.COLLECT : every ? Form.EVERY : rows != null ? Form.ROWS : Form.DENSE;
         switch (form) {
             case COLLECT -> feeds.put(ns + ".base_index", indexPairs(basePos));
             case ROWS -> feeds.put(ns + ".rows", flatRows(rows, base.seqLen()));
+            case EVERY -> feeds.remove(ns + ".feature_mask");
             default -> feeds.put(ns + ".position_mask", positionMask(basePos, base));
         }
         for (String given : site.params().keySet()) {
@@ -686,6 +710,12 @@ public final class IntervenableModel {
         }
         if (p.form == Form.ROWS) {
             spliceRows(g, p);
+            return;
+        }
+        if (p.form == Form.EVERY) {
+            g.splice(p.point.tensor(), ns, (SubgraphBuilder b, String original) -> iv.emit(b, original,
+                    iv.needsSource() ? b.input(ns + ".source", ElemTypes.FLOAT, -1, -1, p.width) : null,
+                    formulaInputs(b, p)));
             return;
         }
         // dense: the formula runs on the whole [b, s, w] tensor and Where keeps it only at the selected positions

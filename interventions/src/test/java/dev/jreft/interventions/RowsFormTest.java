@@ -18,7 +18,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** The rows form of a site (gather the selected rows, edit them, scatter them back) against the dense form. */
+/** The rows and every-position forms of a site against the dense form (Where over the whole tensor). */
 class RowsFormTest {
     @BeforeAll
     static void load() throws Exception {
@@ -65,6 +65,40 @@ class RowsFormTest {
                 // unsorted positions, and a subspace that keeps the other features as they were
                 InterventionSite.at("blocks.1.block_output", noreft).positions(new int[][] {{5, 2}, {1, 3}})
                         .subspace(0, 3, 7, 30).params(ModuleEditTest.fresh(noreft.parameters(32), 5)).build());
+        assertSameAsDense(sites);
+    }
+
+    /** An adapter and an IA3 scale at every position and feature take the every-position form: no masks, no Where. */
+    @Test
+    void everyPositionAndDenseGiveTheSameOutputsAndGradients() {
+        var adapter = new dev.jreft.interventions.peft.BottleneckAdapter(4);
+        var scale = new dev.jreft.interventions.peft.ElementwiseScale();
+        int batch = StaticInterventionTest.bertBase.size();
+        int seq = StaticInterventionTest.bertBase.seqLen();
+        List<InterventionSite> sites = List.of(
+                InterventionSite.at("blocks.0.mlp_output", adapter).everyPosition(batch, seq)
+                        .params(random(adapter.parameters(32), 6)).build(),
+                InterventionSite.at("blocks.1.block_output", scale).everyPosition(batch, seq)
+                        .params(random(scale.parameters(32), 7)).build());
+        assertSameAsDense(sites);
+    }
+
+    /** Parameters away from their initialisation (a fresh adapter or scale is the identity): uniform in ±0.5. */
+    private static Map<String, INDArray> random(List<dev.jreft.interventions.params.Parameter> declared, long seed) {
+        java.util.Random r = new java.util.Random(seed);
+        Map<String, INDArray> m = new java.util.LinkedHashMap<>();
+        for (var p : declared) {
+            long n = java.util.Arrays.stream(p.shape()).reduce(1, (a, b) -> a * b);
+            float[] v = new float[(int) n];
+            for (int i = 0; i < v.length; i++) {
+                v[i] = r.nextFloat() - 0.5f;
+            }
+            m.put(p.name(), Nd4j.create(v, p.shape(), 'c'));
+        }
+        return m;
+    }
+
+    private static void assertSameAsDense(List<InterventionSite> sites) {
         Run rows = run(sites, true);
         Run dense = run(sites, false);
         assertTrue(ModuleEditTest.maxDiff(rows.output(), dense.output()) < 1e-5);
@@ -91,5 +125,12 @@ class RowsFormTest {
         assertArrayEquals(new long[] {1, 3, 6, 8}, IntervenableModel.flatRows(new int[][] {{1, 3}, {0, 2}}, 6)
                 .toLongVector());
         assertEquals(DataType.LONG, IntervenableModel.flatRows(new int[][] {{1}}, 4).dataType());
+    }
+
+    @Test
+    void onlyRowsThatSelectEveryPositionTakeTheEveryPositionForm() {
+        assertTrue(IntervenableModel.everyPosition(new int[][] {{2, 0, 1}, {0, 1, 2, 2}}, 3));
+        assertTrue(!IntervenableModel.everyPosition(new int[][] {{0, 1, 2}, {0, 2}}, 3));
+        assertTrue(!IntervenableModel.everyPosition(new int[][] {}, 3));
     }
 }
