@@ -103,11 +103,15 @@ public class LoRA implements ModuleEdit {
         return b.op("Add", List.of(y, scaledDelta(b, x, p)));
     }
 
-    /** {@code scaling · (dropout(x) Aᵀ) Bᵀ}: the low-rank update of the module's output. */
+    /**
+     * {@code (scaling · dropout(x) Aᵀ) Bᵀ}: the low-rank update of the module's output, scaled at rank r (the
+     * [.., r] rows are out/r times smaller than the [.., out] ones: MiniLM's q/v LoRA step lost 24 Muls over
+     * [16, 32, 384], 3 ms).
+     */
     String scaledDelta(SubgraphBuilder b, String x, Map<String, String> p) {
         String dropped = dropout > 0 ? b.op("Mul", List.of(x, p.get(DROPOUT_MASK))) : x;
-        String up = rowProjection(b, rowProjection(b, dropped, p.get("A")), p.get("B"));
-        return b.op("Mul", List.of(up, p.get(SCALING)));
+        String down = b.op("Mul", List.of(rowProjection(b, dropped, p.get("A")), p.get(SCALING)));
+        return rowProjection(b, down, p.get("B"));
     }
 
     /** {@code x Mᵀ} for rows x [.., k] and M [n, k]: torch's {@code F.linear(x, M)} without bias. */
