@@ -57,7 +57,7 @@ public final class IntervenableModel {
      * Runs {@code base} with module edits (LoRA ...) made to the model and hook interventions on the edited model;
      * {@code readHooks} are returned as they are after both.
      */
-    public InterventionResult run(Batch base, List<ModuleSite> edits, List<InterventionSite> sites,
+    public InterventionResult run(Batch base, List<? extends ModelEdit> edits, List<InterventionSite> sites,
                                   List<String> readHooks) {
         Spliced sp = splice(base, edits, sites, readHooks, true);
         List<String> wanted = new ArrayList<>(model.graph().outputNames());
@@ -71,7 +71,8 @@ public final class IntervenableModel {
         Map<String, INDArray> outputs = new LinkedHashMap<>();
         model.graph().outputNames().forEach(o -> outputs.put(o, out.get(o)));
         Map<String, INDArray> hooks = new LinkedHashMap<>();
-        sp.reads.forEach(r -> hooks.put(r.name(), out.get(r.tensor())));
+        sp.reads.forEach(r -> hooks.put(r.name(), sp.prompt == null ? out.get(r.tensor())
+                : sp.prompt.trim(out.get(r.tensor()))));
         List<INDArray> collected = new ArrayList<>();
         for (Prepared p : sp.prepared) {
             collected.add(p.form == Form.COLLECT ? selectFeatures(out.get(p.ns + ".collected"), p.mask) : null);
@@ -116,14 +117,12 @@ public final class IntervenableModel {
     }
 
     /** As above with module edits: their parameters' gradients come back in {@link Gradients#perEdit}. */
-    public Gradients gradients(Batch base, List<ModuleSite> edits, List<InterventionSite> sites, String lossKey,
+    public Gradients gradients(Batch base, List<? extends ModelEdit> edits, List<InterventionSite> sites, String lossKey,
                                java.util.function.Function<OnnxGraph, String> appendLoss,
                                Map<String, INDArray> lossFeeds, List<String> extraSources) {
         Spliced sp = splice(base, edits, sites, List.of(), true);
         List<String> params = new ArrayList<>();
-        for (PreparedEdit e : sp.edits) {
-            params.addAll(e.paramInputs.values());
-        }
+        sp.editParams.forEach(e -> params.addAll(e.values()));
         for (Prepared p : sp.prepared) {
             params.addAll(p.paramInputs.values());
         }
@@ -145,9 +144,9 @@ public final class IntervenableModel {
         Map<String, INDArray> extra = new LinkedHashMap<>();
         extraSources.forEach(x -> extra.put(x, r.gradients().get(x)));
         List<Map<String, INDArray>> perEdit = new ArrayList<>();
-        for (PreparedEdit e : sp.edits) {
+        for (Map<String, String> e : sp.editParams) {
             Map<String, INDArray> m = new LinkedHashMap<>();
-            e.paramInputs.forEach((name, input) -> m.put(name, r.gradients().get(input)));
+            e.forEach((name, input) -> m.put(name, r.gradients().get(input)));
             perEdit.add(m);
         }
         return new Gradients(r.loss(), perSite, extra, perEdit);
@@ -161,9 +160,13 @@ public final class IntervenableModel {
     public record ExportGraph(OnnxGraph graph, Map<String, INDArray> feeds, List<String> positionMasks) {
     }
 
-    public ExportGraph exportGraph(Batch base, List<ModuleSite> edits, List<InterventionSite> sites) {
+    public ExportGraph exportGraph(Batch base, List<? extends ModelEdit> edits, List<InterventionSite> sites) {
         // dense sites: an export defines each position mask from the attention mask inside the graph
         Spliced sp = splice(base, edits, sites, List.of(), false);
+        if (sp.prompt != null) { // its graph reads the extended batch; an export must read the user's
+            throw new IllegalArgumentException(sp.prompt.site.edit().type() + ": a standalone export of a sequence"
+                    + " edit is not supported yet; valid: export ReFT, adapter, IA3 or merged LoRA / DoRA models");
+        }
         List<String> masks = new ArrayList<>();
         for (Prepared p : sp.prepared) {
             if (p.form == Form.COLLECT) {
@@ -175,17 +178,49 @@ public final class IntervenableModel {
         return new ExportGraph(sp.graph.graph().copy(), sp.feeds, masks);
     }
 
-    private record Spliced(CompiledGraph graph, Map<String, INDArray> feeds, List<PreparedEdit> edits,
-                           List<Prepared> prepared, List<HookPoint> reads) {
+    /**
+     * {@code editParams.get(i)}: edit i's parameter names -> graph inputs, in the order the edits were given;
+     * {@code prompt}: the sequence edit, or null.
+     */
+    private record Spliced(CompiledGraph graph, Map<String, INDArray> feeds, List<Map<String, String>> editParams,
+                           List<Prepared> prepared, List<HookPoint> reads, PromptSplice prompt) {
     }
 
     /** The intervened graph variant (built once per structure) and the feeds for this batch and these sites. */
-    private Spliced splice(Batch base, List<ModuleSite> editSites, List<InterventionSite> sites,
+    private Spliced splice(Batch base, List<? extends ModelEdit> editSites, List<InterventionSite> sites,
                            List<String> readHooks, boolean rowsAllowed) {
         Batch b = model.complete(base);
         List<PreparedEdit> edits = new ArrayList<>();
+        List<Map<String, String>> editParams = new ArrayList<>();
+        PromptSplice prompt = null;
         for (int i = 0; i < editSites.size(); i++) {
-            edits.add(prepareEdit(i, editSites.get(i)));
+            ModelEdit edit = editSites.get(i);
+            if (edit instanceof ModuleSite m) {
+                PreparedEdit e = prepareEdit(i, m);
+                edits.add(e);
+                editParams.add(e.paramInputs);
+            } else if (edit instanceof SequenceSite s) {
+                if (prompt != null) {
+                    throw new IllegalArgumentException("edit " + i + " (" + s.edit().type() + "): a model takes"
+                            + " one sequence edit; edit " + editSites.indexOf(prompt.site) + " ("
+                            + prompt.site.edit().type() + ") is one already");
+                }
+                prompt = PromptSplice.prepare(model, i, s, b);
+                editParams.add(prompt.paramInputs);
+            }
+        }
+        if (prompt != null) {
+            b = prompt.extended;
+            List<InterventionSite> shifted = new ArrayList<>();
+            for (InterventionSite s : sites) {
+                if (s.source() != null) {
+                    throw new IllegalArgumentException("site " + shifted.size() + " (" + s.intervention().type()
+                            + " at " + s.hook() + "): a site with a source cannot be combined with "
+                            + prompt.site.edit().type() + " yet; valid: sites without a source (ReFT, adapters, IA3)");
+                }
+                shifted.add(s.shifted(prompt.length));
+            }
+            sites = shifted;
         }
         Map<Batch, ActivationCache> sourceRuns = runSources(sites);
         List<Prepared> prepared = new ArrayList<>();
@@ -194,6 +229,9 @@ public final class IntervenableModel {
         }
         List<HookPoint> reads = readHooks.stream().map(model::hook).toList();
         StringBuilder key = new StringBuilder("intervene");
+        if (prompt != null) {
+            key.append(prompt.key());
+        }
         for (PreparedEdit e : edits) {
             key.append("|edit:").append(e.module.path()).append(':').append(e.site.edit().structureKey());
             e.declaredShapes.forEach((name, shape) -> key.append(':').append(name).append(Arrays.toString(shape)));
@@ -206,8 +244,12 @@ public final class IntervenableModel {
             p.declaredShapes.forEach((name, shape) -> key.append(':').append(name).append(Arrays.toString(shape)));
         }
         reads.forEach(r -> key.append("|read:").append(r.tensor()));
+        PromptSplice sequence = prompt;
         CompiledGraph graph = model.variant(key.toString(), g -> {
             // edits first: they are part of the model, so hook interventions at their outputs see the edited value
+            if (sequence != null) {
+                sequence.splice(g);
+            }
             for (PreparedEdit e : edits) {
                 splice(g, e);
             }
@@ -217,13 +259,16 @@ public final class IntervenableModel {
             reads.forEach(r -> g.exposeOutput(r.tensor(), ElemTypes.FLOAT));
         });
         Map<String, INDArray> feeds = new LinkedHashMap<>(model.feeds(b));
+        if (prompt != null) {
+            feeds.putAll(prompt.feeds);
+        }
         for (PreparedEdit e : edits) {
             feeds.putAll(e.feeds);
         }
         for (Prepared p : prepared) {
             feeds.putAll(p.feeds);
         }
-        return new Spliced(graph, feeds, edits, prepared, reads);
+        return new Spliced(graph, feeds, editParams, prepared, reads, prompt);
     }
 
     /** Runs each distinct source batch once, unintervened, caching the hooks its sites read. */
@@ -466,7 +511,7 @@ public final class IntervenableModel {
     }
 
     /** A given parameter value of its declared shape and finite, as float32; else an error naming it. */
-    private static INDArray parameterValue(INDArray v, String name, long[] shape, String where) {
+    static INDArray parameterValue(INDArray v, String name, long[] shape, String where) {
         if (v == null) {
             throw new IllegalArgumentException(where + ": params." + name + ": found nothing; valid: a tensor of"
                     + " shape " + Arrays.toString(shape));

@@ -21,6 +21,22 @@ public record InterventionSite(String hook, Intervention intervention, Unit unit
         }
     }
 
+    /**
+     * The same site with its base positions {@code offset} later: where the user's positions are in a sequence that
+     * a soft prompt made longer by {@code offset} virtual tokens in front.
+     */
+    InterventionSite shifted(int offset) {
+        if (offset == 0 || basePositions == null) {
+            return this;
+        }
+        int[][] moved = new int[basePositions.length][];
+        for (int b = 0; b < moved.length; b++) {
+            moved[b] = java.util.Arrays.stream(basePositions[b]).map(p -> p + offset).toArray();
+        }
+        return new InterventionSite(hook, intervention, unit, moved, sourcePositions, subspace, source, params,
+                onPadding);
+    }
+
     public static Builder at(String hook, Intervention intervention) {
         return new Builder(hook, intervention);
     }

@@ -20,11 +20,16 @@ import dev.jreft.interventions.InterventionResult;
 import dev.jreft.interventions.InterventionSite;
 import dev.jreft.interventions.Interventions;
 import dev.jreft.interventions.ModuleEdit;
+import dev.jreft.interventions.ModelEdit;
 import dev.jreft.interventions.ModuleSite;
+import dev.jreft.interventions.SequenceEdit;
+import dev.jreft.interventions.SequenceSite;
 import dev.jreft.interventions.Source;
 import dev.jreft.interventions.Unit;
 import dev.jreft.interventions.peft.DoRA;
 import dev.jreft.interventions.peft.LoRA;
+import dev.jreft.interventions.prompt.PTuning;
+import dev.jreft.interventions.prompt.PromptTuning;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.io.IOException;
@@ -218,8 +223,12 @@ public final class Verifier {
      * What one case runs: module edits and hook sites, the hook tensors to compare after the run, a source run to
      * compare, and where each gradient file's parameter comes back ({@code perEdit} or {@code perSite}, index, name).
      */
-    private record Plan(List<ModuleSite> edits, List<InterventionSite> sites, Map<String, String> readChecks,
-                        Batch source, String sourceHook, Map<String, ParamRef> gradients) {
+    private record Plan(List<? extends ModelEdit> edits, List<InterventionSite> sites, Map<String, String> readChecks,
+                        Batch source, String sourceHook, Map<String, ParamRef> gradients, int offset) {
+        Plan(List<? extends ModelEdit> edits, List<InterventionSite> sites, Map<String, String> readChecks,
+             Batch source, String sourceHook, Map<String, ParamRef> gradients) {
+            this(edits, sites, readChecks, source, sourceHook, gradients, 0);
+        }
     }
 
     private record ParamRef(boolean edit, int index, String name) {
@@ -227,6 +236,9 @@ public final class Verifier {
 
     /** Case types that edit linear modules, by the fixtures' name. */
     private static final List<String> MODULE_EDITS = List.of("lora", "dora");
+
+    /** Case types that put virtual tokens in front of the real ones (section 7b). */
+    private static final List<String> SEQUENCE_EDITS = List.of("prompt_tuning", "p_tuning");
 
     /** One case of {@code cases/<name>/case.json}. */
     public CheckResult checkCase(String name, Path caseFile) {
@@ -236,7 +248,8 @@ public final class Verifier {
         if (type.equals("full_finetune")) {
             return checkFullFinetune(name, c);
         }
-        if (!MODULE_EDITS.contains(type) && !multiSite && !Interventions.known(type)) {
+        if (!MODULE_EDITS.contains(type) && !SEQUENCE_EDITS.contains(type) && !multiSite
+                && !Interventions.known(type)) {
             return unsupported(name, "intervention '" + type + "' is not implemented yet");
         }
         try {
@@ -244,16 +257,18 @@ public final class Verifier {
             HookedModel model = model(manifestModel, c.hasNonNull("model_file") ? c.get("model_file").asText() : null);
             Tolerances tol = Tolerances.of(c.get("tolerance"));
             Batch base = batch(c.get("inputs"));
-            Plan plan = MODULE_EDITS.contains(type) ? editPlan(c, type, model) : multiSite ? sitesPlan(c)
-                    : hookPlan(c);
+            Plan plan = MODULE_EDITS.contains(type) ? editPlan(c, type, model)
+                    : SEQUENCE_EDITS.contains(type) ? promptPlan(c, type) : multiSite ? sitesPlan(c) : hookPlan(c);
+            // jreft's outputs and losses cover the real tokens only; the references cover the virtual ones too
+            int offset = plan.offset;
             IntervenableModel intervenable = new IntervenableModel(model);
             List<String> reads = new ArrayList<>(plan.readChecks.keySet());
             InterventionResult res = intervenable.run(base, plan.edits, plan.sites, reads);
             List<Tolerance.Comparison> checks = new ArrayList<>();
             List<String> labels = new ArrayList<>();
             c.get("expected_output").fields().forEachRemaining(e -> {
-                checks.add(tol.output.compare(res.output(e.getKey()), npy(e.getValue())));
-                labels.add(e.getKey());
+                checks.add(tol.output.compare(res.output(e.getKey()), realTokens(npy(e.getValue()), offset)));
+                labels.add(offset == 0 ? e.getKey() : e.getKey() + " (real tokens)");
             });
             plan.readChecks.forEach((hook, file) -> {
                 checks.add(tol.hook.compare(res.hook(hook), npy(file)));
@@ -267,7 +282,7 @@ public final class Verifier {
             if (c.hasNonNull("expected_loss")) {
                 String outName = c.get("expected_output").fieldNames().next();
                 CheckResult l = lossCheck("", c.get("loss"), c.get("inputs"), res.output(outName),
-                        c.get("expected_loss").asDouble(), tol.loss);
+                        c.get("expected_loss").asDouble(), tol.loss, offset);
                 checks.add(new Tolerance.Comparison(l.maxAbsError(),
                         l.status() == CheckResult.Status.PASSED ? 0 : 2, null));
                 labels.add("loss");
@@ -282,8 +297,8 @@ public final class Verifier {
                 }
             }
             if (c.has("expected_grads") && c.get("expected_grads").size() > 0) {
-                INDArray mask = c.get("loss").hasNonNull("attention_mask") ? npy(c.get("loss").get("attention_mask"))
-                        : base.attentionMask();
+                INDArray mask = c.get("loss").hasNonNull("attention_mask")
+                        ? realTokens(npy(c.get("loss").get("attention_mask")), offset) : base.attentionMask();
                 String outName = c.get("expected_output").fieldNames().next();
                 LossSetup setup = lossSetup(c.get("loss"), mask, outName, model);
                 IntervenableModel.Gradients grads = intervenable.gradients(base, plan.edits, plan.sites, null,
@@ -447,6 +462,46 @@ public final class Verifier {
     }
 
     /**
+     * A prompt-tuning or P-tuning case: one soft prompt of {@code prompt_length} tokens (P-tuning: peft's MLP encoder
+     * of {@code encoder_hidden_size}), the parameters under peft's names.
+     */
+    private Plan promptPlan(JsonNode c, String type) {
+        int length = c.get("prompt_length").asInt();
+        if (c.path("placeholder_token_id").asLong(0) != 0) {
+            throw new IllegalStateException("placeholder_token_id " + c.get("placeholder_token_id").asLong()
+                    + ": jreft places token 0 under the virtual tokens");
+        }
+        SequenceEdit edit;
+        if (type.equals("p_tuning")) {
+            String encoder = c.path("encoder_reparameterization_type").asText("MLP");
+            if (!encoder.equals("MLP")) {
+                throw new IllegalStateException("encoder_reparameterization_type " + encoder + " is not implemented");
+            }
+            edit = new PTuning(length, c.get("encoder_hidden_size").asInt());
+        } else {
+            edit = new PromptTuning(length);
+        }
+        Map<String, INDArray> params = new LinkedHashMap<>();
+        Map<String, ParamRef> grads = new LinkedHashMap<>();
+        c.get("params").fields().forEachRemaining(e -> {
+            params.put(e.getKey(), npy(e.getValue()));
+            grads.put(e.getKey(), new ParamRef(true, 0, e.getKey()));
+        });
+        return new Plan(List.of(new SequenceSite(edit, params)), List.of(), Map.of(), null, null, grads, length);
+    }
+
+    /** Positions {@code offset}.. of axis 1 (the real tokens behind {@code offset} virtual ones). */
+    private static INDArray realTokens(INDArray a, int offset) {
+        if (offset == 0) {
+            return a;
+        }
+        org.nd4j.linalg.indexing.INDArrayIndex[] idx = new org.nd4j.linalg.indexing.INDArrayIndex[a.rank()];
+        java.util.Arrays.fill(idx, org.nd4j.linalg.indexing.NDArrayIndex.all());
+        idx[1] = org.nd4j.linalg.indexing.NDArrayIndex.interval(offset, a.size(1));
+        return a.get(idx).dup('c');
+    }
+
+    /**
      * A LoRA / DoRA case: one edit per target module, all active in one pass; the module output after the edit is
      * read back through its tensor (the splice keeps the module's output name).
      */
@@ -497,8 +552,14 @@ public final class Verifier {
 
     private CheckResult lossCheck(String label, JsonNode loss, JsonNode inputs, INDArray output, double expected,
                                   Tolerance tol) {
+        return lossCheck(label, loss, inputs, output, expected, tol, 0);
+    }
+
+    /** {@code offset}: virtual positions in front of the loss mask that {@code output} does not have. */
+    private CheckResult lossCheck(String label, JsonNode loss, JsonNode inputs, INDArray output, double expected,
+                                  Tolerance tol, int offset) {
         String type = loss.get("type").asText();
-        INDArray mask = loss.hasNonNull("attention_mask") ? npy(loss.get("attention_mask"))
+        INDArray mask = loss.hasNonNull("attention_mask") ? realTokens(npy(loss.get("attention_mask")), offset)
                 : npy(inputs.get("attention_mask"));
         double value = switch (type) {
             case "causal_last_token_ce" -> ReferenceLosses.causalLastTokenCe(output, npy(loss.get("targets")), mask);

@@ -75,6 +75,14 @@ class FixtureVerificationTest {
         for (String c : List.of("bert_full_finetune", "gpt2_full_finetune")) {
             assertEquals(CheckResult.Status.PASSED, status.get(c), c);
         }
+        // soft prompts (prompt tuning; P-tuning's MLP encoder) on GPT-2, Llama and BERT: the real tokens' outputs,
+        // the loss and the gradient of every parameter, the virtual tokens cut off again
+        for (String c : List.of("gpt2_prompt_tuning", "llama_prompt_tuning", "bert_prompt_tuning", "gpt2_p_tuning",
+                "bert_p_tuning")) {
+            assertEquals(CheckResult.Status.PASSED, status.get(c), c);
+            assertTrue(results.stream().filter(r -> r.name().equals(c)).allMatch(r -> r.detail().contains("real tokens")
+                    && r.detail().contains(c.endsWith("p_tuning") ? "d/dmlp_head.4.bias" : "d/dprompt")), c);
+        }
         // interventions not built yet are reported as unsupported, never as passed
         assertEquals(CheckResult.Status.UNSUPPORTED, status.get("gpt2_prefix_tuning"));
     }

@@ -39,12 +39,9 @@ public record InputLimits(Map<String, Long> idLimits, Optional<Long> maxPosition
                 continue;
             }
             long rows = table.get().getDims(0);
-            String idx = n.getInput(1);
-            while (!inputs.contains(idx) && g.producer(idx).filter(p -> PASS_THROUGH.contains(p.getOpType()))
-                    .isPresent()) {
-                idx = g.producer(idx).get().getInput(0);
-            }
-            if (inputs.contains(idx)) {
+            Optional<String> input = indexedInput(g, n.getInput(1));
+            if (input.isPresent()) {
+                String idx = input.get();
                 ids.merge(idx, rows, Math::min);
                 if (idx.equals("position_ids")) {
                     positions = positions == null ? rows : Math.min(positions, rows);
@@ -54,6 +51,16 @@ public record InputLimits(Map<String, Long> idLimits, Optional<Long> maxPosition
             }
         }
         return new InputLimits(Map.copyOf(ids), Optional.ofNullable(positions));
+    }
+
+    /** The graph input that {@code indices} is, through reshapes and casts; empty when it is computed. */
+    static Optional<String> indexedInput(OnnxGraph g, String indices) {
+        String idx = indices;
+        while (!g.inputNames().contains(idx) && g.producer(idx).filter(p -> PASS_THROUGH.contains(p.getOpType()))
+                .isPresent()) {
+            idx = g.producer(idx).get().getInput(0);
+        }
+        return g.inputNames().contains(idx) ? Optional.of(idx) : Optional.empty();
     }
 
     /** True when {@code tensor} depends on the values (not only the shapes) of a graph input. */

@@ -30,6 +30,17 @@ public interface Init {
         };
     }
 
+    /** Independent draws from N(0, std²): {@code nn.Embedding}'s default with std 1. */
+    static Init normal(double std) {
+        return (shape, random) -> {
+            INDArray a = Nd4j.create(DataType.FLOAT, shape);
+            for (long i = 0; i < a.length(); i++) {
+                a.putScalar(i, random.nextGaussian() * std);
+            }
+            return a;
+        };
+    }
+
     /**
      * {@code torch.nn.init.kaiming_uniform_(w, a=√5)} for a weight [out, in]: U(±1/√in), the default init of
      * {@code nn.Linear} weights and of peft's LoRA A.
