@@ -102,7 +102,7 @@ public final class CausalLanguageModel {
     /** Mean next-token cross-entropy of the response tokens (forward only). */
     public double loss(List<TokenExample> examples) {
         Batch b = batch(examples);
-        INDArray out = intervenable.run(b, sites.edits(b, params), sites.sites(b, params), List.of()).output(logits);
+        INDArray out = intervenable.run(b, sites.modelEdits(b, params), sites.sites(b, params), List.of()).output(logits);
         INDArray[] wt = targets(examples, b.seqLen());
         double total = 0;
         double count = 0;
@@ -130,7 +130,7 @@ public final class CausalLanguageModel {
         Map<String, INDArray> lossFeeds = new LinkedHashMap<>();
         lossFeeds.put(LossGraphs.WEIGHTS, wt[0]);
         lossFeeds.put(LossGraphs.TARGETS, wt[1]);
-        IntervenableModel.Gradients g = intervenable.gradients(b, sites.edits(b, params), sites.sites(b, params),
+        IntervenableModel.Gradients g = intervenable.gradients(b, sites.modelEdits(b, params), sites.sites(b, params),
                 "lm", gr -> LossGraphs.tokenCrossEntropy(gr, logits), lossFeeds, sites.weightSources());
         sites.apply(params, sites.collect(g), g.loss(), opt, lr, maxGradNorm, stepIndex);
         return g.loss();

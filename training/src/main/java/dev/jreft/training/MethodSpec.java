@@ -22,7 +22,7 @@ import java.util.List;
  * that its hooks or modules exist and its sizes fit.
  */
 public sealed interface MethodSpec permits MethodSpec.Reft, MethodSpec.Lora, MethodSpec.Adapter, MethodSpec.Ia3,
-        MethodSpec.Weights {
+        MethodSpec.Weights, MethodSpec.Prompt {
     /** The method's config name: loreft ... lobireft, lora, dora, adapter, ia3. */
     String type();
 
@@ -142,6 +142,43 @@ public sealed interface MethodSpec permits MethodSpec.Reft, MethodSpec.Lora, Met
         @Override
         public TrainableSites sites(HookedModel model) {
             return new WeightSites(model, type.equals("bitfit"));
+        }
+    }
+
+    /**
+     * A soft prompt with peft's names: {@code prompt_tuning} ({@code prompt_tuning_init} random, sample_vocab or text
+     * with {@code prompt_tuning_init_text} of exactly P tokens) or {@code p_tuning} (MLP encoder of
+     * {@code encoder_hidden_size}, default the model's width; 0 for prompt tuning); P = {@code num_virtual_tokens}.
+     */
+    record Prompt(String type, int numVirtualTokens, String promptTuningInit, String promptTuningInitText,
+                  int encoderHiddenSize) implements MethodSpec {
+        @Override
+        public String section() {
+            return "prompt";
+        }
+
+        public dev.jreft.interventions.SequenceEdit edit(HookedModel model) {
+            if (type.equals("p_tuning")) {
+                return new dev.jreft.interventions.prompt.PTuning(numVirtualTokens, encoderHiddenSize);
+            }
+            return new dev.jreft.interventions.prompt.PromptTuning(numVirtualTokens, switch (promptTuningInit) {
+                case "sample_vocab" -> dev.jreft.interventions.prompt.PromptTuning.Start.sampleVocab();
+                case "text" -> dev.jreft.interventions.prompt.PromptTuning.Start.tokens(textIds(model));
+                default -> dev.jreft.interventions.prompt.PromptTuning.Start.random();
+            });
+        }
+
+        /** The init text's token ids as the model's tokenizer writes them (special tokens included, as peft's). */
+        private int[] textIds(HookedModel model) {
+            var tokenizer = model.tokenizer().orElseThrow(() -> ConfigException.of("prompt.prompt_tuning_init",
+                    "found text for a model without a tokenizer; valid: random or sample_vocab"));
+            return tokenizer.encode(List.of(promptTuningInitText), Integer.MAX_VALUE, 1).inputs()
+                    .get(dev.jreft.hooks.runtime.Batch.INPUT_IDS).toIntVector();
+        }
+
+        @Override
+        public TrainableSites sites(HookedModel model) {
+            return new PromptSites(model, edit(model));
         }
     }
 

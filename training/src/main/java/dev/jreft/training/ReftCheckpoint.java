@@ -197,7 +197,7 @@ public final class ReftCheckpoint {
 
     /** The top-level fields of a classifier checkpoint's config.json. */
     static final List<String> TOP_LEVEL = List.of("format", "schema_version", "model_fingerprint", "tensors", "model",
-            "method", "reft", "lora", "adapter", "ia3", "weights", "head", "training", "metrics");
+            "method", "reft", "lora", "adapter", "ia3", "prompt", "weights", "head", "training", "metrics");
 
     /** The method's settings in a message: what the tensors must agree with. */
     static String describe(ReftClassifier.Config c) {

@@ -153,7 +153,7 @@ public final class ReftClassifier {
     /** The intervened graph for an export, with one example's feeds, and each hook site's position rule. */
     IntervenableModel.ExportGraph exportGraph() {
         Batch example = exampleBatch();
-        return intervenable.exportGraph(example, sites.edits(example, params), sites.sites(example, params));
+        return intervenable.exportGraph(example, sites.modelEdits(example, params), sites.sites(example, params));
     }
 
     List<PositionSpec> exportPositions() {
@@ -183,7 +183,7 @@ public final class ReftClassifier {
     public INDArray logits(Batch batch) {
         String out = model.graph().outputNames().get(0);
         INDArray hidden = sites.isEmpty() ? model.run(batch).get(out)
-                : intervenable.run(batch, sites.edits(batch, params), sites(batch), List.of()).output(out);
+                : intervenable.run(batch, sites.modelEdits(batch, params), sites(batch), List.of()).output(out);
         return ClassificationHead.logits(ClassificationHead.pool(hidden, batch, config.pooling()),
                 params.get(ClassificationHead.W), params.get(ClassificationHead.B));
     }
@@ -216,13 +216,19 @@ public final class ReftClassifier {
         lossFeeds.put(ClassificationHead.W, params.get(ClassificationHead.W));
         lossFeeds.put(ClassificationHead.B, params.get(ClassificationHead.B));
         String out = model.graph().outputNames().get(0);
-        return intervenable.gradients(batch, sites.edits(batch, params), sites(batch), "classify:" + config.classes(),
+        return intervenable.gradients(batch, sites.modelEdits(batch, params), sites(batch), "classify:" + config.classes(),
                 g -> ClassificationHead.appendLoss(g, out, width, config.classes()), lossFeeds, sources());
     }
 
     /** Trains on {@code train}, evaluating on {@code dev}; keeps the best dev parameters. Progress goes to {@code out}. */
     public TrainingResult train(List<LabelledText> train, List<LabelledText> dev, TrainingArguments args,
                                 PrintStream out) {
+        long positions = model.inputLimits().maxPositions().orElse(Long.MAX_VALUE);
+        if (sites.virtualTokens() + (long) args.maxLength() > positions) { // before the first step, not at a long batch
+            throw new dev.jreft.hooks.io.ConfigException("training.max_length", args.maxLength(), "at most "
+                    + (positions - sites.virtualTokens()) + ": the model's " + positions + " positions less the "
+                    + sites.virtualTokens() + " virtual tokens");
+        }
         Trainer.Step<LabelledText> step = (chunk, opt, lr, maxGradNorm, index) -> step(encode(chunk.stream()
                 .map(LabelledText::text).toList(), args.maxLength()), chunk.stream().mapToInt(LabelledText::label)
                 .toArray(), opt, lr, maxGradNorm, index);

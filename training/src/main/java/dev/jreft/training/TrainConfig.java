@@ -38,16 +38,17 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
 
     /** The config as written: {@code training} is any subset of the training arguments. */
     private record Written(String model, String tokenizer, DataSpec data, String method, ReftSpec reft,
-                           JsonNode lora, JsonNode adapter, JsonNode ia3, HeadSpec head, JsonNode training,
+                           JsonNode lora, JsonNode adapter, JsonNode ia3, JsonNode prompt, HeadSpec head,
+                           JsonNode training,
                            String output) {
     }
 
-    /** The methods {@code "method"} names, the ReFT family first; each has its section (reft, lora, adapter, ia3). */
+    /** The methods {@code "method"} names, the ReFT family first; each has its section (reft, lora, adapter, ia3, prompt). */
     public static final List<String> METHODS;
 
     static {
         List<String> m = new java.util.ArrayList<>(Interventions.REFT);
-        m.addAll(List.of("lora", "dora", "adapter", "ia3", "bitfit", "full"));
+        m.addAll(List.of("lora", "dora", "adapter", "ia3", "bitfit", "full", "prompt_tuning", "p_tuning"));
         METHODS = List.copyOf(m);
     }
 
@@ -59,6 +60,7 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
             case "adapter" -> "adapter";
             case "ia3" -> "ia3";
             case "bitfit", "full" -> "weights";
+            case "prompt_tuning", "p_tuning" -> "prompt";
             default -> "reft";
         };
     }
@@ -169,6 +171,50 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
         }
     }
 
+    /**
+     * Soft-prompt settings with peft's names: {@code num_virtual_tokens} (default 20); prompt tuning's
+     * {@code prompt_tuning_init} (random, the default; sample_vocab; text) and {@code prompt_tuning_init_text};
+     * P-tuning's {@code encoder_hidden_size} (default the model's width).
+     */
+    public record PromptSpec(Integer numVirtualTokens, String promptTuningInit, String promptTuningInitText,
+                             Integer encoderHiddenSize) {
+        public PromptSpec {
+            if (numVirtualTokens != null) {
+                Check.between("num_virtual_tokens", numVirtualTokens, 1, 65_536);
+            }
+            if (promptTuningInit != null) {
+                Check.oneOf("prompt_tuning_init", promptTuningInit, List.of("random", "sample_vocab", "text"));
+            }
+            if ("text".equals(promptTuningInit) && (promptTuningInitText == null || promptTuningInitText.isBlank())) {
+                throw ConfigException.of("prompt_tuning_init_text", "found nothing; valid: the text whose tokens"
+                        + " start the prompt (prompt_tuning_init is text)");
+            }
+            if (promptTuningInitText != null && !"text".equals(promptTuningInit)) {
+                throw ConfigException.of("prompt_tuning_init_text", "found a text with prompt_tuning_init "
+                        + (promptTuningInit == null ? "random (the default)" : promptTuningInit)
+                        + "; valid: prompt_tuning_init text, or no init text");
+            }
+            if (encoderHiddenSize != null) {
+                Check.between("encoder_hidden_size", encoderHiddenSize, 1, 65_536);
+            }
+        }
+
+        MethodSpec.Prompt toMethod(String type, HookedModel m) {
+            boolean p = type.equals("p_tuning");
+            if (p && (promptTuningInit != null || promptTuningInitText != null)) {
+                throw ConfigException.of("prompt.prompt_tuning_init", "found an init for p_tuning; valid: none (its"
+                        + " prompt comes from the encoder)");
+            }
+            if (!p && encoderHiddenSize != null) {
+                throw ConfigException.of("prompt.encoder_hidden_size", "found an encoder size for prompt_tuning;"
+                        + " valid: none (only p_tuning has an encoder)");
+            }
+            return new MethodSpec.Prompt(type, numVirtualTokens != null ? numVirtualTokens : 20,
+                    promptTuningInit != null ? promptTuningInit : "random", promptTuningInitText,
+                    !p ? 0 : encoderHiddenSize != null ? encoderHiddenSize : (int) m.hooks().config().hidden());
+        }
+    }
+
     /** IA3 scales: {@code hooks} (default every layer's key_output, value_output and mlp_activation). */
     public record Ia3Spec(List<String> hooks) {
         public Ia3Spec {
@@ -224,6 +270,7 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
             case "lora" -> ConfigJson.convert(settings, LoraSpec.class, source, name).toMethod(method, m);
             case "adapter" -> ConfigJson.convert(settings, AdapterSpec.class, source, name).toMethod(m);
             case "ia3" -> ConfigJson.convert(settings, Ia3Spec.class, source, name).toMethod(m);
+            case "prompt" -> ConfigJson.convert(settings, PromptSpec.class, source, name).toMethod(method, m);
             case "weights" -> {
                 if (settings.size() > 0) { // only a checkpoint writes this section, with the parameter list
                     throw ConfigException.of(name, "found settings " + settings + "; valid: none (" + method
@@ -253,6 +300,10 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
         }
         if (spec instanceof MethodSpec.Weights) {
             return Map.of();
+        }
+        if (spec instanceof MethodSpec.Prompt p) {
+            return new PromptSpec(p.numVirtualTokens(), p.type().equals("p_tuning") ? null : p.promptTuningInit(),
+                    p.promptTuningInitText(), p.type().equals("p_tuning") ? p.encoderHiddenSize() : null);
         }
         throw new IllegalArgumentException("ReFT settings are written as the reft section");
     }
@@ -372,6 +423,7 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
             sections.put("lora", w.lora());
             sections.put("adapter", w.adapter());
             sections.put("ia3", w.ia3());
+            sections.put("prompt", w.prompt());
             for (var e : sections.entrySet()) {
                 if (e.getValue() != null && !e.getKey().equals(section)) {
                     throw ConfigException.of(e.getKey(), "found settings for a method this config does not train;"
@@ -400,12 +452,14 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
             case "lora" -> w.lora();
             case "adapter" -> w.adapter();
             case "ia3" -> w.ia3();
+            case "prompt" -> w.prompt();
             default -> null;
         };
         if (methodSection != null) { // its fields are checked now, against the model when it is loaded
             Class<?> spec = switch (sectionOf(method)) {
                 case "lora" -> LoraSpec.class;
                 case "adapter" -> AdapterSpec.class;
+                case "prompt" -> PromptSpec.class;
                 default -> Ia3Spec.class;
             };
             ConfigJson.convert(methodSection, spec, source, sectionOf(method));

@@ -26,6 +26,23 @@ interface TrainableSites {
         return List.of();
     }
 
+    /** The sequence edit (a soft prompt) with the current values, or none (the default). */
+    default List<dev.jreft.interventions.SequenceSite> sequence(Map<String, INDArray> params) {
+        return List.of();
+    }
+
+    /** Virtual tokens the sequence edit puts in front of every example (0 without one). */
+    default int virtualTokens() {
+        return 0;
+    }
+
+    /** What runs before the hook sites: the sequence edit, then the module edits (the order of the gradients). */
+    default List<dev.jreft.interventions.ModelEdit> modelEdits(Batch batch, Map<String, INDArray> params) {
+        List<dev.jreft.interventions.ModelEdit> all = new java.util.ArrayList<>(sequence(params));
+        all.addAll(edits(batch, params));
+        return all;
+    }
+
     /** The hook interventions for this batch with the current values (none by default). */
     default List<InterventionSite> sites(Batch batch, Map<String, INDArray> params) {
         return List.of();

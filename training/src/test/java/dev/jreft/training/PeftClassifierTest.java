@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** LoRA, DoRA, adapters and IA3 train through the classifier's one loop, save, reload and give the same logits. */
+/** LoRA, DoRA, adapters, IA3, prompt tuning and P-tuning train through the classifier's one loop, save, reload and give the same logits. */
 class PeftClassifierTest {
     static {
         ReftClassifierTest.load();
@@ -27,7 +27,9 @@ class PeftClassifierTest {
             new MethodSpec.Lora("lora", List.of("encoder.layer.4.attention.self.query", "value"), 4, 8, 0.1, false),
             new MethodSpec.Lora("dora", "encoder\\.layer\\.[45]\\.attention\\.self\\.(query|value)", 4, 8, 0, true),
             new MethodSpec.Adapter(List.of("blocks.4.mlp_output", "blocks.5.mlp_output"), 16),
-            new MethodSpec.Ia3(List.of("blocks.5.key_output", "blocks.5.value_output", "blocks.5.mlp_activation")));
+            new MethodSpec.Ia3(List.of("blocks.5.key_output", "blocks.5.value_output", "blocks.5.mlp_activation")),
+            new MethodSpec.Prompt("prompt_tuning", 4, "sample_vocab", null, 0),
+            new MethodSpec.Prompt("p_tuning", 4, "random", null, 32));
 
     @Test
     void everyMethodLearnsTheTinyTaskSavesAndReloads(@TempDir Path tmp) throws Exception {
@@ -100,6 +102,28 @@ class PeftClassifierTest {
                 "blocks.4.mlp_output", "blocks.5.mlp_output"), new TrainConfig.AdapterSpec(null, null, 8)
                 .toMethod(ReftClassifierTest.model).hooks());
         assertEquals(18, new TrainConfig.Ia3Spec(null).toMethod(ReftClassifierTest.model).hooks().size());
+    }
+
+    /** prompt tuning's text init: the embeddings of the text's tokens (special ones included, as peft's). */
+    @Test
+    void aTextInitStartsThePromptAtItsTokensEmbeddings() {
+        var model = ReftClassifierTest.model;
+        int[] ids = model.tokenizer().orElseThrow().encode(List.of("great film"), 64, 1).inputs()
+                .get(dev.jreft.hooks.runtime.Batch.INPUT_IDS).toIntVector();
+        ReftClassifier c = ReftClassifier.create(model, new ReftClassifier.Config(new MethodSpec.Prompt(
+                "prompt_tuning", ids.length, "text", "great film", 0), 2, ClassificationHead.Pooling.MEAN), 5);
+        var table = dev.jreft.hooks.discovery.TokenEmbedding.of(model.graph()).orElseThrow();
+        float[] all = model.graph().floats(table.table());
+        INDArray prompt = c.parameters().get("prompt_encoder.prompt");
+        for (int i = 0; i < ids.length; i++) {
+            for (int j = 0; j < table.width(); j++) {
+                assertEquals(all[(int) (ids[i] * table.width() + j)], prompt.getFloat(i, j), 0f);
+            }
+        }
+        var wrong = assertThrows(ConfigException.class, () -> ReftClassifier.create(model, new ReftClassifier.Config(
+                new MethodSpec.Prompt("prompt_tuning", ids.length + 1, "text", "great film", 0), 2,
+                ClassificationHead.Pooling.MEAN), 5));
+        assertTrue(wrong.getMessage().startsWith("prompt_tuning_init_text: "), wrong.getMessage());
     }
 
     @Test

@@ -55,7 +55,7 @@ public final class PromptTuning implements SequenceEdit {
             throw new dev.jreft.hooks.io.ConfigException("num_virtual_tokens", length, "an integer >= 1");
         }
         if (start instanceof Tokens t && t.ids().length != length) {
-            throw new dev.jreft.hooks.io.ConfigException("prompt_init_text", t.ids().length + " tokens",
+            throw new dev.jreft.hooks.io.ConfigException("prompt_tuning_init_text", t.ids().length + " tokens",
                     "a text of exactly num_virtual_tokens (" + length + ") tokens");
         }
         this.length = length;
@@ -82,7 +82,7 @@ public final class PromptTuning implements SequenceEdit {
         if (start instanceof Tokens t) {
             for (int id : t.ids()) {
                 if (id < 0 || id >= embedding.vocab()) {
-                    throw new dev.jreft.hooks.io.ConfigException("prompt_init_text", "token id " + id,
+                    throw new dev.jreft.hooks.io.ConfigException("prompt_tuning_init_text", "token id " + id,
                             "ids in 0.." + (embedding.vocab() - 1));
                 }
             }
