@@ -18,13 +18,14 @@ import java.util.Random;
 /**
  * The PEFT methods side by side on MiniLM, batch 16 × seq 32, CPU, one run: the median training step of each
  * method (LoRA r=8 on query+value of all layers, DoRA likewise, a bottleneck adapter of 32 at every mlp_output, IA3
- * on every layer's keys, values and MLP activations, BitFit (every bias), full finetuning (every weight), prompt tuning
- * and P-tuning (10 virtual tokens; P-tuning's encoder 128 wide), and the main job's LoReFT) divided by the median
- * plain forward (of the 32 real tokens: the soft prompts' steps run 42),
+ * on every layer's keys, values and MLP activations, BitFit (every bias), full finetuning (every weight), prompt tuning,
+ * P-tuning and prefix tuning (10 virtual positions; P-tuning's encoder 128 wide), and the main job's LoReFT) divided
+ * by the median plain forward (of the 32 real tokens: the soft prompts' steps run 42 positions, prefix tuning's
+ * attention 42 keys),
  * and the forward of the merged-LoRA graph divided by the plain forward (the goal is 1.00: merging leaves the
  * model's own graph). One method per process gives each its own peak RSS ({@code /usr/bin/time -v}).
  *
- * <p>Run: {@code java -cp bench/target/jreft-bench.jar dev.jreft.bench.PeftBenchmark [all|lora|dora|adapter|ia3|bitfit|full|prompt|ptuning|loreft]
+ * <p>Run: {@code java -cp bench/target/jreft-bench.jar dev.jreft.bench.PeftBenchmark [all|lora|dora|adapter|ia3|bitfit|full|prompt|ptuning|prefix|loreft]
  * [steps]}
  */
 public final class PeftBenchmark {
@@ -48,6 +49,7 @@ public final class PeftBenchmark {
         m.put("full", new MethodSpec.Weights("full"));
         m.put("prompt", new MethodSpec.Prompt("prompt_tuning", 10, "sample_vocab", null, 0));
         m.put("ptuning", new MethodSpec.Prompt("p_tuning", 10, "random", null, 128));
+        m.put("prefix", new MethodSpec.Prompt("prefix_tuning", 10, "random", null, 0, false));
         m.put("loreft", new MethodSpec.Reft("loreft", List.of("blocks.1.block_output", "blocks.3.block_output",
                 "blocks.5.block_output"), 4, "f1+l1", false, "linear", 0));
         return m;

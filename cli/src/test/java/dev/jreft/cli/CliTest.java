@@ -49,7 +49,8 @@ class CliTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("passed      gpt2_vanilla_block_output"), r.out());
         assertTrue(r.out().contains("passed      gpt2_lora_c_attn"), r.out());
-        assertTrue(r.out().contains("unsupported gpt2_prefix_tuning"), r.out());
+        assertTrue(r.out().contains("passed      gpt2_prefix_tuning"), r.out());
+        assertTrue(r.out().contains("unsupported gpt2_generate_none"), r.out());
         assertTrue(r.out().contains("passed      minilm_loreft_block_output"), r.out());
         String[] lines = r.out().strip().split("\n");
         assertTrue(lines[lines.length - 1].matches("\\d+ passed, 0 failed"), lines[lines.length - 1]);

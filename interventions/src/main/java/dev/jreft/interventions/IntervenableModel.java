@@ -183,34 +183,36 @@ public final class IntervenableModel {
      * {@code prompt}: the sequence edit, or null.
      */
     private record Spliced(CompiledGraph graph, Map<String, INDArray> feeds, List<Map<String, String>> editParams,
-                           List<Prepared> prepared, List<HookPoint> reads, PromptSplice prompt) {
+                           List<Prepared> prepared, List<HookPoint> reads, SequenceSplice prompt) {
     }
 
     /** The intervened graph variant (built once per structure) and the feeds for this batch and these sites. */
     private Spliced splice(Batch base, List<? extends ModelEdit> editSites, List<InterventionSite> sites,
                            List<String> readHooks, boolean rowsAllowed) {
-        Batch b = model.complete(base);
-        List<PreparedEdit> edits = new ArrayList<>();
-        List<Map<String, String>> editParams = new ArrayList<>();
-        PromptSplice prompt = null;
+        SequenceSplice prompt = null;
         for (int i = 0; i < editSites.size(); i++) {
-            ModelEdit edit = editSites.get(i);
-            if (edit instanceof ModuleSite m) {
-                PreparedEdit e = prepareEdit(i, m);
-                edits.add(e);
-                editParams.add(e.paramInputs);
-            } else if (edit instanceof SequenceSite s) {
+            if (editSites.get(i) instanceof SequenceSite s) {
                 if (prompt != null) {
                     throw new IllegalArgumentException("edit " + i + " (" + s.edit().type() + "): a model takes"
                             + " one sequence edit; edit " + editSites.indexOf(prompt.site) + " ("
                             + prompt.site.edit().type() + ") is one already");
                 }
-                prompt = PromptSplice.prepare(model, i, s, b);
+                prompt = SequenceSplice.prepare(model, i, s, base); // it completes the batch it extends
+            }
+        }
+        Batch b = prompt != null ? prompt.extended : model.complete(base);
+        List<PreparedEdit> edits = new ArrayList<>();
+        List<Map<String, String>> editParams = new ArrayList<>();
+        for (int i = 0; i < editSites.size(); i++) {
+            if (editSites.get(i) instanceof ModuleSite m) {
+                PreparedEdit e = prepareEdit(i, m);
+                edits.add(e);
+                editParams.add(e.paramInputs);
+            } else {
                 editParams.add(prompt.paramInputs);
             }
         }
-        if (prompt != null) {
-            b = prompt.extended;
+        if (prompt != null && prompt.offset() > 0) {
             List<InterventionSite> shifted = new ArrayList<>();
             for (InterventionSite s : sites) {
                 if (s.source() != null) {
@@ -218,7 +220,7 @@ public final class IntervenableModel {
                             + " at " + s.hook() + "): a site with a source cannot be combined with "
                             + prompt.site.edit().type() + " yet; valid: sites without a source (ReFT, adapters, IA3)");
                 }
-                shifted.add(s.shifted(prompt.length));
+                shifted.add(s.shifted(prompt.offset()));
             }
             sites = shifted;
         }
@@ -244,7 +246,7 @@ public final class IntervenableModel {
             p.declaredShapes.forEach((name, shape) -> key.append(':').append(name).append(Arrays.toString(shape)));
         }
         reads.forEach(r -> key.append("|read:").append(r.tensor()));
-        PromptSplice sequence = prompt;
+        SequenceSplice sequence = prompt;
         CompiledGraph graph = model.variant(key.toString(), g -> {
             // edits first: they are part of the model, so hook interventions at their outputs see the edited value
             if (sequence != null) {

@@ -22,68 +22,32 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * A {@link SequenceEdit} ready to splice: the batch extended by P placeholder tokens in front, the edit's parameter
+ * A {@link SoftPrompt} ready to splice: the batch extended by P placeholder tokens in front, the edit's parameter
  * feeds, and the graph changes (the placeholders' token-embedding rows replaced by the prompt; the P virtual
  * positions cut off every output that runs along the sequence).
  */
-final class PromptSplice {
+final class PromptSplice extends SequenceSplice {
     /** The token id under each virtual token before its embedding is replaced (peft and the fixtures use 0). */
     static final long PLACEHOLDER = 0;
 
-    final SequenceSite site;
-    final String ns;
-    final int length;
-    final TokenEmbedding embedding;
-    final Batch extended;
-    final Map<String, String> paramInputs = new LinkedHashMap<>();
-    final Map<String, long[]> declaredShapes = new LinkedHashMap<>();
-    final Map<String, INDArray> feeds = new LinkedHashMap<>();
+    private final TokenEmbedding embedding;
     private final List<String> trimmedOutputs;
 
-    private PromptSplice(SequenceSite site, String ns, TokenEmbedding embedding, Batch extended,
-                         List<String> trimmedOutputs) {
-        this.site = site;
-        this.ns = ns;
-        this.length = site.edit().length();
-        this.embedding = embedding;
-        this.extended = extended;
-        this.trimmedOutputs = trimmedOutputs;
-    }
-
-    /** {@code completed}: the user's batch as the model completed it (every graph input present). */
-    static PromptSplice prepare(HookedModel model, int index, SequenceSite site, Batch completed) {
-        SequenceEdit edit = site.edit();
-        String where = "edit " + index + " (" + edit.type() + ")";
+    PromptSplice(SequenceSite site, int index, SequenceShape shape, HookedModel model, Batch base, String where) {
+        super(site, index, shape);
         OnnxGraph graph = model.graph();
-        TokenEmbedding embedding = TokenEmbedding.of(graph).orElseThrow(() -> new IllegalArgumentException(where
+        this.embedding = TokenEmbedding.of(graph).orElseThrow(() -> new IllegalArgumentException(where
                 + ": found no token embedding in the graph (a Gather from a [vocab, width] table indexed by"
                 + " input_ids); valid: a token model with an input_ids input"));
-        int p = edit.length();
-        long limit = model.inputLimits().maxPositions().orElse(Long.MAX_VALUE);
-        if (p + completed.seqLen() > limit) {
-            throw new ConfigException("num_virtual_tokens", p + " virtual tokens + " + completed.seqLen()
-                    + " tokens = " + (p + completed.seqLen()) + " positions", "at most the model's " + limit
-                    + " positions in all");
-        }
-        PromptSplice s = new PromptSplice(site, "jreft.seq" + index, embedding,
-                model.complete(extend(completed, p, where)), sequenceOutputs(graph));
-        List<Parameter> declared = edit.parameters(embedding, () -> Nd4j.create(graph.floats(embedding.table()),
-                new long[] {embedding.vocab(), embedding.width()}, 'c'));
-        for (String given : site.params().keySet()) {
-            if (declared.stream().noneMatch(d -> d.name().equals(given))) {
-                throw new IllegalArgumentException(where + ": params." + given + ": found a value for a parameter "
-                        + edit.type() + " does not have; valid: " + String.join(", ",
-                        declared.stream().map(Parameter::name).toList()));
-            }
-        }
-        for (Parameter d : declared) {
-            INDArray v = IntervenableModel.parameterValue(site.params().get(d.name()), d.name(), d.shape(), where);
-            String input = s.ns + "." + d.name();
-            s.paramInputs.put(d.name(), input);
-            s.declaredShapes.put(input, d.shape());
-            s.feeds.put(input, v);
-        }
-        return s;
+        Batch completed = model.complete(base);
+        checkPositions(model, length, completed.seqLen());
+        this.extended = model.complete(extend(completed, length, where));
+        this.trimmedOutputs = sequenceOutputs(graph);
+    }
+
+    @Override
+    int offset() {
+        return length;
     }
 
     /**
@@ -132,17 +96,11 @@ final class PromptSplice {
         return dims.size() > axis ? dims.get(axis).getDimParam() : "";
     }
 
-    /** Part of the graph variant's key: the formula and every declared shape. */
-    String key() {
-        StringBuilder k = new StringBuilder("|seq:").append(site.edit().structureKey()).append(":P=").append(length);
-        declaredShapes.forEach((name, shape) -> k.append(':').append(name).append(Arrays.toString(shape)));
-        return k.toString();
-    }
-
+    @Override
     void splice(OnnxGraph g) {
         g.splice(embedding.output(), ns, (SubgraphBuilder b, String original) -> {
             declaredShapes.forEach((name, shape) -> b.input(name, ElemTypes.FLOAT, shape));
-            String prompt = site.edit().emitPrompt(b, paramInputs); // [P, d]
+            String prompt = ((SoftPrompt) site.edit()).emitPrompt(b, paramInputs); // [P, d]
             String rows = b.op("Slice", List.of(b.op("Shape", List.of(original)), b.constantInts(new long[] {0}, 1),
                     b.constantInts(new long[] {1}, 1)));
             String target = b.op("Concat", List.of(rows, b.constantInts(new long[] {length, embedding.width()}, 2)),
@@ -163,6 +121,7 @@ final class PromptSplice {
     }
 
     /** A hook value read from the extended run, with the virtual positions cut off axis 1. */
+    @Override
     INDArray trim(INDArray hook) {
         if (hook == null || hook.rank() < 2 || hook.size(1) != extended.seqLen()) {
             return hook;

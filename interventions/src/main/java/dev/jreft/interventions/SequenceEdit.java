@@ -1,25 +1,20 @@
 package dev.jreft.interventions;
 
-import dev.jreft.hooks.discovery.TokenEmbedding;
-import dev.jreft.hooks.graph.SubgraphBuilder;
 import dev.jreft.interventions.params.Parameter;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
 import java.util.List;
-import java.util.Map;
 import java.util.function.Supplier;
 
 /**
  * The third contract, beside {@link Intervention} (a same-shape rewrite of one hook tensor) and {@link ModuleEdit}
- * (a linear module's output from its input): a method that makes the sequence longer by {@link #length()} virtual
- * tokens in front of the real ones (prompt tuning, P-tuning). jreft runs the graph on the batch extended by P
- * placeholder tokens (attention mask 1, token type 0, positions 0..P−1 and the real tokens' positions moved up by
- * P), replaces the placeholders' rows of the token embeddings by {@link #emitPrompt}, and cuts the virtual
- * positions off the outputs again: the user's positions, position specs, padding checks, pooling, losses and hook
- * sites index the real tokens, as without the edit. A method is one class: its parameters, how they start, and the
- * formula of the virtual tokens.
+ * (a linear module's output from its input): a method that makes the attended sequence longer by {@link #length()}
+ * virtual positions in front of the real ones. Where they enter is the kind: {@link SoftPrompt} (virtual tokens at
+ * the token embeddings: prompt tuning, P-tuning) or {@link KeyValuePrefix} (every layer's keys and values: prefix
+ * tuning). Either way the user's positions, position specs, padding checks, pooling, losses and hook sites index the
+ * real tokens, as without the edit. A method is one class: its parameters, how they start, and its formula.
  */
-public interface SequenceEdit {
+public sealed interface SequenceEdit permits SoftPrompt, KeyValuePrefix {
     /** The method's name in configs and checkpoints ({@code prompt_tuning}). */
     String type();
 
@@ -28,15 +23,12 @@ public interface SequenceEdit {
         return type();
     }
 
-    /** P, the number of virtual tokens. */
+    /** P, the number of virtual positions. */
     int length();
 
     /**
-     * The trained parameters for a model whose token embeddings are {@code embedding}; {@code table} reads the
-     * embedding table [vocab, width] for inits drawn from the vocabulary.
+     * The trained parameters for a model of {@code shape}; {@code table} reads the token-embedding table
+     * [vocab, width] for inits drawn from the vocabulary.
      */
-    List<Parameter> parameters(TokenEmbedding embedding, Supplier<INDArray> table);
-
-    /** The virtual tokens' embeddings [P, width] from the parameters ({@code params}: name -> graph input). */
-    String emitPrompt(SubgraphBuilder b, Map<String, String> params);
+    List<Parameter> parameters(SequenceShape shape, Supplier<INDArray> table);
 }

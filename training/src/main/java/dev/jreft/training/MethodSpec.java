@@ -146,12 +146,19 @@ public sealed interface MethodSpec permits MethodSpec.Reft, MethodSpec.Lora, Met
     }
 
     /**
-     * A soft prompt with peft's names: {@code prompt_tuning} ({@code prompt_tuning_init} random, sample_vocab or text
-     * with {@code prompt_tuning_init_text} of exactly P tokens) or {@code p_tuning} (MLP encoder of
-     * {@code encoder_hidden_size}, default the model's width; 0 for prompt tuning); P = {@code num_virtual_tokens}.
+     * A sequence method with peft's names: {@code prompt_tuning} ({@code prompt_tuning_init} random, sample_vocab or
+     * text with {@code prompt_tuning_init_text} of exactly P tokens), {@code p_tuning} (MLP encoder of
+     * {@code encoder_hidden_size}, default the model's width) or {@code prefix_tuning} (with
+     * {@code prefix_projection}: the PrefixEncoder MLP of {@code encoder_hidden_size}); P = {@code num_virtual_tokens};
+     * {@code encoderHiddenSize} is 0 where the method has no encoder.
      */
     record Prompt(String type, int numVirtualTokens, String promptTuningInit, String promptTuningInitText,
-                  int encoderHiddenSize) implements MethodSpec {
+                  int encoderHiddenSize, boolean prefixProjection) implements MethodSpec {
+        public Prompt(String type, int numVirtualTokens, String promptTuningInit, String promptTuningInitText,
+                      int encoderHiddenSize) {
+            this(type, numVirtualTokens, promptTuningInit, promptTuningInitText, encoderHiddenSize, false);
+        }
+
         @Override
         public String section() {
             return "prompt";
@@ -160,6 +167,10 @@ public sealed interface MethodSpec permits MethodSpec.Reft, MethodSpec.Lora, Met
         public dev.jreft.interventions.SequenceEdit edit(HookedModel model) {
             if (type.equals("p_tuning")) {
                 return new dev.jreft.interventions.prompt.PTuning(numVirtualTokens, encoderHiddenSize);
+            }
+            if (type.equals("prefix_tuning")) {
+                return new dev.jreft.interventions.prompt.PrefixTuning(numVirtualTokens, prefixProjection
+                        ? encoderHiddenSize : 0);
             }
             return new dev.jreft.interventions.prompt.PromptTuning(numVirtualTokens, switch (promptTuningInit) {
                 case "sample_vocab" -> dev.jreft.interventions.prompt.PromptTuning.Start.sampleVocab();

@@ -5,10 +5,10 @@ import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.interventions.IntervenableModel;
 import dev.jreft.interventions.SequenceEdit;
+import dev.jreft.interventions.SequenceShape;
 import dev.jreft.interventions.SequenceSite;
 import dev.jreft.interventions.params.Parameter;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.List;
 import java.util.Map;
@@ -22,11 +22,11 @@ final class PromptSites implements TrainableSites {
 
     PromptSites(HookedModel model, SequenceEdit edit) {
         this.edit = edit;
-        TokenEmbedding e = TokenEmbedding.of(model.graph()).orElseThrow(() -> ConfigException.of("method",
-                "found " + edit.type() + " for a graph without token embeddings; valid: a token model (a Gather from"
-                        + " a [vocab, width] table indexed by input_ids)"));
-        this.declared = edit.parameters(e, () -> Nd4j.create(model.graph().floats(e.table()),
-                new long[] {e.vocab(), e.width()}, 'c'));
+        if (edit instanceof dev.jreft.interventions.SoftPrompt && TokenEmbedding.of(model.graph()).isEmpty()) {
+            throw ConfigException.of("method", "found " + edit.type() + " for a graph without token embeddings;"
+                    + " valid: a token model (a Gather from a [vocab, width] table indexed by input_ids)");
+        }
+        this.declared = edit.parameters(SequenceShape.of(model), () -> SequenceShape.tokenTable(model));
     }
 
     @Override

@@ -48,7 +48,8 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
 
     static {
         List<String> m = new java.util.ArrayList<>(Interventions.REFT);
-        m.addAll(List.of("lora", "dora", "adapter", "ia3", "bitfit", "full", "prompt_tuning", "p_tuning"));
+        m.addAll(List.of("lora", "dora", "adapter", "ia3", "bitfit", "full", "prompt_tuning", "p_tuning",
+                "prefix_tuning"));
         METHODS = List.copyOf(m);
     }
 
@@ -60,7 +61,7 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
             case "adapter" -> "adapter";
             case "ia3" -> "ia3";
             case "bitfit", "full" -> "weights";
-            case "prompt_tuning", "p_tuning" -> "prompt";
+            case "prompt_tuning", "p_tuning", "prefix_tuning" -> "prompt";
             default -> "reft";
         };
     }
@@ -172,12 +173,13 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
     }
 
     /**
-     * Soft-prompt settings with peft's names: {@code num_virtual_tokens} (default 20); prompt tuning's
+     * Sequence-method settings with peft's names: {@code num_virtual_tokens} (default 20); prompt tuning's
      * {@code prompt_tuning_init} (random, the default; sample_vocab; text) and {@code prompt_tuning_init_text};
-     * P-tuning's {@code encoder_hidden_size} (default the model's width).
+     * P-tuning's {@code encoder_hidden_size} (default the model's width); prefix tuning's {@code prefix_projection}
+     * (default false) with its {@code encoder_hidden_size} (default the model's width).
      */
     public record PromptSpec(Integer numVirtualTokens, String promptTuningInit, String promptTuningInitText,
-                             Integer encoderHiddenSize) {
+                             Integer encoderHiddenSize, Boolean prefixProjection) {
         public PromptSpec {
             if (numVirtualTokens != null) {
                 Check.between("num_virtual_tokens", numVirtualTokens, 1, 65_536);
@@ -200,18 +202,26 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
         }
 
         MethodSpec.Prompt toMethod(String type, HookedModel m) {
-            boolean p = type.equals("p_tuning");
-            if (p && (promptTuningInit != null || promptTuningInitText != null)) {
-                throw ConfigException.of("prompt.prompt_tuning_init", "found an init for p_tuning; valid: none (its"
-                        + " prompt comes from the encoder)");
+            boolean tokens = type.equals("prompt_tuning");
+            boolean projection = type.equals("prefix_tuning") && Boolean.TRUE.equals(prefixProjection);
+            boolean encoder = type.equals("p_tuning") || projection;
+            if (!tokens && (promptTuningInit != null || promptTuningInitText != null)) {
+                throw ConfigException.of("prompt.prompt_tuning_init", "found an init for " + type + "; valid: none"
+                        + " (only prompt_tuning starts from token embeddings)");
             }
-            if (!p && encoderHiddenSize != null) {
-                throw ConfigException.of("prompt.encoder_hidden_size", "found an encoder size for prompt_tuning;"
-                        + " valid: none (only p_tuning has an encoder)");
+            if (!encoder && encoderHiddenSize != null) {
+                throw ConfigException.of("prompt.encoder_hidden_size", "found an encoder size for " + type
+                        + (type.equals("prefix_tuning") ? " without prefix_projection" : "") + "; valid: none (only"
+                        + " p_tuning and prefix_tuning with prefix_projection have an encoder)");
+            }
+            if (!type.equals("prefix_tuning") && prefixProjection != null) {
+                throw ConfigException.of("prompt.prefix_projection", "found it for " + type + "; valid: none (a"
+                        + " prefix_tuning setting)");
             }
             return new MethodSpec.Prompt(type, numVirtualTokens != null ? numVirtualTokens : 20,
                     promptTuningInit != null ? promptTuningInit : "random", promptTuningInitText,
-                    !p ? 0 : encoderHiddenSize != null ? encoderHiddenSize : (int) m.hooks().config().hidden());
+                    !encoder ? 0 : encoderHiddenSize != null ? encoderHiddenSize : (int) m.hooks().config().hidden(),
+                    projection);
         }
     }
 
@@ -302,8 +312,10 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
             return Map.of();
         }
         if (spec instanceof MethodSpec.Prompt p) {
-            return new PromptSpec(p.numVirtualTokens(), p.type().equals("p_tuning") ? null : p.promptTuningInit(),
-                    p.promptTuningInitText(), p.type().equals("p_tuning") ? p.encoderHiddenSize() : null);
+            boolean tokens = p.type().equals("prompt_tuning");
+            return new PromptSpec(p.numVirtualTokens(), tokens ? p.promptTuningInit() : null, p.promptTuningInitText(),
+                    p.encoderHiddenSize() > 0 ? p.encoderHiddenSize() : null,
+                    p.type().equals("prefix_tuning") ? p.prefixProjection() : null);
         }
         throw new IllegalArgumentException("ReFT settings are written as the reft section");
     }

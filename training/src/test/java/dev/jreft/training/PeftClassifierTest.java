@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** LoRA, DoRA, adapters, IA3, prompt tuning and P-tuning train through the classifier's one loop, save, reload and give the same logits. */
+/** LoRA, DoRA, adapters, IA3, prompt tuning, P-tuning and prefix tuning train through the classifier's one loop, save, reload and give the same logits. */
 class PeftClassifierTest {
     static {
         ReftClassifierTest.load();
@@ -29,7 +29,9 @@ class PeftClassifierTest {
             new MethodSpec.Adapter(List.of("blocks.4.mlp_output", "blocks.5.mlp_output"), 16),
             new MethodSpec.Ia3(List.of("blocks.5.key_output", "blocks.5.value_output", "blocks.5.mlp_activation")),
             new MethodSpec.Prompt("prompt_tuning", 4, "sample_vocab", null, 0),
-            new MethodSpec.Prompt("p_tuning", 4, "random", null, 32));
+            new MethodSpec.Prompt("p_tuning", 4, "random", null, 32),
+            new MethodSpec.Prompt("prefix_tuning", 4, "random", null, 0, false),
+            new MethodSpec.Prompt("prefix_tuning", 4, "random", null, 16, true));
 
     @Test
     void everyMethodLearnsTheTinyTaskSavesAndReloads(@TempDir Path tmp) throws Exception {
@@ -46,7 +48,7 @@ class PeftClassifierTest {
             assertTrue(last < first, method.type() + ": loss " + first + " -> " + last);
             assertTrue(c.accuracy(ReftClassifierTest.data, 16, 32) >= 0.85, method.type() + " accuracy "
                     + c.accuracy(ReftClassifierTest.data, 16, 32));
-            Path dir = tmp.resolve(method.type() + "-" + method.section());
+            Path dir = tmp.resolve(method.type() + "-" + METHODS.indexOf(method));
             ReftCheckpoint.save(dir, c, "minilm", args, Map.of());
             String json = Files.readString(dir.resolve("config.json"));
             assertTrue(json.contains("\"method\" : \"" + method.type() + "\""), json);

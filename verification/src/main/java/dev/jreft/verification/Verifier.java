@@ -29,6 +29,7 @@ import dev.jreft.interventions.Unit;
 import dev.jreft.interventions.peft.DoRA;
 import dev.jreft.interventions.peft.LoRA;
 import dev.jreft.interventions.prompt.PTuning;
+import dev.jreft.interventions.prompt.PrefixTuning;
 import dev.jreft.interventions.prompt.PromptTuning;
 import org.nd4j.linalg.api.ndarray.INDArray;
 
@@ -224,10 +225,10 @@ public final class Verifier {
      * compare, and where each gradient file's parameter comes back ({@code perEdit} or {@code perSite}, index, name).
      */
     private record Plan(List<? extends ModelEdit> edits, List<InterventionSite> sites, Map<String, String> readChecks,
-                        Batch source, String sourceHook, Map<String, ParamRef> gradients, int offset) {
+                        Batch source, String sourceHook, Map<String, ParamRef> gradients, int offset, Batch base) {
         Plan(List<? extends ModelEdit> edits, List<InterventionSite> sites, Map<String, String> readChecks,
              Batch source, String sourceHook, Map<String, ParamRef> gradients) {
-            this(edits, sites, readChecks, source, sourceHook, gradients, 0);
+            this(edits, sites, readChecks, source, sourceHook, gradients, 0, null);
         }
     }
 
@@ -238,7 +239,8 @@ public final class Verifier {
     private static final List<String> MODULE_EDITS = List.of("lora", "dora");
 
     /** Case types that put virtual tokens in front of the real ones (section 7b). */
-    private static final List<String> SEQUENCE_EDITS = List.of("prompt_tuning", "p_tuning");
+    private static final List<String> SEQUENCE_EDITS = List.of("prompt_tuning", "p_tuning", "prefix_tuning",
+            "prefix_tuning_no_past", "prefix_tuning_projection");
 
     /** One case of {@code cases/<name>/case.json}. */
     public CheckResult checkCase(String name, Path caseFile) {
@@ -256,9 +258,10 @@ public final class Verifier {
             JsonNode manifestModel = read(dir.resolve("manifest.json")).get("models").get(c.get("model").asText());
             HookedModel model = model(manifestModel, c.hasNonNull("model_file") ? c.get("model_file").asText() : null);
             Tolerances tol = Tolerances.of(c.get("tolerance"));
-            Batch base = batch(c.get("inputs"));
             Plan plan = MODULE_EDITS.contains(type) ? editPlan(c, type, model)
-                    : SEQUENCE_EDITS.contains(type) ? promptPlan(c, type) : multiSite ? sitesPlan(c) : hookPlan(c);
+                    : SEQUENCE_EDITS.contains(type) ? (type.startsWith("prefix") ? prefixPlan(c, type)
+                    : promptPlan(c, type)) : multiSite ? sitesPlan(c) : hookPlan(c);
+            Batch base = plan.base != null ? plan.base : batch(c.get("inputs"));
             // jreft's outputs and losses cover the real tokens only; the references cover the virtual ones too
             int offset = plan.offset;
             IntervenableModel intervenable = new IntervenableModel(model);
@@ -487,7 +490,32 @@ public final class Verifier {
             params.put(e.getKey(), npy(e.getValue()));
             grads.put(e.getKey(), new ParamRef(true, 0, e.getKey()));
         });
-        return new Plan(List.of(new SequenceSite(edit, params)), List.of(), Map.of(), null, null, grads, length);
+        return new Plan(List.of(new SequenceSite(edit, params)), List.of(), Map.of(), null, null, grads, length, null);
+    }
+
+    /**
+     * A prefix-tuning case (section 7 with past inputs, 7b without, and with peft's PrefixEncoder MLP): the case's
+     * attention mask already covers the P prefix positions; jreft is given the real tokens' mask and adds them.
+     */
+    private Plan prefixPlan(JsonNode c, String type) {
+        int length = c.get("prefix_length").asInt();
+        if (c.hasNonNull("position_offset") && c.get("position_offset").asInt() != length) {
+            throw new IllegalStateException("position_offset " + c.get("position_offset").asInt() + " is not P = "
+                    + length);
+        }
+        SequenceEdit edit = new PrefixTuning(length, type.equals("prefix_tuning_projection")
+                ? c.get("encoder_hidden_size").asInt() : 0);
+        Map<String, INDArray> params = new LinkedHashMap<>();
+        Map<String, ParamRef> grads = new LinkedHashMap<>();
+        c.get("params").fields().forEachRemaining(e -> {
+            params.put(e.getKey(), npy(e.getValue()));
+            grads.put(e.getKey(), new ParamRef(true, 0, e.getKey()));
+        });
+        Map<String, INDArray> in = new LinkedHashMap<>();
+        c.get("inputs").fields().forEachRemaining(e -> in.put(e.getKey(), npy(e.getValue())));
+        in.put(Batch.ATTENTION_MASK, realTokens(in.get(Batch.ATTENTION_MASK), length));
+        return new Plan(List.of(new SequenceSite(edit, params)), List.of(), Map.of(), null, null, grads, 0,
+                new Batch(in));
     }
 
     /** Positions {@code offset}.. of axis 1 (the real tokens behind {@code offset} virtual ones). */

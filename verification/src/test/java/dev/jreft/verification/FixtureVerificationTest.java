@@ -83,8 +83,16 @@ class FixtureVerificationTest {
             assertTrue(results.stream().filter(r -> r.name().equals(c)).allMatch(r -> r.detail().contains("real tokens")
                     && r.detail().contains(c.endsWith("p_tuning") ? "d/dmlp_head.4.bias" : "d/dprompt")), c);
         }
+        // prefix tuning: through the past inputs of GPT-2's with-past export (plain and with peft's PrefixEncoder
+        // MLP), and spliced into every layer's keys and values of BERT and the real MiniLM (positions moved up by P)
+        for (String c : List.of("gpt2_prefix_tuning", "gpt2_prefix_projection", "bert_prefix_tuning",
+                "minilm_prefix_tuning")) {
+            assertEquals(CheckResult.Status.PASSED, status.get(c), c);
+            assertTrue(results.stream().filter(r -> r.name().equals(c)).allMatch(r -> r.detail().contains(
+                    c.endsWith("projection") ? "d/dtransform.2.bias" : "d/dpast.1.value")), c);
+        }
         // interventions not built yet are reported as unsupported, never as passed
-        assertEquals(CheckResult.Status.UNSUPPORTED, status.get("gpt2_prefix_tuning"));
+        assertEquals(CheckResult.Status.UNSUPPORTED, status.get("gpt2_generate_none"));
     }
 
     @Test

@@ -53,6 +53,26 @@ public record InputLimits(Map<String, Long> idLimits, Optional<Long> maxPosition
         return new InputLimits(Map.copyOf(ids), Optional.ofNullable(positions));
     }
 
+    /**
+     * The indices of the position-embedding lookup when the graph computes them itself (from shapes only, BERT's
+     * {@code /embeddings/Slice} of its position buffer; GPT-2's {@code arange}): the tensor a prefix of P shifts by
+     * P. Empty when positions are fed ({@code position_ids}) or the model has no position table (rotary).
+     */
+    public static Optional<String> computedPositions(OnnxGraph g) {
+        Set<String> inputs = new HashSet<>(g.inputNames());
+        for (NodeProto n : g.nodes()) {
+            if (!n.getOpType().equals("Gather") || n.getInputCount() < 2 || OnnxGraph.attrInt(n, "axis", 0) != 0) {
+                continue;
+            }
+            Optional<TensorProto> table = g.initializer(n.getInput(0));
+            if (table.isPresent() && table.get().getDimsCount() == 2 && indexedInput(g, n.getInput(1)).isEmpty()
+                    && !readsInputValues(g, n.getInput(1), inputs)) {
+                return Optional.of(n.getInput(1));
+            }
+        }
+        return Optional.empty();
+    }
+
     /** The graph input that {@code indices} is, through reshapes and casts; empty when it is computed. */
     static Optional<String> indexedInput(OnnxGraph g, String indices) {
         String idx = indices;

@@ -836,6 +836,22 @@ public final class OnnxGraph {
         b.commitInputsAndOutputs();
     }
 
+    /**
+     * Adds nodes at the start of the graph: values computed from graph inputs and constants only (a prefix that
+     * every layer reads), placed before all of their readers.
+     */
+    public void prepend(String namespace, java.util.function.Consumer<SubgraphBuilder> body) {
+        SubgraphBuilder b = new SubgraphBuilder(this, namespace);
+        body.accept(b);
+        GraphProto.Builder g = model.getGraphBuilder();
+        List<NodeProto> nodes = b.nodes();
+        for (int i = 0; i < nodes.size(); i++) {
+            g.addNode(i, nodes.get(i));
+        }
+        changed();
+        b.commitInputsAndOutputs();
+    }
+
     /** Adds nodes at the end of the graph (for example to read a hook without changing it). */
     public void append(String namespace, java.util.function.Consumer<SubgraphBuilder> body) {
         SubgraphBuilder b = new SubgraphBuilder(this, namespace);

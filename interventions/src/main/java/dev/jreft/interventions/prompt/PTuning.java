@@ -1,8 +1,8 @@
 package dev.jreft.interventions.prompt;
 
-import dev.jreft.hooks.discovery.TokenEmbedding;
 import dev.jreft.hooks.graph.SubgraphBuilder;
-import dev.jreft.interventions.SequenceEdit;
+import dev.jreft.interventions.SequenceShape;
+import dev.jreft.interventions.SoftPrompt;
 import dev.jreft.interventions.params.Init;
 import dev.jreft.interventions.params.Parameter;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -17,7 +17,7 @@ import java.util.function.Supplier;
  * Linear(h, d)} on trained embeddings E [P, d]. Parameters keep peft's names; E starts as N(0, 1) and each Linear
  * as {@code nn.Linear} does (weight and bias U(±1/√fan_in)).
  */
-public final class PTuning implements SequenceEdit {
+public final class PTuning implements SoftPrompt {
     private final int length;
     private final int hidden;
 
@@ -43,7 +43,7 @@ public final class PTuning implements SequenceEdit {
     }
 
     @Override
-    public List<Parameter> parameters(TokenEmbedding embedding, Supplier<INDArray> table) {
+    public List<Parameter> parameters(SequenceShape embedding, Supplier<INDArray> table) {
         long d = embedding.width();
         return List.of(Parameter.of("embedding.weight", Init.normal(1), length, d),
                 Parameter.of("mlp_head.0.weight", Init.kaimingUniform(), hidden, d),

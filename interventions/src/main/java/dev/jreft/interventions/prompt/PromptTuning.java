@@ -1,8 +1,8 @@
 package dev.jreft.interventions.prompt;
 
-import dev.jreft.hooks.discovery.TokenEmbedding;
 import dev.jreft.hooks.graph.SubgraphBuilder;
-import dev.jreft.interventions.SequenceEdit;
+import dev.jreft.interventions.SequenceShape;
+import dev.jreft.interventions.SoftPrompt;
 import dev.jreft.interventions.params.Init;
 import dev.jreft.interventions.params.Parameter;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -21,7 +21,7 @@ import java.util.function.Supplier;
  * of the embedding table drawn uniformly, peft's SAMPLE_VOCAB) or {@link Start#tokens} (the embeddings of given
  * tokens, peft's TEXT once the text is tokenised).
  */
-public final class PromptTuning implements SequenceEdit {
+public final class PromptTuning implements SoftPrompt {
     /** How the prompt's first value is drawn. */
     public sealed interface Start {
         static Start random() {
@@ -77,7 +77,7 @@ public final class PromptTuning implements SequenceEdit {
     }
 
     @Override
-    public List<Parameter> parameters(TokenEmbedding embedding, Supplier<INDArray> table) {
+    public List<Parameter> parameters(SequenceShape embedding, Supplier<INDArray> table) {
         Init init;
         if (start instanceof Tokens t) {
             for (int id : t.ids()) {

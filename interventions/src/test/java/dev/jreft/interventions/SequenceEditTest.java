@@ -19,8 +19,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Soft prompts on the BERT fixture: what the user sees is indexed by the real tokens, as without the prompt. */
-class SoftPromptTest {
+/** Soft prompts and prefixes on the BERT fixture: what the user sees is indexed by the real tokens, as without them. */
+class SequenceEditTest {
     @BeforeAll
     static void load() throws Exception {
         StaticInterventionTest.load();
@@ -60,6 +60,32 @@ class SoftPromptTest {
         delta.get(org.nd4j.linalg.indexing.NDArrayIndex.point(1), org.nd4j.linalg.indexing.NDArrayIndex.point(1))
                 .assign(0);
         assertEquals(0, delta.amaxNumber().doubleValue(), 1e-6);
+    }
+
+    /** A prefix lengthens only the keys and values: outputs, hooks and sites keep the real tokens' positions. */
+    @Test
+    void aPrefixKeepsOutputsHooksAndSitesAtTheRealTokens() {
+        Batch base = StaticInterventionTest.bertBase;
+        IntervenableModel m = new IntervenableModel(StaticInterventionTest.bert);
+        java.util.Random r = new java.util.Random(8);
+        var prefix = new dev.jreft.interventions.prompt.PrefixTuning(2, 0);
+        Map<String, INDArray> params = new java.util.LinkedHashMap<>();
+        for (var p : prefix.parameters(SequenceShape.of(StaticInterventionTest.bert), () -> null)) {
+            params.put(p.name(), p.init().draw(p.shape(), r));
+        }
+        SequenceSite site = new SequenceSite(prefix, params);
+        InterventionResult plain = m.run(base, List.of(), List.of(), List.of("blocks.0.block_output"));
+        InterventionResult prefixed = m.run(base, List.of(site), List.of(), List.of("blocks.0.block_output"));
+        assertArrayEquals(plain.output("last_hidden_state").shape(), prefixed.output("last_hidden_state").shape());
+        assertTrue(prefixed.output("last_hidden_state").sub(plain.output("last_hidden_state")).amaxNumber()
+                .doubleValue() > 1e-3, "the real tokens attend to the prefix");
+        INDArray v = Nd4j.linspace(1, 32, 32, DataType.FLOAT);
+        InterventionSite add = InterventionSite.at("blocks.0.block_output", new Addition())
+                .positions(new int[][] {{2}, {1}}).params(Map.of("v", v)).build();
+        INDArray delta = m.run(base, List.of(site), List.of(add), List.of("blocks.0.block_output"))
+                .hook("blocks.0.block_output").sub(prefixed.hook("blocks.0.block_output"));
+        assertTrue(delta.get(org.nd4j.linalg.indexing.NDArrayIndex.point(1), org.nd4j.linalg.indexing.NDArrayIndex
+                .point(1)).sub(v).amaxNumber().doubleValue() < 1e-4);
     }
 
     @Test
