@@ -1,5 +1,6 @@
 package dev.jreft.cli;
 
+import dev.jreft.analysis.MethodComparison;
 import dev.jreft.hooks.io.Check;
 import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.runtime.HookedModel;
@@ -46,6 +47,11 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--checkpoint", defaultValue = "runs/sentiment-loreft", description = "checkpoint directory")
     Path checkpoint;
 
+    @Option(names = "--baselines", split = ",", defaultValue = "lora,prefix", description = "PEFT methods trained"
+            + " beside LoReFT with the same budget, for the table (default: ${DEFAULT-VALUE}; 'none' for none; all"
+            + " of them with jreft compare)")
+    List<String> baselines;
+
     @Override
     public Integer call() throws Exception {
         long t0 = System.nanoTime();
@@ -58,6 +64,12 @@ final class DemoCommand implements Callable<Integer> {
             }
         } catch (ConfigException e) {
             throw e.renamed("positions", "--positions");
+        }
+        List<MethodComparison.Method> beside = baselines.equals(List.of("none")) ? List.of()
+                : MethodComparison.pick(baselines, "--baselines");
+        if (beside.stream().anyMatch(b -> b.name().equals("probe") || b.name().equals("loreft"))) {
+            throw new ConfigException("--baselines", String.join(",", baselines), "methods other than probe and"
+                    + " loreft (the demo trains both)");
         }
         Check.atLeast("--rank", rank, 1);
         Check.between("--epochs", epochs, 1, 10_000);
@@ -82,6 +94,27 @@ final class DemoCommand implements Callable<Integer> {
                 defaults.maxLength());
         SentimentTask.Report r = SentimentTask.run(m, data, checkpoint, config, args, seed, System.out);
         SentimentTask.print(r, System.out);
+        if (!beside.isEmpty()) {
+            var all = dev.jreft.training.data.SentimentData.load(data);
+            List<MethodComparison.Row> rows = new java.util.ArrayList<>();
+            long size = m.graph().parameterCount();
+            rows.add(new MethodComparison.Row("probe", "linear probe (frozen)", r.probeParameters(), size,
+                    r.probeTestAccuracy(), 0, List.of(r.probeTestAccuracy()), r.probeSeconds(), Double.NaN, -1));
+            for (MethodComparison.Method b : beside) {
+                System.out.println();
+                rows.add(MethodComparison.summarise(b, MethodComparison.run(m, all, b, List.of(seed), args,
+                        System.out), size, -1));
+            }
+            rows.add(new MethodComparison.Row("loreft", "LoReFT r=" + rank + " (blocks " + layers.stream()
+                    .map(String::valueOf).collect(java.util.stream.Collectors.joining("/")) + ", " + positions + ")",
+                    r.reftParameters(), size, r.reftTestAccuracy(), 0, List.of(r.reftTestAccuracy()), r.reftSeconds(),
+                    r.examplesPerSecond(), -1));
+            System.out.println();
+            System.out.println("the same budget for every method (" + epochs + " epochs, batch " + args.batchSize()
+                    + ", seed " + seed + "; each method's learning rate as jreft compare's); peak RSS per method:"
+                    + " jreft compare");
+            System.out.print(MethodComparison.markdown(rows, 1));
+        }
         System.out.printf("wall time %.1f s%n", (System.nanoTime() - t0) / 1e9);
         return r.reloadedTestAccuracy() == r.reftTestAccuracy() ? 0 : 1;
     }

@@ -262,10 +262,14 @@ class BadInputTest {
         assertBad(CliTest.jreft("demo", "--rank", "0"), "--rank: found 0; valid: an integer >= 1");
         assertBad(CliTest.jreft("demo", "--layers", "7"), "--layers: found 7; valid: an integer in 0..5");
         assertBad(CliTest.jreft("demo", "--lr", "NaN"), "--lr: found NaN");
+        assertBad(CliTest.jreft("demo", "--baselines", "lora,qlora"), "--baselines: found 'qlora'; valid: probe,");
+        assertBad(CliTest.jreft("compare", "--methods", "lora,lora"), "--methods: found 'lora'; valid: each method"
+                + " once");
+        assertBad(CliTest.jreft("compare", "--seeds", "0"), "--seeds: found 0; valid: an integer in 1..100");
         assertBad(CliTest.jreft("train", "--config", tmp.resolve("missing.json").toString()), "missing.json: found no"
                 + " such file");
         for (String command : List.of("hooks", "cache", "intervene", "verify", "demo", "patch", "train", "eval",
-                "merge", "export", "das")) {
+                "merge", "export", "das", "compare")) {
             CliTest.Run help = CliTest.jreft(command, "--help");
             assertEquals(0, help.code(), command + " --help: " + help.err());
             assertTrue(help.out().contains("Usage: jreft " + command), help.out());

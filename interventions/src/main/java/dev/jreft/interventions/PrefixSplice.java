@@ -72,6 +72,12 @@ final class PrefixSplice extends SequenceSplice {
                 throw new IllegalArgumentException(where + ": found a graph whose layers jreft does not recognise;"
                         + " valid: a GPT-2, Llama or BERT-family export, or an export with past inputs");
             }
+            String family = model.hooks().config().family();
+            if (!family.equals("bert")) { // a causal mask sliced from the key length would need the prefix too
+                throw new IllegalArgumentException(where + ": found a " + family + " export without past inputs;"
+                        + " valid: for causal models an export with past inputs (past.<i>.key / .value), where the"
+                        + " prefix is the past; without them, BERT-family encoders");
+            }
             for (int l = 0; l < shape.layers(); l++) {
                 keysValues.add(attentionOperands(g, model.hook("blocks." + l + ".attention_weight").tensor(), l,
                         where));

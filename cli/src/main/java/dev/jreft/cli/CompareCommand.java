@@ -1,0 +1,129 @@
+package dev.jreft.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.jreft.analysis.MethodComparison;
+import dev.jreft.hooks.io.Check;
+import dev.jreft.hooks.io.OutputFolder;
+import dev.jreft.hooks.runtime.HookedModel;
+import dev.jreft.training.TrainingArguments;
+import dev.jreft.training.data.LabelledText;
+import dev.jreft.training.data.SentimentData;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+@Command(name = "compare", description = "ReFT beside the PEFT baselines on MiniLM sentiment: every method with the"
+        + " same budget over several seeds (each its own split); writes the table as CSV and markdown and a PNG of"
+        + " accuracy against trainable parameters.")
+final class CompareCommand implements Callable<Integer> {
+    @Option(names = "--methods", split = ",", defaultValue = "probe,full,bitfit,lora,dora,adapter,ia3,prefix,prompt,"
+            + "ptuning,direft,loreft", description = "methods, in the table's order (default: ${DEFAULT-VALUE})")
+    List<String> methods;
+
+    @Option(names = "--seeds", defaultValue = "5", description = "seeds 42, 43, ... (default: ${DEFAULT-VALUE})")
+    int seeds;
+
+    @Option(names = "--epochs", defaultValue = "1", description = "epochs of every method (default: ${DEFAULT-VALUE})")
+    int epochs;
+
+    @Option(names = "--batch-size", defaultValue = "32", description = "batch size (default: ${DEFAULT-VALUE})")
+    int batchSize;
+
+    @Option(names = "--max-length", defaultValue = "48", description = "tokens per sentence at most (default:"
+            + " ${DEFAULT-VALUE})")
+    int maxLength;
+
+    @Option(names = "--data", defaultValue = "data/sentiment", description = "where the data set is (or is fetched"
+            + " to)")
+    Path data;
+
+    @Option(names = "--out", defaultValue = "runs/compare", description = "folder for comparison.csv, comparison.md"
+            + " and comparison.png (default: ${DEFAULT-VALUE})")
+    Path out;
+
+    @Option(names = "--worker-rows", hidden = true, description = "internal: run --methods here and write their rows")
+    Path workerRows;
+
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
+            .disable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+
+    @Override
+    public Integer call() throws Exception {
+        List<MethodComparison.Method> picked = MethodComparison.pick(methods, "--methods");
+        Check.between("--seeds", seeds, 1, 100);
+        TrainingArguments d = TrainingArguments.defaults();
+        TrainingArguments budget = new TrainingArguments(epochs, batchSize, d.learningRate(), d.weightDecay(),
+                d.warmupRatio(), d.maxGradNorm(), 42, 0, d.patience(), d.optimizer(), maxLength);
+        List<Long> seedList = new ArrayList<>();
+        for (int i = 0; i < seeds; i++) {
+            seedList.add(42L + i);
+        }
+        if (workerRows != null) {
+            return work(picked, seedList, budget);
+        }
+        try (OutputFolder folder = OutputFolder.prepare(out, "compare")) { // checked before any training
+            SentimentData.ensure(data, "--data");
+            List<MethodComparison.Row> rows = new ArrayList<>();
+            long t0 = System.nanoTime();
+            for (MethodComparison.Method m : picked) {
+                rows.add(inChild(m, folder.staging()));
+                System.out.println();
+                System.out.print(MethodComparison.markdown(rows, seeds));
+                System.out.println();
+            }
+            Path staging = folder.staging();
+            Files.writeString(staging.resolve("comparison.csv"), MethodComparison.csv(rows));
+            Files.writeString(staging.resolve("comparison.md"), MethodComparison.markdown(rows, seeds));
+            MethodComparison.plot(rows, staging.resolve("comparison.png"), String.format(Locale.ROOT,
+                    "MiniLM sentiment, %d epoch%s, %d seed%s", epochs, epochs == 1 ? "" : "s", seeds,
+                    seeds == 1 ? "" : "s"));
+            folder.commit();
+            System.out.printf(Locale.ROOT, "wrote %s/comparison.{csv,md,png}; wall time %.1f s%n", out,
+                    (System.nanoTime() - t0) / 1e9);
+        }
+        return 0;
+    }
+
+    /** Runs one method in a fresh JVM, so its peak RSS is its own; returns its row. */
+    private MethodComparison.Row inChild(MethodComparison.Method m, Path staging) throws Exception {
+        Path rowsFile = staging.resolve("worker-" + m.name() + ".json"); // removed before the folder is committed
+        try {
+            List<String> cmd = new ArrayList<>();
+            cmd.add(ProcessHandle.current().info().command().orElse("java"));
+            cmd.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
+            cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Jreft.class.getName(), "compare",
+                    "--methods", m.name(), "--seeds", Integer.toString(seeds), "--epochs", Integer.toString(epochs),
+                    "--batch-size", Integer.toString(batchSize), "--max-length", Integer.toString(maxLength),
+                    "--data", data.toString(), "--worker-rows", rowsFile.toString()));
+            int code = new ProcessBuilder(cmd).inheritIO().start().waitFor();
+            if (code != 0) {
+                throw new IllegalStateException("the run of " + m.name() + " failed (exit code " + code + ")");
+            }
+            return JSON.readValue(rowsFile.toFile(), MethodComparison.Row[].class)[0];
+        } finally {
+            Files.deleteIfExists(rowsFile);
+        }
+    }
+
+    private int work(List<MethodComparison.Method> picked, List<Long> seedList, TrainingArguments budget)
+            throws Exception {
+        HookedModel model = HookedModel.minilm();
+        List<LabelledText> all = SentimentData.load(SentimentData.ensure(data, "--data"));
+        List<MethodComparison.Row> rows = new ArrayList<>();
+        for (MethodComparison.Method m : picked) {
+            var runs = MethodComparison.run(model, all, m, seedList, budget, System.out);
+            rows.add(MethodComparison.summarise(m, runs, model.graph().parameterCount(),
+                    MethodComparison.peakRssBytes()));
+        }
+        JSON.writeValue(workerRows.toFile(), rows);
+        return 0;
+    }
+}
