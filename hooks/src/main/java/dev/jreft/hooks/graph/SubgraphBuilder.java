@@ -53,6 +53,16 @@ public final class SubgraphBuilder {
         return output;
     }
 
+    /** {@code x Mᵀ} for rows x [.., k] and M [n, k]: torch's {@code F.linear(x, M)} without a bias. */
+    public String rowProjection(String x, String m) {
+        return op("MatMul", List.of(x, op("Transpose", List.of(m), Attr.ints("perm", 1, 0))));
+    }
+
+    /** {@code x Wᵀ + bias}: torch's {@code F.linear(x, W, bias)} with W [out, in]. */
+    public String linear(String x, String weight, String bias) {
+        return op("Add", List.of(rowProjection(x, weight), bias));
+    }
+
     /** A graph input that a run must feed; a dim of -1 is symbolic (named after the input). */
     public String input(String name, int elemType, long... dims) {
         inputs.add(() -> graph.addInput(name, elemType, dims, null));

@@ -41,9 +41,8 @@ public final class BottleneckAdapter implements Intervention {
 
     @Override
     public String emit(SubgraphBuilder b, String h, String s, Map<String, String> p) {
-        String down = b.op("Relu", List.of(b.op("Add", List.of(LoRA.rowProjection(b, h, p.get("W_down")),
-                p.get("b_down")))));
-        String up = b.op("Add", List.of(LoRA.rowProjection(b, down, p.get("W_up")), p.get("b_up")));
+        String down = b.op("Relu", List.of(b.linear(h, p.get("W_down"), p.get("b_down"))));
+        String up = b.linear(down, p.get("W_up"), p.get("b_up"));
         return b.op("Add", List.of(h, up));
     }
 }

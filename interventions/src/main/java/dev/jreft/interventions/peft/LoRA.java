@@ -110,13 +110,8 @@ public class LoRA implements ModuleEdit {
      */
     String scaledDelta(SubgraphBuilder b, String x, Map<String, String> p) {
         String dropped = dropout > 0 ? b.op("Mul", List.of(x, p.get(DROPOUT_MASK))) : x;
-        String down = b.op("Mul", List.of(rowProjection(b, dropped, p.get("A")), p.get(SCALING)));
-        return rowProjection(b, down, p.get("B"));
-    }
-
-    /** {@code x Mᵀ} for rows x [.., k] and M [n, k]: torch's {@code F.linear(x, M)} without bias. */
-    static String rowProjection(SubgraphBuilder b, String x, String m) {
-        return b.op("MatMul", List.of(x, transpose(b, m)));
+        String down = b.op("Mul", List.of(b.rowProjection(dropped, p.get("A")), p.get(SCALING)));
+        return b.rowProjection(down, p.get("B"));
     }
 
     static String transpose(SubgraphBuilder b, String m) {

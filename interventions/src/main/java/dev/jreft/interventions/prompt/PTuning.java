@@ -56,15 +56,9 @@ public final class PTuning implements SoftPrompt {
 
     @Override
     public String emitPrompt(SubgraphBuilder b, Map<String, String> params) {
-        String h = b.op("Relu", List.of(linear(b, params.get("embedding.weight"), params, "mlp_head.0")));
-        h = b.op("Relu", List.of(linear(b, h, params, "mlp_head.2")));
-        return linear(b, h, params, "mlp_head.4");
-    }
-
-    /** torch's {@code F.linear(x, W, b) = x Wᵀ + b}. */
-    private static String linear(SubgraphBuilder b, String x, Map<String, String> params, String module) {
-        String wt = b.op("Transpose", List.of(params.get(module + ".weight")),
-                dev.jreft.hooks.graph.Attr.ints("perm", 1, 0));
-        return b.op("Add", List.of(b.op("MatMul", List.of(x, wt)), params.get(module + ".bias")));
+        String h = b.op("Relu", List.of(b.linear(params.get("embedding.weight"), params.get("mlp_head.0.weight"),
+                params.get("mlp_head.0.bias"))));
+        h = b.op("Relu", List.of(b.linear(h, params.get("mlp_head.2.weight"), params.get("mlp_head.2.bias"))));
+        return b.linear(h, params.get("mlp_head.4.weight"), params.get("mlp_head.4.bias"));
     }
 }

@@ -88,8 +88,10 @@ public final class PrefixTuning implements KeyValuePrefix {
             }
             return kv;
         }
-        String h = b.op("Tanh", List.of(linear(b, params.get("embedding.weight"), params, "transform.0")));
-        String pkv = linear(b, h, params, "transform.2"); // [P, layers·2·heads·dh]
+        String h = b.op("Tanh", List.of(b.linear(params.get("embedding.weight"), params.get("transform.0.weight"),
+                params.get("transform.0.bias"))));
+        // [P, layers·2·heads·dh]
+        String pkv = b.linear(h, params.get("transform.2.weight"), params.get("transform.2.bias"));
         // [P, layers·2, heads, dh] -> [layers·2, heads, P, dh]; entry j is layer j/2's key (even j) or value
         String split = b.op("Transpose", List.of(b.op("Reshape", List.of(pkv, b.constantInts(new long[] {length, -1,
                 s.heads(), s.headDim()}, 4)))), Attr.ints("perm", 1, 2, 0, 3));
@@ -98,11 +100,5 @@ public final class PrefixTuning implements KeyValuePrefix {
                     1), b.constantInts(new long[] {0}, 1))));
         }
         return kv;
-    }
-
-    /** torch's {@code F.linear(x, W, b) = x Wᵀ + b}. */
-    private static String linear(SubgraphBuilder b, String x, Map<String, String> params, String module) {
-        String wt = b.op("Transpose", List.of(params.get(module + ".weight")), Attr.ints("perm", 1, 0));
-        return b.op("Add", List.of(b.op("MatMul", List.of(x, wt)), params.get(module + ".bias")));
     }
 }

@@ -3,7 +3,6 @@ package dev.jreft.interventions.reft;
 import dev.jreft.interventions.params.Parameter;
 import dev.jreft.interventions.params.Init;
 import dev.jreft.interventions.params.Constraint;
-import dev.jreft.hooks.graph.Attr;
 import dev.jreft.hooks.graph.SubgraphBuilder;
 import dev.jreft.interventions.Intervention;
 import org.nd4j.linalg.api.ndarray.INDArray;
@@ -127,6 +126,6 @@ abstract class LowRankEdit implements Intervention {
 
     /** {@code x Mᵀ} for rows x [.., d] and M [r, d]: the r projections of each row. */
     static String project(SubgraphBuilder b, String x, String m) {
-        return b.op("MatMul", List.of(x, b.op("Transpose", List.of(m), Attr.ints("perm", 1, 0))));
+        return b.rowProjection(x, m);
     }
 }
