@@ -47,7 +47,7 @@ public final class MethodComparison {
     /** One row of the table: a method's runs summarised, with the peak RSS of the process that ran them. */
     public record Row(String method, String label, long trainable, long modelParameters, double meanAccuracy,
                       double sdAccuracy, List<Double> accuracies, double trainSeconds, double examplesPerSecond,
-                      long peakRssBytes) {
+                      long peakRssBytes, double learningRate) {
         public double percentOfModel() {
             return 100.0 * trainable / modelParameters;
         }
@@ -108,12 +108,55 @@ public final class MethodComparison {
         return hooks;
     }
 
+    /** The learning rates a search tries for a method: its documented rate and a third and three times it. */
+    public static List<Double> searchGrid(Method method) {
+        return List.of(method.learningRate() / 3, method.learningRate(), method.learningRate() * 3);
+    }
+
+    /**
+     * A small search on the dev split: {@code method} trained at each rate of {@link #searchGrid} on the split of
+     * {@code seed} (the test part is never read); returns the method at the rate with the best dev accuracy (the
+     * documented rate on a tie).
+     */
+    public static Method searchLearningRate(HookedModel model, List<LabelledText> all, Method method, long seed,
+                                            TrainingArguments budget, PrintStream out) {
+        List<Double> grid = searchGrid(method);
+        List<Double> dev = new ArrayList<>();
+        for (double lr : grid) {
+            Method at = new Method(method.name(), method.label(), method.spec(), lr);
+            dev.add(run(model, all, at, List.of(seed), budget, out, false).get(0).devAccuracy());
+        }
+        double best = bestRate(grid, dev, method.learningRate());
+        out.printf(Locale.ROOT, "%s: learning rate %g (dev accuracy %s at %s)%n", method.label(), best, dev, grid);
+        return new Method(method.name(), method.label(), method.spec(), best);
+    }
+
+    /** The rate with the highest dev accuracy; {@code preferred} among equals. */
+    static double bestRate(List<Double> rates, List<Double> dev, double preferred) {
+        double best = rates.get(0);
+        double bestDev = -1;
+        for (int i = 0; i < rates.size(); i++) {
+            boolean better = dev.get(i) > bestDev || dev.get(i) == bestDev && rates.get(i) == preferred;
+            if (better) {
+                best = rates.get(i);
+                bestDev = dev.get(i);
+            }
+        }
+        return best;
+    }
+
     /**
      * Trains {@code method} once per seed: seed s splits {@code all} 70/15/15 with s, draws the init and the order
      * with s. Progress goes to {@code out}.
      */
     public static List<Run> run(HookedModel model, List<LabelledText> all, Method method, List<Long> seeds,
                                 TrainingArguments budget, PrintStream out) {
+        return run(model, all, method, seeds, budget, out, true);
+    }
+
+    /** {@code test}: false for a search run, which reads the dev split only (its test accuracy is NaN). */
+    private static List<Run> run(HookedModel model, List<LabelledText> all, Method method, List<Long> seeds,
+                                 TrainingArguments budget, PrintStream out, boolean test) {
         List<Run> runs = new ArrayList<>();
         INDArray features = null;
         double featureSeconds = 0;
@@ -140,19 +183,24 @@ public final class MethodComparison {
                         rows(features, split.dev(), row), labels(split.dev()), 2, 500, method.learningRate(),
                         ClassificationHead.Pooling.MEAN);
                 double seconds = featureSeconds + (System.nanoTime() - t0) / 1e9;
-                runs.add(new Run(method.name(), seed, probe.accuracy(rows(features, split.test(), row),
-                        labels(split.test())), probe.accuracy(rows(features, split.dev(), row), labels(split.dev())),
-                        probe.parameters(), seconds, split.train().size() / seconds));
+                runs.add(new Run(method.name(), seed, test ? probe.accuracy(rows(features, split.test(), row),
+                        labels(split.test())) : Double.NaN, probe.accuracy(rows(features, split.dev(), row),
+                        labels(split.dev())), probe.parameters(), seconds, split.train().size() / seconds));
             } else {
                 ReftClassifier c = ReftClassifier.create(model, new ReftClassifier.Config(method.spec().apply(model), 2,
                         ClassificationHead.Pooling.MEAN), seed);
                 TrainingResult r = c.train(split.train(), split.dev(), args, out);
-                runs.add(new Run(method.name(), seed, c.accuracy(split.test(), 32, args.maxLength()),
-                        r.bestDevAccuracy(), c.trainableParameters(), r.seconds(), r.examplesPerSecond()));
+                runs.add(new Run(method.name(), seed, test ? c.accuracy(split.test(), 32, args.maxLength())
+                        : Double.NaN, r.bestDevAccuracy(), c.trainableParameters(), r.seconds(), r.examplesPerSecond()));
             }
             Run last = runs.get(runs.size() - 1);
-            out.printf(Locale.ROOT, "%s, seed %d: test accuracy %.4f (dev %.4f), %.1f s%n", method.label(), seed,
-                    last.testAccuracy(), last.devAccuracy(), last.trainSeconds());
+            if (test) {
+                out.printf(Locale.ROOT, "%s, seed %d: test accuracy %.4f (dev %.4f), %.1f s%n", method.label(), seed,
+                        last.testAccuracy(), last.devAccuracy(), last.trainSeconds());
+            } else {
+                out.printf(Locale.ROOT, "%s, seed %d, learning rate %g: dev accuracy %.4f, %.1f s%n", method.label(),
+                        seed, method.learningRate(), last.devAccuracy(), last.trainSeconds());
+            }
         }
         return runs;
     }
@@ -174,7 +222,8 @@ public final class MethodComparison {
                 / (acc.size() - 1));
         return new Row(method.name(), method.label(), runs.get(0).trainable(), modelParameters, mean, sd, acc,
                 runs.stream().mapToDouble(Run::trainSeconds).average().orElse(Double.NaN),
-                runs.stream().mapToDouble(Run::examplesPerSecond).average().orElse(Double.NaN), peakRssBytes);
+                runs.stream().mapToDouble(Run::examplesPerSecond).average().orElse(Double.NaN), peakRssBytes,
+                method.learningRate());
     }
 
     /** This process's peak resident set size so far ({@code VmHWM}), or -1 where the system does not say. */
@@ -195,11 +244,14 @@ public final class MethodComparison {
     public static String markdown(List<Row> rows, int seeds) {
         StringBuilder s = new StringBuilder();
         s.append("| method | trainable params | % of model | test accuracy (mean ± sd, ").append(seeds)
-                .append(seeds == 1 ? " seed" : " seeds").append(") | train time | examples/s | peak RSS |\n");
-        s.append("|---|---:|---:|---:|---:|---:|---:|\n");
+                .append(seeds == 1 ? " seed" : " seeds").append(") | learning rate | train time | examples/s | peak RSS |\n");
+        s.append("|---|---:|---:|---:|---:|---:|---:|---:|\n");
         for (Row r : rows) {
-            s.append(String.format(Locale.ROOT, "| %s | %,d | %.3f%% | %.4f ± %.4f | %.1f s | %s | %s |%n", r.label(),
-                    r.trainable(), r.percentOfModel(), r.meanAccuracy(), r.sdAccuracy(), r.trainSeconds(),
+            s.append(String.format(Locale.ROOT, "| %s | %,d | %.3f%% | %.4f ± %.4f | %s | %.1f s | %s | %s |%n",
+                    r.label(), r.trainable(), r.percentOfModel(), r.meanAccuracy(), r.sdAccuracy(),
+                    new java.math.BigDecimal(r.learningRate()).round(new java.math.MathContext(3)).stripTrailingZeros()
+                            .toPlainString(),
+                    r.trainSeconds(),
                     Double.isNaN(r.examplesPerSecond()) ? "n/a" : String.format(Locale.ROOT, "%.1f",
                             r.examplesPerSecond()), r.peakRssBytes() < 0 ? "n/a" : String.format(Locale.ROOT,
                             "%.0f MB", r.peakRssBytes() / 1e6)));
@@ -210,11 +262,11 @@ public final class MethodComparison {
     /** The table as CSV: one line per method, the seeds' accuracies last. */
     public static String csv(List<Row> rows) {
         StringBuilder s = new StringBuilder("method,label,trainable_parameters,percent_of_model,test_accuracy_mean,"
-                + "test_accuracy_sd,train_seconds,examples_per_second,peak_rss_bytes,test_accuracies\n");
+                + "test_accuracy_sd,learning_rate,train_seconds,examples_per_second,peak_rss_bytes,test_accuracies\n");
         for (Row r : rows) {
-            s.append(String.format(Locale.ROOT, "%s,\"%s\",%d,%.5f,%.5f,%.5f,%.2f,%.2f,%d,\"%s\"%n", r.method(),
+            s.append(String.format(Locale.ROOT, "%s,\"%s\",%d,%.5f,%.5f,%.5f,%g,%.2f,%.2f,%d,\"%s\"%n", r.method(),
                     r.label().replace("\"", "\"\""), r.trainable(), r.percentOfModel(), r.meanAccuracy(),
-                    r.sdAccuracy(), r.trainSeconds(), r.examplesPerSecond(), r.peakRssBytes(),
+                    r.sdAccuracy(), r.learningRate(), r.trainSeconds(), r.examplesPerSecond(), r.peakRssBytes(),
                     String.join(" ", r.accuracies().stream().map(a -> String.format(Locale.ROOT, "%.4f", a))
                             .toList())));
         }

@@ -25,7 +25,7 @@ class MethodComparisonTest {
         assertEquals(1.0, row.percentOfModel(), 1e-12);
         assertEquals(15, row.trainSeconds(), 1e-12);
         String md = MethodComparison.markdown(List.of(row), 2);
-        assertTrue(md.contains("| LoRA r=8 (query, value) | 1,000 | 1.000% | 0.8500 ± 0.0707 | 15.0 s | 60.0 | 5 MB |"),
+        assertTrue(md.contains("| LoRA r=8 (query, value) | 1,000 | 1.000% | 0.8500 ± 0.0707 | 0.004 | 15.0 s | 60.0 | 5 MB |"),
                 md);
         String csv = MethodComparison.csv(List.of(row));
         assertTrue(csv.lines().skip(1).findFirst().orElseThrow().endsWith(",\"0.9000 0.8000\""), csv);
@@ -33,6 +33,17 @@ class MethodComparisonTest {
         MethodComparison.plot(List.of(row), png, "test");
         byte[] head = java.util.Arrays.copyOf(Files.readAllBytes(png), 4);
         assertEquals("\u0089PNG", new String(head, java.nio.charset.StandardCharsets.ISO_8859_1));
+    }
+
+    /** The search keeps the rate with the best dev accuracy, and the documented one among equals. */
+    @Test
+    void theSearchPicksTheBestDevAccuracy() {
+        assertEquals(3e-3, MethodComparison.bestRate(List.of(1e-3, 3e-3, 9e-3), List.of(0.90, 0.92, 0.91), 3e-3));
+        assertEquals(9e-3, MethodComparison.bestRate(List.of(1e-3, 3e-3, 9e-3), List.of(0.90, 0.91, 0.92), 3e-3));
+        assertEquals(3e-3, MethodComparison.bestRate(List.of(1e-3, 3e-3, 9e-3), List.of(0.92, 0.92, 0.92), 3e-3));
+        assertEquals(1e-3, MethodComparison.bestRate(List.of(1e-3, 3e-3, 9e-3), List.of(0.93, 0.92, 0.93), 3e-3));
+        var lora = MethodComparison.methods().get("lora");
+        assertEquals(List.of(4e-3 / 3, 4e-3, 1.2e-2), MethodComparison.searchGrid(lora));
     }
 
     @Test

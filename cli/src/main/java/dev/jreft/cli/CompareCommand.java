@@ -49,6 +49,10 @@ final class CompareCommand implements Callable<Integer> {
             + " and comparison.png (default: ${DEFAULT-VALUE})")
     Path out;
 
+    @Option(names = "--lr-search", description = "first pick each method's learning rate on the dev split of the"
+            + " first seed among a third of, once and three times its documented rate (3 more runs per method)")
+    boolean lrSearch;
+
     @Option(names = "--worker-rows", hidden = true, description = "internal: run --methods here and write their rows")
     Path workerRows;
 
@@ -103,6 +107,9 @@ final class CompareCommand implements Callable<Integer> {
                     "--methods", m.name(), "--seeds", Integer.toString(seeds), "--epochs", Integer.toString(epochs),
                     "--batch-size", Integer.toString(batchSize), "--max-length", Integer.toString(maxLength),
                     "--data", data.toString(), "--worker-rows", rowsFile.toString()));
+            if (lrSearch) {
+                cmd.add("--lr-search");
+            }
             int code = new ProcessBuilder(cmd).inheritIO().start().waitFor();
             if (code != 0) {
                 throw new IllegalStateException("the run of " + m.name() + " failed (exit code " + code + ")");
@@ -119,8 +126,10 @@ final class CompareCommand implements Callable<Integer> {
         List<LabelledText> all = SentimentData.load(SentimentData.ensure(data, "--data"));
         List<MethodComparison.Row> rows = new ArrayList<>();
         for (MethodComparison.Method m : picked) {
-            var runs = MethodComparison.run(model, all, m, seedList, budget, System.out);
-            rows.add(MethodComparison.summarise(m, runs, model.graph().parameterCount(),
+            MethodComparison.Method at = lrSearch ? MethodComparison.searchLearningRate(model, all, m,
+                    seedList.get(0), budget, System.out) : m;
+            var runs = MethodComparison.run(model, all, at, seedList, budget, System.out);
+            rows.add(MethodComparison.summarise(at, runs, model.graph().parameterCount(),
                     MethodComparison.peakRssBytes()));
         }
         JSON.writeValue(workerRows.toFile(), rows);
