@@ -128,6 +128,29 @@ class PeftClassifierTest {
         assertTrue(wrong.getMessage().startsWith("prompt_tuning_init_text: "), wrong.getMessage());
     }
 
+    /** Each sequence method takes only its own settings; a wrong one is a one-line error naming the field. */
+    @Test
+    void sequenceMethodSettingsBelongToTheirMethod() {
+        var model = ReftClassifierTest.model;
+        var projection = assertThrows(ConfigException.class, () -> new TrainConfig.PromptSpec(10, null, null, null,
+                true).toMethod("prompt_tuning", model));
+        assertTrue(projection.getMessage().startsWith("prompt.prefix_projection: found it for prompt_tuning"),
+                projection.getMessage());
+        var encoder = assertThrows(ConfigException.class, () -> new TrainConfig.PromptSpec(10, null, null, 64, null)
+                .toMethod("prefix_tuning", model));
+        assertTrue(encoder.getMessage().contains("without prefix_projection"), encoder.getMessage());
+        var init = assertThrows(ConfigException.class, () -> new TrainConfig.PromptSpec(10, "sample_vocab", null,
+                null, null).toMethod("p_tuning", model));
+        assertTrue(init.getMessage().startsWith("prompt.prompt_tuning_init: found an init for p_tuning"),
+                init.getMessage());
+        var text = assertThrows(ConfigException.class, () -> new TrainConfig.PromptSpec(10, "text", null, null,
+                null));
+        assertTrue(text.getMessage().startsWith("prompt_tuning_init_text: found nothing"), text.getMessage());
+        MethodSpec.Prompt defaults = new TrainConfig.PromptSpec(null, null, null, null, true)
+                .toMethod("prefix_tuning", model);
+        assertEquals(new MethodSpec.Prompt("prefix_tuning", 20, "random", null, 384, true), defaults);
+    }
+
     @Test
     void loraParametersAreNamedByTheirModule() {
         ReftClassifier c = ReftClassifier.create(ReftClassifierTest.model, new ReftClassifier.Config(METHODS.get(0), 2,
