@@ -160,6 +160,10 @@ public final class MethodComparison {
         List<Run> runs = new ArrayList<>();
         INDArray features = null;
         double featureSeconds = 0;
+        Map<LabelledText, Integer> row = new IdentityHashMap<>(); // each example's row of the probe's features
+        for (int i = 0; i < all.size(); i++) {
+            row.put(all.get(i), i);
+        }
         for (long seed : seeds) {
             SentimentData.Split split = SentimentData.split(all, seed, 0.7, 0.15);
             TrainingArguments args = new TrainingArguments(budget.epochs(), budget.batchSize(), method.learningRate(),
@@ -174,10 +178,6 @@ public final class MethodComparison {
                     features = LinearProbe.features(model, all, ClassificationHead.Pooling.MEAN, 32, args.maxLength());
                     featureSeconds = (System.nanoTime() - t0) / 1e9;
                     t0 = System.nanoTime();
-                }
-                Map<LabelledText, Integer> row = new IdentityHashMap<>();
-                for (int i = 0; i < all.size(); i++) {
-                    row.put(all.get(i), i);
                 }
                 LinearProbe probe = LinearProbe.train(rows(features, split.train(), row), labels(split.train()),
                         rows(features, split.dev(), row), labels(split.dev()), 2, 500, method.learningRate(),

@@ -1,7 +1,6 @@
 package dev.jreft.bench;
 
 import dev.jreft.hooks.graph.OnnxGraph;
-import dev.jreft.hooks.runtime.Batch;
 import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.training.AdamW;
 import dev.jreft.training.ClassificationHead;

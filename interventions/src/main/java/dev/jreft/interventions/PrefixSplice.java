@@ -50,15 +50,16 @@ final class PrefixSplice extends SequenceSplice {
                         ? 0 : 1] = in;
             }
         }
-        Map<String, INDArray> in = new LinkedHashMap<>(base.inputs());
+        checkPositions(model, length, base.seqLen());
         INDArray mask = base.attentionMask();
-        in.put(Batch.ATTENTION_MASK, Nd4j.concat(1, Nd4j.ones(mask.dataType(), base.size(), length), mask));
         if (!pastInputs.isEmpty()) {
             if (pastInputs.size() != shape.layers() || pastInputs.values().stream().anyMatch(kv -> kv[0] == null
                     || kv[1] == null)) {
                 throw new IllegalArgumentException(where + ": found past inputs for layers " + pastInputs.keySet()
                         + " of a " + shape.layers() + "-layer model; valid: a key and a value input per layer");
             }
+            Map<String, INDArray> in = new LinkedHashMap<>(base.inputs());
+            in.put(Batch.ATTENTION_MASK, withPrefix(mask, base.size()));
             // placeholders so the model's own inputs are complete; the edited graph computes them from the prefix
             pastInputs.values().forEach(kv -> {
                 for (String name : kv) {
@@ -67,41 +68,38 @@ final class PrefixSplice extends SequenceSplice {
                 }
             });
             positions = Optional.empty();
-        } else {
-            if (!model.hooks().recognised()) {
-                throw new IllegalArgumentException(where + ": found a graph whose layers jreft does not recognise;"
-                        + " valid: a GPT-2, Llama or BERT-family export, or an export with past inputs");
-            }
-            String family = model.hooks().config().family();
-            if (!family.equals("bert")) { // a causal mask sliced from the key length would need the prefix too
-                throw new IllegalArgumentException(where + ": found a " + family + " export without past inputs;"
-                        + " valid: for causal models an export with past inputs (past.<i>.key / .value), where the"
-                        + " prefix is the past; without them, BERT-family encoders");
-            }
-            for (int l = 0; l < shape.layers(); l++) {
-                keysValues.add(attentionOperands(g, model.hook("blocks." + l + ".attention_weight").tensor(), l,
-                        where));
-            }
-            if (base.inputs().containsKey("position_ids") || g.inputNames().contains("position_ids")) {
-                Batch completed = model.complete(base);
-                in.put("position_ids", completed.inputs().get("position_ids").add(length));
-                positions = Optional.empty();
-            } else {
-                positions = InputLimits.computedPositions(g);
-            }
-        }
-        checkPositions(model, length, base.seqLen());
-        if (!pastInputs.isEmpty()) {
             this.extended = model.complete(new Batch(in));
-        } else {
-            // the graph names the mask's and the ids' lengths alike; its mask arithmetic does not depend on s, so
-            // the batch is completed with the real tokens' mask and given the longer one after
-            in.put(Batch.ATTENTION_MASK, mask);
-            Map<String, INDArray> done = new LinkedHashMap<>(model.complete(new Batch(in)).inputs());
-            done.put(Batch.ATTENTION_MASK, Nd4j.concat(1, Nd4j.ones(done.get(Batch.ATTENTION_MASK).dataType(),
-                    base.size(), length), done.get(Batch.ATTENTION_MASK)));
-            this.extended = new Batch(done);
+            return;
         }
+        if (!model.hooks().recognised()) {
+            throw new IllegalArgumentException(where + ": found a graph whose layers jreft does not recognise;"
+                    + " valid: a GPT-2, Llama or BERT-family export, or an export with past inputs");
+        }
+        String family = model.hooks().config().family();
+        if (!family.equals("bert")) { // a causal mask sliced from the key length would need the prefix too
+            throw new IllegalArgumentException(where + ": found a " + family + " export without past inputs;"
+                    + " valid: for causal models an export with past inputs (past.<i>.key / .value), where the"
+                    + " prefix is the past; without them, BERT-family encoders");
+        }
+        for (int l = 0; l < shape.layers(); l++) {
+            keysValues.add(attentionOperands(g, model.hook("blocks." + l + ".attention_weight").tensor(), l, where));
+        }
+        // the graph names the mask's and the ids' lengths alike; its mask arithmetic does not depend on s, so the
+        // batch is completed with the real tokens' mask and given the longer one after
+        Map<String, INDArray> done = new LinkedHashMap<>(model.complete(base).inputs());
+        done.put(Batch.ATTENTION_MASK, withPrefix(done.get(Batch.ATTENTION_MASK), base.size()));
+        if (done.containsKey("position_ids")) { // fed positions move in the batch, computed ones in the graph
+            done.put("position_ids", done.get("position_ids").add(length));
+            positions = Optional.empty();
+        } else {
+            positions = InputLimits.computedPositions(g);
+        }
+        this.extended = new Batch(done);
+    }
+
+    /** P ones in front of every row of the mask. */
+    private INDArray withPrefix(INDArray mask, int rows) {
+        return Nd4j.concat(1, Nd4j.ones(mask.dataType(), rows, length), mask);
     }
 
     @Override

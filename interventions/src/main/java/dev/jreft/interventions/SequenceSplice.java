@@ -1,14 +1,11 @@
 package dev.jreft.interventions;
 
-import dev.jreft.hooks.discovery.ModelConfig;
-import dev.jreft.hooks.discovery.TokenEmbedding;
 import dev.jreft.hooks.graph.OnnxGraph;
 import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.runtime.Batch;
 import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.interventions.params.Parameter;
 import org.nd4j.linalg.api.ndarray.INDArray;
-import org.nd4j.linalg.factory.Nd4j;
 
 import java.util.Arrays;
 import java.util.LinkedHashMap;

@@ -484,13 +484,8 @@ public final class Verifier {
         } else {
             edit = new PromptTuning(length);
         }
-        Map<String, INDArray> params = new LinkedHashMap<>();
-        Map<String, ParamRef> grads = new LinkedHashMap<>();
-        c.get("params").fields().forEachRemaining(e -> {
-            params.put(e.getKey(), npy(e.getValue()));
-            grads.put(e.getKey(), new ParamRef(true, 0, e.getKey()));
-        });
-        return new Plan(List.of(new SequenceSite(edit, params)), List.of(), Map.of(), null, null, grads, length, null);
+        return new Plan(List.of(sequenceSite(c, edit)), List.of(), Map.of(), null, null, editGradients(c), length,
+                null);
     }
 
     /**
@@ -505,17 +500,25 @@ public final class Verifier {
         }
         SequenceEdit edit = new PrefixTuning(length, type.equals("prefix_tuning_projection")
                 ? c.get("encoder_hidden_size").asInt() : 0);
-        Map<String, INDArray> params = new LinkedHashMap<>();
-        Map<String, ParamRef> grads = new LinkedHashMap<>();
-        c.get("params").fields().forEachRemaining(e -> {
-            params.put(e.getKey(), npy(e.getValue()));
-            grads.put(e.getKey(), new ParamRef(true, 0, e.getKey()));
-        });
         Map<String, INDArray> in = new LinkedHashMap<>();
         c.get("inputs").fields().forEachRemaining(e -> in.put(e.getKey(), npy(e.getValue())));
         in.put(Batch.ATTENTION_MASK, realTokens(in.get(Batch.ATTENTION_MASK), length));
-        return new Plan(List.of(new SequenceSite(edit, params)), List.of(), Map.of(), null, null, grads, 0,
+        return new Plan(List.of(sequenceSite(c, edit)), List.of(), Map.of(), null, null, editGradients(c), 0,
                 new Batch(in));
+    }
+
+    /** The case's sequence edit with its parameter files. */
+    private SequenceSite sequenceSite(JsonNode c, SequenceEdit edit) {
+        Map<String, INDArray> params = new LinkedHashMap<>();
+        c.get("params").fields().forEachRemaining(e -> params.put(e.getKey(), npy(e.getValue())));
+        return new SequenceSite(edit, params);
+    }
+
+    /** Each parameter file's gradient comes back from edit 0 under its own name. */
+    private static Map<String, ParamRef> editGradients(JsonNode c) {
+        Map<String, ParamRef> grads = new LinkedHashMap<>();
+        c.get("params").fieldNames().forEachRemaining(n -> grads.put(n, new ParamRef(true, 0, n)));
+        return grads;
     }
 
     /** Positions {@code offset}.. of axis 1 (the real tokens behind {@code offset} virtual ones). */
