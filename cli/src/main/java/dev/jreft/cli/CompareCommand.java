@@ -63,6 +63,9 @@ final class CompareCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         List<MethodComparison.Method> picked = MethodComparison.pick(methods, "--methods");
         Check.between("--seeds", seeds, 1, 100);
+        Check.between("--epochs", epochs, 1, 10_000);
+        Check.between("--batch-size", batchSize, 1, 1 << 16);
+        Check.atLeast("--max-length", maxLength, 2);
         TrainingArguments d = TrainingArguments.defaults();
         TrainingArguments budget = new TrainingArguments(epochs, batchSize, d.learningRate(), d.weightDecay(),
                 d.warmupRatio(), d.maxGradNorm(), 42, 0, d.patience(), d.optimizer(), maxLength);

@@ -146,6 +146,18 @@ class PeftClassifierTest {
         var text = assertThrows(ConfigException.class, () -> new TrainConfig.PromptSpec(10, "text", null, null,
                 null));
         assertTrue(text.getMessage().startsWith("prompt_tuning_init_text: found nothing"), text.getMessage());
+        var none = assertThrows(ConfigException.class, () -> new TrainConfig.PromptSpec(0, null, null, null, null));
+        assertTrue(none.getMessage().startsWith("num_virtual_tokens: found 0; valid: an integer in 1..65536"),
+                none.getMessage());
+        // P + max_length beyond the model's positions is refused before the first step, not at a long batch
+        long positions = model.inputLimits().maxPositions().orElseThrow();
+        ReftClassifier c = ReftClassifier.create(model, new ReftClassifier.Config(new MethodSpec.Prompt("prefix_tuning",
+                (int) positions - 40, "random", null, 0, false), 2, ClassificationHead.Pooling.MEAN), 5);
+        var longer = assertThrows(ConfigException.class, () -> c.train(ReftClassifierTest.data, List.of(),
+                new TrainingArguments(1, 8, 1e-2, 0, 0.1, 1, 4, 0, 0, "adamw", 48),
+                new PrintStream(new ByteArrayOutputStream())));
+        assertTrue(longer.getMessage().startsWith("training.max_length: found 48; valid: at most 40"),
+                longer.getMessage());
         MethodSpec.Prompt defaults = new TrainConfig.PromptSpec(null, null, null, null, true)
                 .toMethod("prefix_tuning", model);
         assertEquals(new MethodSpec.Prompt("prefix_tuning", 20, "random", null, 384, true), defaults);
