@@ -1,6 +1,7 @@
 package dev.jreft.interventions;
 
 import ai.onnx.proto.OnnxMl.NodeProto;
+import dev.jreft.hooks.discovery.CausalMask;
 import dev.jreft.hooks.discovery.InputLimits;
 import dev.jreft.hooks.graph.Attr;
 import dev.jreft.hooks.graph.ElemTypes;
@@ -28,17 +29,31 @@ import java.util.regex.Pattern;
  * {@code past_key_values.<i>.key}) each past input becomes the layer's prefix broadcast over the batch. On one without,
  * each layer's attention gets the prefix in front of the keys its score MatMul reads ([b, heads, dh, s] in torch
  * exports: the prefix goes first on the last axis) and of the values its context MatMul reads ([b, heads, s, dh]:
- * first on axis 2), and computed positions move up by P (fed {@code position_ids} are moved in the batch). Either way
- * the attention mask gains P ones in front; the queries, and so every output and hook, stay the real tokens'.
+ * first on axis 2; after the rotary embedding and before {@code repeat_kv}, where a past would go), computed positions
+ * move up by P, and so do a causal mask's cache positions ({@link CausalMask}). Fed {@code position_ids} are moved in
+ * the batch, with or without past. Either way the attention mask gains P ones in front; the queries, and so every
+ * output and hook, stay the real tokens'.
  */
 final class PrefixSplice extends SequenceSplice {
     private static final Pattern PAST = Pattern.compile("^(?:past|past_key_values)\\.(\\d+)\\.(key|value)$");
 
     /** With past inputs: input name per (layer, key 0 / value 1). */
     private final Map<Integer, String[]> pastInputs = new LinkedHashMap<>();
-    /** Without: the tensors the score and context MatMuls read, per layer. */
-    private final List<String[]> keysValues = new ArrayList<>();
+    /** Without: where each layer's key and value prefixes go. */
+    private final List<Operand[]> keysValues = new ArrayList<>();
     private final Optional<String> positions;
+    /** A causal mask's cache positions (arange(s) without past), moved up by P as a past of P moves them. */
+    private Optional<String> queryPositions = Optional.empty();
+
+    /**
+     * A tensor of keys or values and its layout, one letter per axis: b(atch), h(eads), s (positions), d (head size);
+     * torch exports transpose [b, s, h, d] to [b, h, s, d] and kᵀ [b, h, d, s].
+     */
+    private record Operand(String tensor, String layout) {
+        int positionAxis() {
+            return layout.indexOf('s');
+        }
+    }
 
     PrefixSplice(SequenceSite site, int index, SequenceShape shape, HookedModel model, Batch base, String where) {
         super(site, index, shape);
@@ -67,6 +82,12 @@ final class PrefixSplice extends SequenceSplice {
                             length, shape.headDim()));
                 }
             });
+            if (g.inputNames().contains("position_ids")) { // the real tokens sit at P.. behind a past of P
+                INDArray fed = base.inputs().get("position_ids");
+                in.put("position_ids", (fed != null ? fed : Nd4j.arange(base.seqLen()).castTo(
+                        org.nd4j.linalg.api.buffer.DataType.LONG).reshape(1, base.seqLen()).repeat(0, base.size()))
+                        .add(length));
+            }
             positions = Optional.empty();
             this.extended = model.complete(new Batch(in));
             return;
@@ -75,14 +96,16 @@ final class PrefixSplice extends SequenceSplice {
             throw new IllegalArgumentException(where + ": found a graph whose layers jreft does not recognise;"
                     + " valid: a GPT-2, Llama or BERT-family export, or an export with past inputs");
         }
-        String family = model.hooks().config().family();
-        if (!family.equals("bert")) { // a causal mask sliced from the key length would need the prefix too
-            throw new IllegalArgumentException(where + ": found a " + family + " export without past inputs;"
-                    + " valid: for causal models an export with past inputs (past.<i>.key / .value), where the"
-                    + " prefix is the past; without them, BERT-family encoders");
-        }
         for (int l = 0; l < shape.layers(); l++) {
             keysValues.add(attentionOperands(g, model.hook("blocks." + l + ".attention_weight").tensor(), l, where));
+        }
+        String family = model.hooks().config().family();
+        queryPositions = family.equals("bert") ? Optional.empty() : CausalMask.queryPositions(g);
+        boolean slicedByKeyLength = keysValues.stream().allMatch(kv -> readsShape(g, kv[0].tensor()));
+        if (!family.equals("bert") && queryPositions.isEmpty() && !slicedByKeyLength) {
+            throw new IllegalArgumentException(where + ": could not tell how this " + family + " export without past"
+                    + " inputs masks future keys; valid: a causal mask sliced by the key length (GPT-2) or built from"
+                    + " cache positions (Llama), or an export with past inputs (past.<i>.key / .value)");
         }
         // the graph names the mask's and the ids' lengths alike; its mask arithmetic does not depend on s, so the
         // batch is completed with the real tokens' mask and given the longer one after
@@ -108,10 +131,22 @@ final class PrefixSplice extends SequenceSplice {
     }
 
     /**
-     * The key operand of the score MatMul under the layer's Softmax (through its scale and mask) and the value operand
-     * of the context MatMul that reads the Softmax; each must feed that MatMul alone.
+     * Where a layer's prefixes go: found from the score MatMul under the layer's Softmax (through its scale and mask)
+     * and the context MatMul that reads the Softmax, back through the kᵀ transpose and transformers' {@code repeat_kv}
+     * (Unsqueeze → Expand → Reshape), to the keys and values as a past extends them: after the rotary embedding, with
+     * the key / value heads. Nothing but Shapes and that path may read them, so the prefix reaches only the attention
+     * and the shapes computed from the key length (a causal mask's slice) follow it.
      */
-    private static String[] attentionOperands(OnnxGraph g, String softmax, int layer, String where) {
+    private static Operand[] attentionOperands(OnnxGraph g, String probabilities, int layer, String where) {
+        String softmax = probabilities; // the hook may be a Cast of the Softmax output
+        while (g.producer(softmax).filter(p -> Set.of("Cast", "Identity").contains(p.getOpType())).isPresent()) {
+            softmax = g.producer(softmax).get().getInput(0);
+        }
+        if (g.producer(softmax).filter(p -> p.getOpType().equals("Softmax")).isEmpty()) {
+            throw new IllegalArgumentException(where + ": could not place the prefix in layer " + layer + ": its"
+                    + " attention weights " + probabilities + " are not a Softmax output; valid: an attention of"
+                    + " MatMul(q, kᵀ) → Softmax → MatMul(·, v), as torch exports it");
+        }
         NodeProto scores = null;
         Deque<String> todo = new ArrayDeque<>(List.of(g.producer(softmax).orElseThrow().getInput(0)));
         Set<String> seen = new HashSet<>();
@@ -130,22 +165,120 @@ final class PrefixSplice extends SequenceSplice {
                 p.get().getInputList().forEach(todo::add);
             }
         }
-        NodeProto context = g.consumers(softmax).stream().filter(n -> n.getOpType().equals("MatMul")
-                && n.getInput(0).equals(softmax)).findFirst().orElse(null);
+        NodeProto context = reachedThroughCasts(g, softmax); // Casts between them: torch's float32 upcast
         if (scores == null || context == null) {
             throw new IllegalArgumentException(where + ": could not place the prefix in layer " + layer + ": found no "
                     + (scores == null ? "score MatMul before" : "context MatMul after") + " its Softmax " + softmax
                     + "; valid: an attention of MatMul(q, kᵀ) → Softmax → MatMul(·, v), as torch exports it");
         }
-        String[] kv = {scores.getInput(1), context.getInput(1)};
-        for (String t : kv) {
-            if (g.consumers(t).size() != 1) {
+        Operand[] kv = {pastLike(g, scores.getInput(1), "bhds"), pastLike(g, context.getInput(1), "bhsd")};
+        for (int i = 0; i < 2; i++) {
+            String t = kv[i].tensor();
+            String read = i == 0 ? scores.getName() : context.getName();
+            boolean others = g.outputNames().contains(t) || g.consumers(t).stream().anyMatch(n ->
+                    !n.getOpType().equals("Shape") && !onPathTo(g, n, read));
+            if (others) {
                 throw new IllegalArgumentException(where + ": could not place the prefix in layer " + layer + ": "
-                        + t + " is read by " + g.consumers(t).size() + " nodes; valid: keys and values that only"
-                        + " the attention reads");
+                        + t + " is read by " + g.consumers(t).stream().map(NodeProto::getOpType).toList()
+                        + (g.outputNames().contains(t) ? " and is a graph output" : "") + "; valid: keys and values"
+                        + " that only the attention reads");
             }
         }
         return kv;
+    }
+
+    private static NodeProto reachedThroughCasts(OnnxGraph g, String tensor) {
+        String t = tensor;
+        for (int i = 0; i < 4; i++) {
+            String at = t;
+            List<NodeProto> readers = g.consumers(at);
+            Optional<NodeProto> mm = readers.stream().filter(n -> n.getOpType().equals("MatMul")
+                    && n.getInput(0).equals(at)).findFirst();
+            if (mm.isPresent()) {
+                return mm.get();
+            }
+            if (readers.size() != 1 || !readers.get(0).getOpType().equals("Cast")) {
+                return null;
+            }
+            t = readers.get(0).getOutput(0);
+        }
+        return null;
+    }
+
+    /**
+     * From a MatMul operand of {@code layout} back through Transposes and {@code repeat_kv} to the first tensor after
+     * the head split (the rotary embedding's output for Llama), where a past would go.
+     */
+    private static Operand pastLike(OnnxGraph g, String operand, String layout) {
+        String t = operand;
+        String at = layout;
+        for (int guard = 0; guard < 8; guard++) {
+            NodeProto p = g.producer(t).orElse(null);
+            if (p == null) {
+                break;
+            }
+            String op = p.getOpType();
+            if (op.equals("Transpose") && OnnxGraph.attrInts(p, "perm").size() == 4) {
+                char[] in = new char[4]; // out[i] = in[perm[i]]
+                List<Long> perm = OnnxGraph.attrInts(p, "perm");
+                for (int i = 0; i < 4; i++) {
+                    in[perm.get(i).intValue()] = at.charAt(i);
+                }
+                at = new String(in);
+                t = p.getInput(0);
+            } else if (op.equals("Reshape") && producedBy(g, p.getInput(0), "Expand")) {
+                t = p.getInput(0);
+            } else if (op.equals("Expand") && producedBy(g, p.getInput(0), "Unsqueeze")
+                    && isRepeatStart(g, g.producer(p.getInput(0)).get())) {
+                t = g.producer(p.getInput(0)).get().getInput(0);
+            } else {
+                break;
+            }
+        }
+        return new Operand(t, at);
+    }
+
+    /** An Unsqueeze that only an Expand reads: the start of repeat_kv. */
+    private static boolean isRepeatStart(OnnxGraph g, NodeProto unsqueeze) {
+        List<NodeProto> readers = g.consumers(unsqueeze.getOutput(0));
+        return readers.size() == 1 && readers.get(0).getOpType().equals("Expand");
+    }
+
+    /** True when a Shape reads {@code tensor}, directly or through a Transpose. */
+    private static boolean readsShape(OnnxGraph g, String tensor) {
+        return g.consumers(tensor).stream().anyMatch(n -> n.getOpType().equals("Shape") || n.getOpType().equals(
+                "Transpose") && g.consumers(n.getOutput(0)).stream().anyMatch(r -> r.getOpType().equals("Shape")));
+    }
+
+    private static boolean producedBy(OnnxGraph g, String tensor, String op) {
+        return g.producer(tensor).filter(p -> p.getOpType().equals(op)).isPresent();
+    }
+
+    /**
+     * True when {@code node} is {@code target} or reaches it through nodes that each have one reader besides Shapes,
+     * or when only Shapes read what it computes (GPT-2 transposes its keys once for the scores and once for their
+     * length).
+     */
+    private static boolean onPathTo(OnnxGraph g, NodeProto node, String target) {
+        NodeProto n = node;
+        for (int guard = 0; guard < 8; guard++) {
+            if (n.getName().equals(target)) {
+                return true;
+            }
+            if (g.outputNames().contains(n.getOutput(0))) {
+                return false;
+            }
+            List<NodeProto> readers = g.consumers(n.getOutput(0)).stream().filter(r -> !r.getOpType().equals("Shape"))
+                    .toList();
+            if (readers.isEmpty()) {
+                return true;
+            }
+            if (readers.size() != 1) {
+                return false;
+            }
+            n = readers.get(0);
+        }
+        return false;
     }
 
     @Override
@@ -181,21 +314,38 @@ final class PrefixSplice extends SequenceSplice {
             return;
         }
         for (int l = 0; l < keysValues.size(); l++) {
-            String key = prefixes.get(2 * l);
-            String value = prefixes.get(2 * l + 1);
-            g.splice(keysValues.get(l)[0], ns + ".k" + l, (SubgraphBuilder b, String keys) -> {
-                String front = b.op("Expand", List.of(b.op("Transpose", List.of(key), Attr.ints("perm", 0, 1, 3, 2)),
-                        batchShape(b, b.op("Shape", List.of(keys)), shape.heads(), shape.headDim(), length)));
-                return b.op("Concat", List.of(front, keys), Attr.i("axis", 3));
-            });
-            g.splice(keysValues.get(l)[1], ns + ".v" + l, (SubgraphBuilder b, String values) -> {
-                String front = b.op("Expand", List.of(value, batchShape(b, b.op("Shape", List.of(values)),
-                        shape.heads(), length, shape.headDim())));
-                return b.op("Concat", List.of(front, values), Attr.i("axis", 2));
-            });
+            prependOn(g, keysValues.get(l)[0], prefixes.get(2 * l), ns + ".k" + l);
+            prependOn(g, keysValues.get(l)[1], prefixes.get(2 * l + 1), ns + ".v" + l);
         }
         positions.ifPresent(p -> g.splice(p, ns + ".positions", (SubgraphBuilder b, String original) ->
                 b.op("Add", List.of(original, b.constantInts(new long[] {length}, 1)))));
+        queryPositions.ifPresent(p -> g.splice(p, ns + ".cache_positions", (SubgraphBuilder b, String original) ->
+                b.op("Add", List.of(original, b.op("CastLike", List.of(b.constantInts(new long[] {length}, 1),
+                        original))))));
+    }
+
+    /** The prefix [1, heads, P, dh] in the operand's layout, broadcast over the batch, first on its positions. */
+    private void prependOn(OnnxGraph g, Operand at, String prefix, String namespace) {
+        long[] perm = new long[4];
+        long[] dims = new long[3];
+        for (int i = 0; i < 4; i++) {
+            char axis = at.layout().charAt(i);
+            perm[i] = "bhsd".indexOf(axis);
+            if (i > 0) {
+                dims[i - 1] = switch (axis) {
+                    case 'h' -> shape.heads();
+                    case 's' -> length;
+                    default -> shape.headDim();
+                };
+            }
+        }
+        g.splice(at.tensor(), namespace, (SubgraphBuilder b, String operand) -> {
+            String laid = at.layout().equals("bhsd") ? prefix : b.op("Transpose", List.of(prefix),
+                    Attr.ints("perm", perm));
+            String front = b.op("Expand", List.of(laid, batchShape(b, b.op("Shape", List.of(operand)), dims[0],
+                    dims[1], dims[2])));
+            return b.op("Concat", List.of(front, operand), Attr.i("axis", at.positionAxis()));
+        });
     }
 
     /** [b, d1, d2, d3] with b the first entry of {@code shapeOf}. */

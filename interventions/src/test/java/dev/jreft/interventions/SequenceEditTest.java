@@ -89,16 +89,6 @@ class SequenceEditTest {
     }
 
     @Test
-    void aPrefixOnACausalExportWithoutPastIsRefusedInOneLine() {
-        IntervenableModel m = new IntervenableModel(StaticInterventionTest.gpt2);
-        var prefix = new dev.jreft.interventions.prompt.PrefixTuning(2, 0);
-        var e = assertThrows(IllegalArgumentException.class, () -> m.run(StaticInterventionTest.gptBase,
-                List.of(new SequenceSite(prefix, Map.of())), List.of(), List.of()));
-        assertTrue(e.getMessage().contains("gpt2 export without past inputs") && !e.getMessage().contains("\n"),
-                e.getMessage());
-    }
-
-    @Test
     void promptAndHookSiteTrainTogether() {
         Batch base = StaticInterventionTest.bertBase;
         IntervenableModel m = new IntervenableModel(StaticInterventionTest.bert);

@@ -78,6 +78,45 @@ public final class PrefixTuning implements KeyValuePrefix {
         return p;
     }
 
+    /** True when the prefixes are computed by the projection MLP rather than being the parameters. */
+    public boolean projected() {
+        return projectionHidden > 0;
+    }
+
+    public int projectionHidden() {
+        return projectionHidden;
+    }
+
+    /**
+     * The prefixes {@code params} give, {@code past.<i>.key} and {@code past.<i>.value} [1, heads, P, head dim] per
+     * layer: the parameters themselves without the projection, the MLP's output with it (as {@link #emitPrefixes}
+     * computes them). What a checkpoint keeps for inference, as the paper and peft's saved prompt embeddings do.
+     */
+    public Map<String, INDArray> prefixes(SequenceShape s, Map<String, INDArray> params) {
+        Map<String, INDArray> out = new java.util.LinkedHashMap<>();
+        if (projectionHidden == 0) {
+            for (int i = 0; i < s.layers(); i++) {
+                out.put("past." + i + ".key", params.get("past." + i + ".key").dup());
+                out.put("past." + i + ".value", params.get("past." + i + ".value").dup());
+            }
+            return out;
+        }
+        INDArray h = org.nd4j.linalg.ops.transforms.Transforms.tanh(params.get("embedding.weight")
+                .mmul(params.get("transform.0.weight").transpose()).addRowVector(params.get("transform.0.bias")),
+                false);
+        INDArray pkv = h.mmul(params.get("transform.2.weight").transpose()).addRowVector(params.get(
+                "transform.2.bias"));
+        INDArray split = pkv.reshape('c', length, 2L * s.layers(), s.heads(), s.headDim()).permute(1, 2, 0, 3)
+                .dup('c'); // [layers·2, heads, P, dh]
+        for (int j = 0; j < 2 * s.layers(); j++) {
+            out.put("past." + j / 2 + (j % 2 == 0 ? ".key" : ".value"), split.get(
+                    org.nd4j.linalg.indexing.NDArrayIndex.point(j), org.nd4j.linalg.indexing.NDArrayIndex.all(),
+                    org.nd4j.linalg.indexing.NDArrayIndex.all(), org.nd4j.linalg.indexing.NDArrayIndex.all())
+                    .reshape('c', 1, s.heads(), length, s.headDim()).dup('c'));
+        }
+        return out;
+    }
+
     @Override
     public List<String> emitPrefixes(SubgraphBuilder b, SequenceShape s, Map<String, String> params) {
         List<String> kv = new ArrayList<>();
