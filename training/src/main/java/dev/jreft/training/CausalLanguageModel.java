@@ -47,6 +47,7 @@ public final class CausalLanguageModel {
     }
 
     private final HookedModel model;
+    private final Config config;
     private final IntervenableModel intervenable;
     private final TrainableSites sites;
     private final Map<String, INDArray> params = new LinkedHashMap<>();
@@ -54,6 +55,7 @@ public final class CausalLanguageModel {
 
     private CausalLanguageModel(HookedModel model, Config config, long seed) {
         this.model = model;
+        this.config = config;
         this.sites = config.method().sites(model);
         this.intervenable = new IntervenableModel(sites.runOn(model));
         if (sites.isEmpty()) {
@@ -68,8 +70,35 @@ public final class CausalLanguageModel {
         return new CausalLanguageModel(model, config, seed);
     }
 
+    /** A model with the given trained parameters (a loaded checkpoint's), checked against what the method trains. */
+    public static CausalLanguageModel withParameters(HookedModel model, Config config, Map<String, INDArray> values) {
+        CausalLanguageModel fresh = create(model, config, 0);
+        for (var e : fresh.params.entrySet()) {
+            INDArray v = values.get(e.getKey());
+            if (v == null || !java.util.Arrays.equals(v.shape(), e.getValue().shape())) {
+                throw new IllegalArgumentException("parameter '" + e.getKey() + "': found " + (v == null ? "nothing"
+                        : "shape " + java.util.Arrays.toString(v.shape())) + "; valid: shape "
+                        + java.util.Arrays.toString(e.getValue().shape()) + " (needed: " + fresh.params.keySet() + ")");
+            }
+            e.getValue().assign(v);
+        }
+        return fresh;
+    }
+
     public Map<String, INDArray> parameters() {
         return Collections.unmodifiableMap(params);
+    }
+
+    public HookedModel model() {
+        return model;
+    }
+
+    public Config config() {
+        return config;
+    }
+
+    Map<String, dev.jreft.interventions.params.Parameter> declarations() {
+        return sites.declarations();
     }
 
     /** Right-padded batch (pad id 0) of the examples. */

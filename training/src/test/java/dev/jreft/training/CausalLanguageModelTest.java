@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -70,6 +71,55 @@ class CausalLanguageModelTest {
             assertTrue(after < before * 0.7, c.get(0) + ": loss " + before + " -> " + after);
             assertTrue(lm.parameters().keySet().stream().allMatch(k -> k.endsWith(".A") || k.endsWith(".B")),
                     lm.parameters().keySet().toString());
+        }
+    }
+
+    /** The sequence methods on causal exports without past: prefixes through the spliced keys and values. */
+    @Test
+    void promptPTuningAndPrefixLowerTheLanguageModelLossOnGpt2AndLlama() {
+        var dir = FixturesLocation.find();
+        Assumptions.assumeTrue(dir.isPresent(), "fixtures not found at " + FixturesLocation.configured());
+        for (String file : List.of("models/gpt2/gpt2_op17.onnx", "models/llama/llama_op17.onnx")) {
+            HookedModel m = HookedModel.load(dir.get().resolve(file));
+            for (MethodSpec spec : List.of(new MethodSpec.Prompt("prompt_tuning", 4, "random", null, 0),
+                    new MethodSpec.Prompt("p_tuning", 4, "random", null, 16),
+                    new MethodSpec.Prompt("prefix_tuning", 4, "random", null, 0, false),
+                    new MethodSpec.Prompt("prefix_tuning", 4, "random", null, 16, true))) {
+                CausalLanguageModel lm = CausalLanguageModel.create(m, new CausalLanguageModel.Config(spec), 1);
+                List<CausalLanguageModel.TokenExample> data = sequences(8, new Random(2));
+                double before = lm.loss(data);
+                lm.train(data, new TrainingArguments(30, 8, 1e-1, 0, 0.1, 1, 5, 0, 0, "adamw", 16),
+                        new PrintStream(new ByteArrayOutputStream()));
+                double after = lm.loss(data);
+                assertTrue(after < before * 0.8, file + " " + spec + ": loss " + before + " -> " + after);
+            }
+        }
+    }
+
+    /** Trained, saved, reloaded: the same loss; a causal LM checkpoint is not a classifier's, nor the other way. */
+    @Test
+    void aTrainedLanguageModelSavesAndReloads(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp)
+            throws Exception {
+        var dir = FixturesLocation.find();
+        Assumptions.assumeTrue(dir.isPresent(), "fixtures not found at " + FixturesLocation.configured());
+        HookedModel m = HookedModel.load(dir.get().resolve("models/llama/llama_op17.onnx"));
+        List<CausalLanguageModel.TokenExample> data = sequences(8, new Random(2));
+        for (MethodSpec spec : List.of(new MethodSpec.Prompt("prefix_tuning", 3, "random", null, 0, false),
+                new MethodSpec.Prompt("prompt_tuning", 3, "random", null, 0),
+                new MethodSpec.Reft("loreft", List.of("blocks.1.block_output"), 2, "l1", false, "linear", 0))) {
+            CausalLanguageModel lm = CausalLanguageModel.create(m, new CausalLanguageModel.Config(spec), 1);
+            TrainingArguments args = new TrainingArguments(5, 8, 1e-1, 0, 0.1, 1, 5, 0, 0, "adamw", 16);
+            lm.train(data, args, new PrintStream(new ByteArrayOutputStream()));
+            java.nio.file.Path ck = tmp.resolve(spec.type());
+            try (var w = dev.jreft.checkpoints.Checkpoint.prepare(ck)) {
+                ReftCheckpoint.save(w, lm, "llama-fixture", args, java.util.Map.of("loss", lm.loss(data)));
+            }
+            CausalLanguageModel back = ReftCheckpoint.loadLanguageModel(ck, m);
+            assertEquals(lm.loss(data), back.loss(data), 1e-9, spec.type());
+            var e = assertThrows(dev.jreft.checkpoints.CheckpointFormatException.class, () -> ReftCheckpoint.load(ck,
+                    m));
+            assertTrue(e.getMessage().contains("task: found 'causal_lm'") && !e.getMessage().contains("\n"),
+                    e.getMessage());
         }
     }
 

@@ -53,8 +53,20 @@ class PeftClassifierTest {
             String json = Files.readString(dir.resolve("config.json"));
             assertTrue(json.contains("\"method\" : \"" + method.type() + "\""), json);
             ReftClassifier back = ReftCheckpoint.load(dir, ReftClassifierTest.model);
-            assertEquals(c.config(), back.config(), method.type());
             var batch = c.encode(List.of("The film was superb.", "What a dreadful meal."), 32);
+            if (method instanceof MethodSpec.Prompt p && p.prefixProjection()) {
+                // the checkpoint keeps the prefixes the MLP computes, not the MLP: plain prefix tuning on reload
+                assertEquals(new MethodSpec.Prompt("prefix_tuning", 4, "random", null, 0, false),
+                        back.config().method());
+                assertTrue(back.parameters().containsKey("prompt_encoder.past.5.value")
+                        && !back.parameters().containsKey("prompt_encoder.transform.0.weight"),
+                        back.parameters().keySet().toString());
+                assertTrue(json.contains("\"derived\"") && json.contains("\"encoder_hidden_size\" : 16"), json);
+                double err = c.logits(batch).sub(back.logits(batch)).amaxNumber().doubleValue();
+                assertTrue(err < 1e-5, "logits from the kept prefixes differ by " + err);
+                continue;
+            }
+            assertEquals(c.config(), back.config(), method.type());
             assertEquals(c.logits(batch), back.logits(batch), method.type());
         }
     }

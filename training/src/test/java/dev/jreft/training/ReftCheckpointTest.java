@@ -38,6 +38,10 @@ class ReftCheckpointTest {
         var batch = c.encode(List.of("A short sentence.", "Another, longer sentence for the test."), 32);
         assertEquals(c.logits(batch), back.logits(batch));
         assertEquals(TrainingArguments.defaults(), ReftCheckpoint.trainingArguments(dir));
+        var asLm = org.junit.jupiter.api.Assertions.assertThrows(
+                dev.jreft.checkpoints.CheckpointFormatException.class, () -> ReftCheckpoint.loadLanguageModel(dir, m));
+        org.junit.jupiter.api.Assertions.assertTrue(asLm.getMessage().contains("task: found none (a classifier);"
+                + " valid: 'causal_lm'"), asLm.getMessage());
         String json = Files.readString(dir.resolve("config.json"));
         assertTrue(json.contains("\"intervention\" : \"loreft\"") && json.contains("\"batch_size\""), json);
     }
