@@ -47,9 +47,15 @@ public final class MethodComparison {
     /** One row of the table: a method's runs summarised, with the peak RSS of the process that ran them. */
     public record Row(String method, String label, long trainable, long modelParameters, double meanAccuracy,
                       double sdAccuracy, List<Double> accuracies, double trainSeconds, double examplesPerSecond,
-                      long peakRssBytes, double learningRate) {
+                      long peakRssBytes, double learningRate, String search) {
         public double percentOfModel() {
             return 100.0 * trainable / modelParameters;
+        }
+
+        /** This row with the trace of the search that chose its learning rate ({@link Search#trace}). */
+        public Row searched(String trace) {
+            return new Row(method, label, trainable, modelParameters, meanAccuracy, sdAccuracy, accuracies,
+                    trainSeconds, examplesPerSecond, peakRssBytes, learningRate, trace);
         }
     }
 
@@ -108,27 +114,77 @@ public final class MethodComparison {
         return hooks;
     }
 
-    /** The learning rates a search tries for a method: its documented rate and a third and three times it. */
+    /** The learning rates a search starts from: the method's documented rate and a third and three times it. */
     public static List<Double> searchGrid(Method method) {
         return List.of(method.learningRate() / 3, method.learningRate(), method.learningRate() * 3);
     }
 
+    /** How many times a search steps past the end of its grid (by another factor of 3) while the best rate is there. */
+    public static final int SEARCH_EXTENSIONS = 2;
+
     /**
-     * A small search on the dev split: {@code method} trained at each rate of {@link #searchGrid} on the split of
-     * {@code seed} (the test part is never read); returns the method at the rate with the best dev accuracy (the
-     * documented rate on a tie).
+     * A search's outcome: the method at the chosen rate, the chosen rate's run on the search's seed (the seed's
+     * row of the table, so it is not trained twice) and every rate tried with its dev accuracy, ascending.
      */
-    public static Method searchLearningRate(HookedModel model, List<LabelledText> all, Method method, long seed,
-                                            TrainingArguments budget, PrintStream out) {
-        List<Double> grid = searchGrid(method);
-        List<Double> dev = new ArrayList<>();
-        for (double lr : grid) {
-            Method at = new Method(method.name(), method.label(), method.spec(), lr);
-            dev.add(run(model, all, at, List.of(seed), budget, out, false).get(0).devAccuracy());
+    public record Search(Method chosen, Run chosenRun, List<Double> rates, List<Double> devAccuracies) {
+        /** "rate: dev accuracy" for every rate tried, as the table's notes print them. */
+        public String trace() {
+            List<String> parts = new ArrayList<>();
+            for (int i = 0; i < rates.size(); i++) {
+                parts.add(String.format(Locale.ROOT, "%s: %.4f", plain(rates.get(i)), devAccuracies.get(i)));
+            }
+            return String.join(", ", parts);
         }
-        double best = bestRate(grid, dev, method.learningRate());
-        out.printf(Locale.ROOT, "%s: learning rate %g (dev accuracy %s at %s)%n", method.label(), best, dev, grid);
-        return new Method(method.name(), method.label(), method.spec(), best);
+    }
+
+    /**
+     * A small search on the dev split of {@code seed}: {@code method} trained at each rate of {@link #searchGrid};
+     * while the best dev accuracy sits at an end of the rates tried, one more rate beyond it (a factor of 3), at
+     * most {@link #SEARCH_EXTENSIONS} times. The choice reads dev accuracies only (the documented rate wins a tie);
+     * each run's test accuracy is measured too, because the chosen run becomes the seed's row of the table.
+     */
+    public static Search searchLearningRate(HookedModel model, List<LabelledText> all, Method method, long seed,
+                                            TrainingArguments budget, PrintStream out) {
+        return search(method, seed, lr -> run(model, all, new Method(method.name(), method.label(), method.spec(),
+                lr), List.of(seed), budget, out, false).get(0), out);
+    }
+
+    /** {@link #searchLearningRate} over any {@code train}: a rate to its run on {@code seed}. */
+    static Search search(Method method, long seed, Function<Double, Run> train, PrintStream out) {
+        List<Double> rates = new ArrayList<>();
+        List<Run> runs = new ArrayList<>();
+        for (double lr : searchGrid(method)) {
+            rates.add(lr);
+            runs.add(train.apply(lr));
+        }
+        for (int step = 0; step < SEARCH_EXTENSIONS; step++) {
+            int best = rates.indexOf(bestRate(rates, devAccuracies(runs), method.learningRate()));
+            if (best == 0) {
+                rates.add(0, rates.get(0) / 3);
+                runs.add(0, train.apply(rates.get(0)));
+            } else if (best == rates.size() - 1) {
+                rates.add(rates.get(best) * 3);
+                runs.add(train.apply(rates.get(best + 1)));
+            } else {
+                break;
+            }
+        }
+        List<Double> dev = devAccuracies(runs);
+        int best = rates.indexOf(bestRate(rates, dev, method.learningRate()));
+        Search s = new Search(new Method(method.name(), method.label(), method.spec(), rates.get(best)),
+                runs.get(best), rates, dev);
+        out.printf(Locale.ROOT, "%s: learning rate %s chosen on seed %d's dev split (%s)%n", method.label(),
+                plain(rates.get(best)), seed, s.trace());
+        return s;
+    }
+
+    private static List<Double> devAccuracies(List<Run> runs) {
+        return runs.stream().map(Run::devAccuracy).toList();
+    }
+
+    /** A rate with three significant digits and no exponent: 0.0133, 0.004. */
+    static String plain(double rate) {
+        return new java.math.BigDecimal(rate).round(new java.math.MathContext(3)).stripTrailingZeros().toPlainString();
     }
 
     /** The rate with the highest dev accuracy; {@code preferred} among equals. */
@@ -154,9 +210,9 @@ public final class MethodComparison {
         return run(model, all, method, seeds, budget, out, true);
     }
 
-    /** {@code test}: false for a search run, which reads the dev split only (its test accuracy is NaN). */
+    /** {@code report}: false for a search run, whose progress shows its dev accuracy only. */
     private static List<Run> run(HookedModel model, List<LabelledText> all, Method method, List<Long> seeds,
-                                 TrainingArguments budget, PrintStream out, boolean test) {
+                                 TrainingArguments budget, PrintStream out, boolean report) {
         List<Run> runs = new ArrayList<>();
         INDArray features = null;
         double featureSeconds = 0;
@@ -183,18 +239,18 @@ public final class MethodComparison {
                         rows(features, split.dev(), row), labels(split.dev()), 2, 500, method.learningRate(),
                         ClassificationHead.Pooling.MEAN);
                 double seconds = featureSeconds + (System.nanoTime() - t0) / 1e9;
-                runs.add(new Run(method.name(), seed, test ? probe.accuracy(rows(features, split.test(), row),
-                        labels(split.test())) : Double.NaN, probe.accuracy(rows(features, split.dev(), row),
+                runs.add(new Run(method.name(), seed, probe.accuracy(rows(features, split.test(), row),
+                        labels(split.test())), probe.accuracy(rows(features, split.dev(), row),
                         labels(split.dev())), probe.parameters(), seconds, split.train().size() / seconds));
             } else {
                 ReftClassifier c = ReftClassifier.create(model, new ReftClassifier.Config(method.spec().apply(model), 2,
                         ClassificationHead.Pooling.MEAN), seed);
                 TrainingResult r = c.train(split.train(), split.dev(), args, out);
-                runs.add(new Run(method.name(), seed, test ? c.accuracy(split.test(), 32, args.maxLength())
-                        : Double.NaN, r.bestDevAccuracy(), c.trainableParameters(), r.seconds(), r.examplesPerSecond()));
+                runs.add(new Run(method.name(), seed, c.accuracy(split.test(), 32, args.maxLength()),
+                        r.bestDevAccuracy(), c.trainableParameters(), r.seconds(), r.examplesPerSecond()));
             }
             Run last = runs.get(runs.size() - 1);
-            if (test) {
+            if (report) {
                 out.printf(Locale.ROOT, "%s, seed %d: test accuracy %.4f (dev %.4f), %.1f s%n", method.label(), seed,
                         last.testAccuracy(), last.devAccuracy(), last.trainSeconds());
             } else {
@@ -223,7 +279,7 @@ public final class MethodComparison {
         return new Row(method.name(), method.label(), runs.get(0).trainable(), modelParameters, mean, sd, acc,
                 runs.stream().mapToDouble(Run::trainSeconds).average().orElse(Double.NaN),
                 runs.stream().mapToDouble(Run::examplesPerSecond).average().orElse(Double.NaN), peakRssBytes,
-                method.learningRate());
+                method.learningRate(), "");
     }
 
     /** This process's peak resident set size so far ({@code VmHWM}), or -1 where the system does not say. */
@@ -249,12 +305,20 @@ public final class MethodComparison {
         for (Row r : rows) {
             s.append(String.format(Locale.ROOT, "| %s | %,d | %.3f%% | %.4f ± %.4f | %s | %.1f s | %s | %s |%n",
                     r.label(), r.trainable(), r.percentOfModel(), r.meanAccuracy(), r.sdAccuracy(),
-                    new java.math.BigDecimal(r.learningRate()).round(new java.math.MathContext(3)).stripTrailingZeros()
-                            .toPlainString(),
+                    plain(r.learningRate()),
                     r.trainSeconds(),
                     Double.isNaN(r.examplesPerSecond()) ? "n/a" : String.format(Locale.ROOT, "%.1f",
                             r.examplesPerSecond()), r.peakRssBytes() < 0 ? "n/a" : String.format(Locale.ROOT,
                             "%.0f MB", r.peakRssBytes() / 1e6)));
+        }
+        if (rows.stream().anyMatch(r -> r.search() != null && !r.search().isEmpty())) {
+            s.append("\nLearning rates tried on the first seed's dev split (rate: dev accuracy; the best is the"
+                    + " table's):\n\n");
+            for (Row r : rows) {
+                if (r.search() != null && !r.search().isEmpty()) {
+                    s.append("- ").append(r.label()).append(": ").append(r.search()).append('\n');
+                }
+            }
         }
         return s.toString();
     }
@@ -262,13 +326,14 @@ public final class MethodComparison {
     /** The table as CSV: one line per method, the seeds' accuracies last. */
     public static String csv(List<Row> rows) {
         StringBuilder s = new StringBuilder("method,label,trainable_parameters,percent_of_model,test_accuracy_mean,"
-                + "test_accuracy_sd,learning_rate,train_seconds,examples_per_second,peak_rss_bytes,test_accuracies\n");
+                + "test_accuracy_sd,learning_rate,train_seconds,examples_per_second,peak_rss_bytes,test_accuracies,"
+                + "learning_rate_search\n");
         for (Row r : rows) {
-            s.append(String.format(Locale.ROOT, "%s,\"%s\",%d,%.5f,%.5f,%.5f,%g,%.2f,%.2f,%d,\"%s\"%n", r.method(),
+            s.append(String.format(Locale.ROOT, "%s,\"%s\",%d,%.5f,%.5f,%.5f,%g,%.2f,%.2f,%d,\"%s\",\"%s\"%n", r.method(),
                     r.label().replace("\"", "\"\""), r.trainable(), r.percentOfModel(), r.meanAccuracy(),
                     r.sdAccuracy(), r.learningRate(), r.trainSeconds(), r.examplesPerSecond(), r.peakRssBytes(),
                     String.join(" ", r.accuracies().stream().map(a -> String.format(Locale.ROOT, "%.4f", a))
-                            .toList())));
+                            .toList()), r.search() == null ? "" : r.search()));
         }
         return s.toString();
     }

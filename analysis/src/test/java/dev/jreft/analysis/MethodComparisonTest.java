@@ -28,7 +28,9 @@ class MethodComparisonTest {
         assertTrue(md.contains("| LoRA r=8 (query, value) | 1,000 | 1.000% | 0.8500 ± 0.0707 | 0.004 | 15.0 s | 60.0 | 5 MB |"),
                 md);
         String csv = MethodComparison.csv(List.of(row));
-        assertTrue(csv.lines().skip(1).findFirst().orElseThrow().endsWith(",\"0.9000 0.8000\""), csv);
+        assertTrue(csv.lines().skip(1).findFirst().orElseThrow().endsWith(",\"0.9000 0.8000\",\"\""), csv);
+        String searched = MethodComparison.markdown(List.of(row.searched("0.004: 0.9100")), 2);
+        assertTrue(searched.contains("- LoRA r=8 (query, value): 0.004: 0.9100"), searched);
         Path png = tmp.resolve("plot.png");
         MethodComparison.plot(List.of(row), png, "test");
         byte[] head = java.util.Arrays.copyOf(Files.readAllBytes(png), 4);
@@ -44,6 +46,34 @@ class MethodComparisonTest {
         assertEquals(1e-3, MethodComparison.bestRate(List.of(1e-3, 3e-3, 9e-3), List.of(0.93, 0.92, 0.93), 3e-3));
         var lora = MethodComparison.methods().get("lora");
         assertEquals(List.of(4e-3 / 3, 4e-3, 1.2e-2), MethodComparison.searchGrid(lora));
+    }
+
+    /** The search steps past its grid while the best dev accuracy is at an end, twice at most, and stops inside. */
+    @Test
+    void theSearchExtendsItsGridTowardsTheBestRate() {
+        var lora = MethodComparison.methods().get("lora"); // documented 4e-3: grid 4e-3/3, 4e-3, 1.2e-2
+        java.util.function.Function<java.util.function.DoubleUnaryOperator, MethodComparison.Search> search = dev ->
+                MethodComparison.search(lora, 42, lr -> new MethodComparison.Run("lora", 42, 0.5, dev.applyAsDouble(lr),
+                        10, 1, 1), new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));
+        // dev accuracy rising with the rate: two steps up, to 1.08e-1, then it stops however high the best is
+        var rising = search.apply(lr -> lr);
+        assertEquals(5, rising.rates().size());
+        assertEquals(4e-3 * 27, rising.chosen().learningRate(), 1e-12);
+        assertEquals(4e-3 * 27, rising.rates().get(4), 1e-12);
+        // peaked at 4e-3 / 9: two steps down (the first lands on the peak, still at the end), then inside
+        var low = search.apply(lr -> -Math.abs(Math.log(lr / (4e-3 / 9))));
+        assertEquals(5, low.rates().size());
+        assertEquals(4e-3 / 9, low.chosen().learningRate(), 1e-12);
+        assertEquals(4e-3 / 27, low.rates().get(0), 1e-12); // ascending
+        // peaked at 3 × 4e-3 = the grid's top: one step up shows it is the peak
+        var top = search.apply(lr -> -Math.abs(Math.log(lr / 1.2e-2)));
+        assertEquals(4, top.rates().size());
+        assertEquals(1.2e-2, top.chosen().learningRate(), 1e-12);
+        // peaked inside the first grid: three runs
+        var inside = search.apply(lr -> -Math.abs(Math.log(lr / 4e-3)));
+        assertEquals(List.of(4e-3 / 3, 4e-3, 1.2e-2), inside.rates());
+        assertEquals(0.5, inside.chosenRun().testAccuracy()); // the chosen run is kept for the table
+        assertTrue(inside.trace().startsWith("0.00133: "), inside.trace());
     }
 
     @Test

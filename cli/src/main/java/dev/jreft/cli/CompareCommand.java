@@ -49,8 +49,10 @@ final class CompareCommand implements Callable<Integer> {
             + " and comparison.png (default: ${DEFAULT-VALUE})")
     Path out;
 
-    @Option(names = "--lr-search", description = "first pick each method's learning rate on the dev split of the"
-            + " first seed among a third of, once and three times its documented rate (3 more runs per method)")
+    @Option(names = "--lr-search", negatable = true, defaultValue = "true", fallbackValue = "true",
+            description = "pick each method's learning rate on the first seed's dev split: a third of, once and three"
+            + " times its documented rate, stepping on by 3 while the best is at an end (at most twice); the chosen"
+            + " run is that seed's row. --no-lr-search trains at the documented rates (default: search)")
     boolean lrSearch;
 
     @Option(names = "--worker-rows", hidden = true, description = "internal: run --methods here and write their rows")
@@ -110,9 +112,7 @@ final class CompareCommand implements Callable<Integer> {
                     "--methods", m.name(), "--seeds", Integer.toString(seeds), "--epochs", Integer.toString(epochs),
                     "--batch-size", Integer.toString(batchSize), "--max-length", Integer.toString(maxLength),
                     "--data", data.toString(), "--worker-rows", rowsFile.toString()));
-            if (lrSearch) {
-                cmd.add("--lr-search");
-            }
+            cmd.add(lrSearch ? "--lr-search" : "--no-lr-search");
             int code = new ProcessBuilder(cmd).inheritIO().start().waitFor();
             if (code != 0) {
                 throw new IllegalStateException("the run of " + m.name() + " failed (exit code " + code + ")");
@@ -129,11 +129,18 @@ final class CompareCommand implements Callable<Integer> {
         List<LabelledText> all = SentimentData.load(SentimentData.ensure(data, "--data"));
         List<MethodComparison.Row> rows = new ArrayList<>();
         for (MethodComparison.Method m : picked) {
-            MethodComparison.Method at = lrSearch ? MethodComparison.searchLearningRate(model, all, m,
-                    seedList.get(0), budget, System.out) : m;
-            var runs = MethodComparison.run(model, all, at, seedList, budget, System.out);
-            rows.add(MethodComparison.summarise(at, runs, model.graph().parameterCount(),
-                    MethodComparison.peakRssBytes()));
+            if (!lrSearch) {
+                rows.add(MethodComparison.summarise(m, MethodComparison.run(model, all, m, seedList, budget,
+                        System.out), model.graph().parameterCount(), MethodComparison.peakRssBytes()));
+                continue;
+            }
+            MethodComparison.Search search = MethodComparison.searchLearningRate(model, all, m, seedList.get(0),
+                    budget, System.out);
+            List<MethodComparison.Run> runs = new ArrayList<>(List.of(search.chosenRun()));
+            runs.addAll(MethodComparison.run(model, all, search.chosen(), seedList.subList(1, seedList.size()),
+                    budget, System.out));
+            rows.add(MethodComparison.summarise(search.chosen(), runs, model.graph().parameterCount(),
+                    MethodComparison.peakRssBytes()).searched(search.trace()));
         }
         JSON.writeValue(workerRows.toFile(), rows);
         return 0;
