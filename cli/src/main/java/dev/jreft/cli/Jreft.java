@@ -21,7 +21,7 @@ import java.nio.file.Path;
         version = "jreft 0.1.0",
         description = "Interpretability and representation finetuning on exported ONNX transformers.",
         subcommands = {HooksCommand.class, CacheCommand.class, InterveneCommand.class, VerifyCommand.class,
-                DemoCommand.class, PatchCommand.class, TrainCommand.class, EvalCommand.class, MergeCommand.class,
+                DemoCommand.class, PatchCommand.class, SweepCommand.class, TrainCommand.class, EvalCommand.class, MergeCommand.class,
                 ExportCommand.class, DasCommand.class, CompareCommand.class})
 public final class Jreft implements Runnable {
     /** Exit code of bad input (a config, a data file, an option, a path): one line on stderr says what and where. */

@@ -272,10 +272,36 @@ class BadInputTest {
         assertBad(CliTest.jreft("train", "--config", tmp.resolve("missing.json").toString()), "missing.json: found no"
                 + " such file");
         for (String command : List.of("hooks", "cache", "intervene", "verify", "demo", "patch", "train", "eval",
-                "merge", "export", "das", "compare")) {
+                "merge", "export", "das", "compare", "sweep")) {
             CliTest.Run help = CliTest.jreft(command, "--help");
             assertEquals(0, help.code(), command + " --help: " + help.err());
             assertTrue(help.out().contains("Usage: jreft " + command), help.out());
+        }
+    }
+
+    @Test
+    void sweepConfigsAreCheckedBeforeAnyRun() throws Exception {
+        String pair = "\"base\": \"The movie was wonderful.\", \"source\": ";
+        String[][] cases = {
+            {"{" + pair + "\"The movie was not wonderful.\"}", "source: found '8 tokens against the base's 7'"},
+            {"{" + pair + "\"The movie was terrible.\", \"components\": [\"block_outptu\"]}",
+                "components[0]: found 'block_outptu'; valid: block_input,"},
+            {"{" + pair + "\"The movie was terrible.\", \"layers\": [6]}", "layers[0]: found 6; valid: an integer in"
+                + " 0..5"},
+            {"{" + pair + "\"The movie was terrible.\", \"hooks\": [\"blocks.0.attention_weight\"]}",
+                "hooks[0]: found 'blocks.0.attention_weight of shape [b,12,s,s]'"},
+            {"{" + pair + "\"The movie was terrible.\", \"metric\": \"logit_difference\"}", "correct_token: found no"
+                + " correct_token; valid: both token ids"},
+            {"{" + pair + "\"The movie was terrible.\", \"patching\": \"all\"}", "patching: found 'all'; valid:"
+                + " activation, attribution, both"},
+            {"{\"base\": \" \", \"source\": \"x\"}", "base: found a blank text; valid: a sentence"},
+        };
+        for (int i = 0; i < cases.length; i++) {
+            Path config = Files.writeString(tmp.resolve("sweep" + i + ".json"), cases[i][0]);
+            Path out = tmp.resolve("sweep-out" + i);
+            CliTest.Run r = CliTest.jreft("sweep", "--config", config.toString(), "--out", out.toString());
+            assertBad(r, cases[i][1]);
+            assertFalse(Files.exists(out.resolve("sweep.csv")), "nothing written for case " + i);
         }
     }
 

@@ -1,0 +1,191 @@
+package dev.jreft.analysis;
+
+import dev.jreft.hooks.autodiff.GraphGradients;
+import dev.jreft.hooks.autodiff.HookGradients;
+import dev.jreft.hooks.autodiff.LossGraphs;
+import dev.jreft.hooks.discovery.HookLayout;
+import dev.jreft.hooks.io.ConfigException;
+import dev.jreft.hooks.runtime.ActivationCache;
+import dev.jreft.hooks.runtime.Batch;
+import dev.jreft.hooks.runtime.HookedModel;
+import dev.jreft.interventions.IntervenableModel;
+import dev.jreft.interventions.InterventionSite;
+import dev.jreft.interventions.Source;
+import dev.jreft.interventions.statics.VanillaInterchange;
+import dev.jreft.training.ClassificationHead;
+import org.nd4j.linalg.api.buffer.DataType;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.factory.Nd4j;
+import org.nd4j.linalg.indexing.NDArrayIndex;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Activation patching and attribution patching over hooks × positions (TransformerLens's {@code get_act_patch_*} and
+ * attribution patching, on any hooked graph). For each hook and each position of a base / source pair of equal
+ * length, activation patching runs the base with that one activation taken from the source and reports the metric's
+ * move as a share of the way from base to source: {@code (m(patched) − m(base)) / (m(source) − m(base))}.
+ * Attribution patching estimates the same grid to first order from one forward and one backward of the base,
+ * {@code Σ_k ∂m/∂a[t, k] · (a_source[t, k] − a_base[t, k])}, on the same scale. The source runs once for all hooks;
+ * positions are fed to the spliced graph, so the sweep compiles one graph per hook (and one that caches the source's
+ * hooks), not one per cell.
+ */
+public final class ActivationPatching {
+    private ActivationPatching() {
+    }
+
+    /**
+     * A linear read-out of one model output, {@code Σ_{b,t} mask[b, t] · ⟨output[b, t, :], probe⟩}: a logit difference
+     * (probe {@code e_correct − e_wrong}, mask 1 at the last real token) or a sentence embedding's projection on a
+     * direction (mask: the mean-pooling weights). Linear, so the backward graph of attribution patching is the
+     * gradient builder's masked probe sum.
+     */
+    public record Metric(String output, INDArray probe, INDArray mask) {
+        /** The metric of a run's outputs. */
+        public double of(Map<String, INDArray> outputs) {
+            INDArray out = outputs.get(output);
+            INDArray projected = out.castTo(DataType.DOUBLE).reshape(out.size(0) * out.size(1), out.size(2))
+                    .mmul(probe.castTo(DataType.DOUBLE).reshape(probe.length(), 1)).reshape(out.size(0), out.size(1));
+            return projected.mul(mask.castTo(DataType.DOUBLE)).sumNumber().doubleValue();
+        }
+
+        /**
+         * How far a sentence embedding (the mean over real tokens of {@code output}) goes from the base's towards the
+         * source's: the projection on the unit direction between the two clean embeddings.
+         */
+        public static Metric embeddingDirection(HookedModel model, Batch base, Batch source) {
+            String out = model.graph().outputNames().get(0);
+            INDArray b = ClassificationHead.pool(model.run(base).get(out), base, ClassificationHead.Pooling.MEAN);
+            INDArray s = ClassificationHead.pool(model.run(source).get(out), source, ClassificationHead.Pooling.MEAN);
+            INDArray direction = s.sub(b).reshape(-1);
+            double norm = direction.norm2Number().doubleValue();
+            if (norm == 0) {
+                throw new IllegalArgumentException("the base and the source have the same embedding: no direction to"
+                        + " measure a patch along");
+            }
+            return new Metric(out, direction.div(norm).castTo(DataType.FLOAT),
+                    ClassificationHead.poolWeights(base, ClassificationHead.Pooling.MEAN));
+        }
+
+        /** {@code logits[last real token, correct] − logits[last real token, wrong]} of a causal LM's first output. */
+        public static Metric logitDifference(HookedModel model, Batch base, long correct, long wrong) {
+            String out = model.graph().outputNames().get(0);
+            long vocab = model.run(base).get(out).size(2); // the logits' last axis
+            for (long id : new long[] {correct, wrong}) {
+                if (id < 0 || id >= vocab) {
+                    throw new ConfigException("token id", id, "an id in 0.." + (vocab - 1) + " (the model's vocabulary)");
+                }
+            }
+            INDArray probe = Nd4j.zeros(DataType.FLOAT, vocab);
+            probe.putScalar(correct, 1);
+            probe.putScalar(wrong, -1);
+            return new Metric(out, probe, ClassificationHead.poolWeights(base, ClassificationHead.Pooling.LAST));
+        }
+    }
+
+    /**
+     * A grid of effects: {@code effect[h][t]} for hook {@code hooks[h]} at position t, as a share of the metric's
+     * distance from base to source; the two clean metrics; the graphs the sweep compiled.
+     */
+    public record Grid(List<String> hooks, double[][] effect, double baseMetric, double sourceMetric,
+                       int graphsCompiled) {
+        public int positions() {
+            return effect.length == 0 ? 0 : effect[0].length;
+        }
+    }
+
+    /** Activation patching at every position of every hook: one base run per cell, one source run in all. */
+    public static Grid activation(HookedModel model, Batch base, Batch source, List<String> hooks, Metric metric) {
+        check(model, base, source, hooks);
+        int before = model.variantCount();
+        ActivationCache src = model.runWithCache(source, hooks);
+        double m0 = metric.of(model.run(base));
+        double m1 = metric.of(src.outputs());
+        double scale = m1 - m0;
+        IntervenableModel im = new IntervenableModel(model);
+        int positions = base.seqLen();
+        double[][] effect = new double[hooks.size()][positions];
+        for (int h = 0; h < hooks.size(); h++) {
+            Source cached = Source.cached(src.get(hooks.get(h)));
+            for (int t = 0; t < positions; t++) {
+                int[][] at = {{t}};
+                Map<String, INDArray> out = im.run(base, List.of(InterventionSite.at(hooks.get(h),
+                        new VanillaInterchange()).positions(at).source(cached, at).build())).outputs();
+                effect[h][t] = (metric.of(out) - m0) / scale;
+            }
+        }
+        return new Grid(List.copyOf(hooks), effect, m0, m1, model.variantCount() - before);
+    }
+
+    /** Attribution patching: the first-order estimate of {@link #activation}'s grid from one forward and backward. */
+    public static Grid attribution(HookedModel model, Batch base, Batch source, List<String> hooks, Metric metric) {
+        check(model, base, source, hooks);
+        int before = model.variantCount();
+        ActivationCache src = model.runWithCache(source, hooks);
+        ActivationCache clean = model.runWithCache(base, hooks);
+        double m0 = metric.of(clean.outputs());
+        double scale = metric.of(src.outputs()) - m0;
+        GraphGradients.Result g = HookGradients.compute(model, base, graph -> LossGraphs.maskedProbeSum(graph,
+                metric.output(), metric.probe().length()), Map.of(LossGraphs.PROBE, metric.probe(), LossGraphs.MASK,
+                metric.mask()), hooks);
+        int positions = base.seqLen();
+        double[][] effect = new double[hooks.size()][positions];
+        for (int h = 0; h < hooks.size(); h++) {
+            String hook = hooks.get(h);
+            INDArray delta = src.get(hook).castTo(DataType.DOUBLE).sub(clean.get(hook).castTo(DataType.DOUBLE));
+            INDArray grad = g.gradients().get(hook).castTo(DataType.DOUBLE);
+            INDArray perPosition = grad.mul(delta).sum(2); // [1, s]
+            for (int t = 0; t < positions; t++) {
+                effect[h][t] = perPosition.getDouble(0, t) / scale;
+            }
+        }
+        return new Grid(List.copyOf(hooks), effect, m0, m0 + scale, model.variantCount() - before);
+    }
+
+    /** Pearson correlation of two grids over all their cells. */
+    public static double correlation(Grid a, Grid b) {
+        if (!a.hooks().equals(b.hooks()) || a.positions() != b.positions()) {
+            throw new IllegalArgumentException("the grids cover different hooks or positions");
+        }
+        double[] x = flat(a);
+        double[] y = flat(b);
+        double mx = java.util.Arrays.stream(x).average().orElse(0);
+        double my = java.util.Arrays.stream(y).average().orElse(0);
+        double sxy = 0;
+        double sxx = 0;
+        double syy = 0;
+        for (int i = 0; i < x.length; i++) {
+            sxy += (x[i] - mx) * (y[i] - my);
+            sxx += (x[i] - mx) * (x[i] - mx);
+            syy += (y[i] - my) * (y[i] - my);
+        }
+        return sxy / Math.sqrt(sxx * syy);
+    }
+
+    private static double[] flat(Grid g) {
+        return java.util.Arrays.stream(g.effect()).flatMapToDouble(java.util.Arrays::stream).toArray();
+    }
+
+    /** One pair of equal length, hooks that exist and hold [batch, positions, width] values. */
+    private static void check(HookedModel model, Batch base, Batch source, List<String> hooks) {
+        if (base.size() != 1 || source.size() != 1) {
+            throw new ConfigException("batch", base.size() + " and " + source.size() + " rows", "one base and one"
+                    + " source sentence (patch pairs one at a time)");
+        }
+        if (base.seqLen() != source.seqLen()) {
+            throw new ConfigException("source", source.seqLen() + " tokens against the base's " + base.seqLen(),
+                    "a source of the base's length, " + base.seqLen() + " tokens (positions are patched one to one)");
+        }
+        if (hooks.isEmpty()) {
+            throw ConfigException.of("hooks", "found none; valid: one or more hook names");
+        }
+        for (int i = 0; i < hooks.size(); i++) {
+            HookLayout layout = model.hook(hooks.get(i), "hooks[" + i + "]").layout();
+            if (!layout.positional()) {
+                throw new ConfigException("hooks[" + i + "]", hooks.get(i) + " of shape " + layout.shape(),
+                        "a hook with a position axis, [batch, seq, width] (attention weights are per head pair)");
+            }
+        }
+    }
+}

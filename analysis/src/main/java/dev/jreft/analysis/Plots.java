@@ -1,0 +1,61 @@
+package dev.jreft.analysis;
+
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.HeatMapChart;
+import org.knowm.xchart.HeatMapChartBuilder;
+import org.knowm.xchart.VectorGraphicsEncoder;
+import org.knowm.xchart.internal.chartpart.Chart;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/** Charts of analysis results (XChart), the same in notebooks (inline) and on disk (PNG and SVG). */
+public final class Plots {
+    private Plots() {
+    }
+
+    /** A patching grid as a heatmap: hooks down, tokens across, the share of the way to the source as colour. */
+    public static HeatMapChart heatmap(ActivationPatching.Grid grid, List<String> tokens, String title) {
+        System.setProperty("java.awt.headless", "true");
+        HeatMapChart c = new HeatMapChartBuilder().width(760).height(Math.max(320, 60 + 22 * grid.hooks().size()))
+                .title(title).xAxisTitle("token").build();
+        c.getStyler().setMin(-1).setMax(1).setDecimalPattern("0.0");
+        List<Number[]> cells = new ArrayList<>();
+        for (int h = 0; h < grid.hooks().size(); h++) {
+            for (int t = 0; t < grid.positions(); t++) {
+                cells.add(new Number[] {t, h, grid.effect()[h][t]});
+            }
+        }
+        List<Object> x = new ArrayList<>();
+        for (int t = 0; t < grid.positions(); t++) {
+            x.add(t < tokens.size() ? t + " " + tokens.get(t) : String.valueOf(t));
+        }
+        c.addSeries(title, x, new ArrayList<Object>(grid.hooks()), cells);
+        return c;
+    }
+
+    /**
+     * Writes {@code chart} as {@code <stem>.png} and {@code <stem>.svg} in {@code dir} (each through a temporary
+     * file, then renamed); returns the two paths.
+     */
+    public static List<Path> write(Chart<?, ?> chart, Path dir, String stem) throws IOException {
+        System.setProperty("java.awt.headless", "true");
+        Path png = dir.resolve(stem + ".png");
+        Path svg = dir.resolve(stem + ".svg");
+        Path tmp = Files.createTempFile(dir, stem, ".part");
+        try {
+            BitmapEncoder.saveBitmap(chart, tmp.toString(), BitmapEncoder.BitmapFormat.PNG); // appends .png
+            Files.move(Path.of(tmp + ".png"), png, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            VectorGraphicsEncoder.saveVectorGraphic(chart, tmp.toString(), VectorGraphicsEncoder.VectorGraphicsFormat.SVG);
+            Files.move(Path.of(tmp + ".svg"), svg, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        } finally {
+            Files.deleteIfExists(tmp);
+            Files.deleteIfExists(Path.of(tmp + ".png"));
+            Files.deleteIfExists(Path.of(tmp + ".svg"));
+        }
+        return List.of(png, svg);
+    }
+}

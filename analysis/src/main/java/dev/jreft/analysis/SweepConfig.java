@@ -1,0 +1,93 @@
+package dev.jreft.analysis;
+
+import dev.jreft.hooks.io.Check;
+import dev.jreft.hooks.io.ConfigException;
+import dev.jreft.hooks.runtime.HookedModel;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A patching sweep as {@code jreft sweep --config} reads it: a base and a source text of the same token length, the
+ * hooks (by name, or components × layers: every layer unless {@code layers} is given; default the block outputs),
+ * which grids ({@code activation}, {@code attribution} or {@code both}) and the metric: {@code embedding_direction}
+ * (a sentence embedding's projection on the base → source direction) or {@code logit_difference} of
+ * {@code correct_token} over {@code wrong_token} (token ids) at the base's last token.
+ */
+public record SweepConfig(String base, String source, List<String> hooks, List<String> components,
+                          List<Integer> layers, String patching, String metric, Long correctToken, Long wrongToken) {
+    public static final List<String> PATCHING = List.of("activation", "attribution", "both");
+    public static final List<String> METRICS = List.of("embedding_direction", "logit_difference");
+
+    public SweepConfig {
+        for (var text : List.of(new String[] {"base", base}, new String[] {"source", source})) {
+            if (text[1] == null || text[1].isBlank()) {
+                throw ConfigException.of(text[0], "found " + (text[1] == null ? "nothing" : "a blank text")
+                        + "; valid: a sentence");
+            }
+        }
+        if (hooks != null && (components != null || layers != null)) {
+            throw ConfigException.of("hooks", "found hooks together with components / layers; valid: either hook"
+                    + " names, or components and layers");
+        }
+        if (hooks != null && hooks.isEmpty()) {
+            throw ConfigException.of("hooks", "found an empty list; valid: one or more hook names");
+        }
+        if (components != null) {
+            if (components.isEmpty()) {
+                throw ConfigException.of("components", "found an empty list; valid: components such as block_output");
+            }
+            for (int i = 0; i < components.size(); i++) {
+                Check.oneOf("components[" + i + "]", components.get(i), dev.jreft.hooks.discovery.HookMap.COMPONENTS);
+            }
+        }
+        if (patching != null) {
+            Check.oneOf("patching", patching, PATCHING);
+        }
+        if (metric != null) {
+            Check.oneOf("metric", metric, METRICS);
+        }
+        boolean logits = "logit_difference".equals(metric);
+        if (logits != (correctToken != null) || logits != (wrongToken != null)) {
+            throw ConfigException.of(logits ? "correct_token" : "correct_token / wrong_token", logits
+                    ? "found " + (correctToken == null ? "no correct_token" : "no wrong_token") + "; valid: both"
+                    + " token ids (metric logit_difference compares their logits)"
+                    : "found token ids with metric " + (metric == null ? "embedding_direction (the default)" : metric)
+                    + "; valid: none (only logit_difference reads them)");
+        }
+    }
+
+    /** The grids to compute. */
+    public String patchingOrBoth() {
+        return patching == null ? "both" : patching;
+    }
+
+    /** The hooks of the sweep on {@code model}, each checked to exist. */
+    public List<String> hooksOf(HookedModel model) {
+        List<String> out = new ArrayList<>();
+        if (hooks != null) {
+            out.addAll(hooks);
+        } else {
+            int n = model.hooks().config().layers();
+            List<Integer> ls = layers;
+            if (ls == null) {
+                ls = new ArrayList<>();
+                for (int l = 0; l < n; l++) {
+                    ls.add(l);
+                }
+            }
+            for (int i = 0; i < ls.size(); i++) {
+                Check.between("layers[" + i + "]", ls.get(i), 0, n - 1);
+            }
+            for (String c : components == null ? List.of("block_output") : components) {
+                for (int l : ls) {
+                    out.add("blocks." + l + "." + c);
+                }
+            }
+        }
+        for (int i = 0; i < out.size(); i++) {
+            model.hook(out.get(i), hooks != null ? "hooks[" + i + "]" : "components");
+        }
+        return out;
+    }
+}

@@ -1,0 +1,80 @@
+package dev.jreft.analysis;
+
+import dev.jreft.hooks.io.ConfigException;
+import dev.jreft.hooks.runtime.Batch;
+import dev.jreft.hooks.runtime.HookedModel;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Activation and attribution patching on MiniLM, one pair of sentences differing in one word. */
+class ActivationPatchingTest {
+    static HookedModel model;
+    static Batch base;
+    static Batch source;
+    static List<String> blocks = new ArrayList<>();
+
+    @BeforeAll
+    static void load() {
+        model = HookedModel.minilm();
+        base = model.tokenize(List.of("The movie was wonderful."));
+        source = model.tokenize(List.of("The movie was terrible."));
+        for (int l = 0; l < 6; l++) {
+            blocks.add("blocks." + l + ".block_output");
+        }
+    }
+
+    @Test
+    void activationPatchingFindsTheDifferingTokenAndCompilesOneGraphPerHook() {
+        var metric = ActivationPatching.Metric.embeddingDirection(model, base, source);
+        ActivationPatching.Grid grid = ActivationPatching.activation(model, base, source, blocks, metric);
+        assertEquals(7, grid.positions());
+        assertTrue(grid.sourceMetric() > grid.baseMetric(), "the metric points from base to source");
+        int differing = 4; // [CLS] the movie was wonderful . [SEP]
+        for (int t = 0; t < 7; t++) {
+            if (t != differing) {
+                assertTrue(grid.effect()[0][differing] > grid.effect()[0][t] + 0.5, "layer 0, token " + t);
+            }
+        }
+        assertTrue(grid.effect()[0][differing] > 0.9, "layer 0 at the differing token: " + grid.effect()[0][differing]);
+        // one graph per hook (the positions are fed) and the one that caches the source's hooks
+        assertTrue(grid.graphsCompiled() <= blocks.size() + 1, grid.graphsCompiled() + " graphs for " + blocks.size()
+                + " hooks");
+    }
+
+    /**
+     * The metric is linear in the last block's output (MiniLM's last hidden state), so there attribution patching is
+     * exact; elsewhere it is an estimate that follows activation patching.
+     */
+    @Test
+    void attributionPatchingIsExactWhereTheMetricIsLinearAndCorrelatesElsewhere() {
+        var metric = ActivationPatching.Metric.embeddingDirection(model, base, source);
+        ActivationPatching.Grid act = ActivationPatching.activation(model, base, source, blocks, metric);
+        ActivationPatching.Grid attr = ActivationPatching.attribution(model, base, source, blocks, metric);
+        for (int t = 0; t < 7; t++) {
+            assertEquals(act.effect()[5][t], attr.effect()[5][t], 1e-4, "blocks.5 at token " + t);
+        }
+        double r = ActivationPatching.correlation(act, attr);
+        assertTrue(r > 0.5, "correlation " + r);
+    }
+
+    @Test
+    void pairsOfDifferentLengthsAndHooksWithoutPositionsAreOneLineErrors() {
+        Batch longer = model.tokenize(List.of("The movie was not wonderful."));
+        var metric = ActivationPatching.Metric.embeddingDirection(model, base, source);
+        var e = assertThrows(ConfigException.class, () -> ActivationPatching.activation(model, base, longer, blocks,
+                metric));
+        assertTrue(e.getMessage().startsWith("source: found '8 tokens against the base's 7'"), e.getMessage());
+        var h = assertThrows(ConfigException.class, () -> ActivationPatching.attribution(model, base, source,
+                List.of("blocks.0.attention_weight"), metric));
+        assertTrue(h.getMessage().startsWith("hooks[0]: found 'blocks.0.attention_weight of shape"), h.getMessage());
+        assertThrows(RuntimeException.class, () -> ActivationPatching.activation(model, base, source,
+                List.of("blocks.9.block_output"), metric));
+    }
+}

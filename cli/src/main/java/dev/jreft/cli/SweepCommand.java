@@ -1,0 +1,91 @@
+package dev.jreft.cli;
+
+import dev.jreft.analysis.ActivationPatching;
+import dev.jreft.analysis.Plots;
+import dev.jreft.analysis.SweepConfig;
+import dev.jreft.hooks.io.ConfigJson;
+import dev.jreft.hooks.io.OutputFolder;
+import dev.jreft.hooks.runtime.Batch;
+import dev.jreft.hooks.runtime.HookedModel;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+@Command(name = "sweep", description = "Activation and / or attribution patching over hooks × positions of a base and"
+        + " a source text: writes sweep.csv and a heatmap per grid (PNG and SVG), prints their correlation.")
+final class SweepCommand implements Callable<Integer> {
+    @Option(names = "--config", required = true, description = "the sweep: base, source, hooks or components and"
+            + " layers, patching (activation | attribution | both), metric")
+    Path config;
+
+    @Option(names = "--out", defaultValue = "runs/sweep", description = "output folder (default: ${DEFAULT-VALUE})")
+    Path out;
+
+    @Mixin
+    ModelOptions modelOptions;
+
+    @Override
+    public Integer call() throws Exception {
+        SweepConfig c = ConfigJson.read(config, SweepConfig.class);
+        try (OutputFolder folder = OutputFolder.prepare(out, "sweep")) { // checked before any run
+            HookedModel model = modelOptions.load();
+            var tokenizer = model.tokenizer().orElseThrow(() -> new IllegalArgumentException("--tokenizer: found"
+                    + " none for " + modelOptions.model + "; valid: the model's tokenizer.json (the sweep reads texts)"));
+            List<String> hooks = c.hooksOf(model);
+            Batch base = model.tokenize(List.of(c.base()));
+            Batch source = model.tokenize(List.of(c.source()));
+            List<String> tokens = tokenizer.tokens(c.base());
+            ActivationPatching.Metric metric = "logit_difference".equals(c.metric())
+                    ? ActivationPatching.Metric.logitDifference(model, base, c.correctToken(), c.wrongToken())
+                    : ActivationPatching.Metric.embeddingDirection(model, base, source);
+            String which = c.patchingOrBoth();
+            ActivationPatching.Grid act = null;
+            ActivationPatching.Grid attr = null;
+            Path staging = folder.staging();
+            if (!which.equals("attribution")) {
+                long t0 = System.nanoTime();
+                act = ActivationPatching.activation(model, base, source, hooks, metric);
+                System.out.printf(Locale.ROOT, "activation patching: %d hooks × %d positions, %.1f s, %d graphs"
+                        + " compiled%n", hooks.size(), act.positions(), (System.nanoTime() - t0) / 1e9,
+                        act.graphsCompiled());
+                Plots.write(Plots.heatmap(act, tokens, "activation patching"), staging, "sweep-activation");
+            }
+            if (!which.equals("activation")) {
+                long t0 = System.nanoTime();
+                attr = ActivationPatching.attribution(model, base, source, hooks, metric);
+                System.out.printf(Locale.ROOT, "attribution patching: the same grid from one forward and one"
+                        + " backward, %.1f s%n", (System.nanoTime() - t0) / 1e9);
+                Plots.write(Plots.heatmap(attr, tokens, "attribution patching"), staging, "sweep-attribution");
+            }
+            ActivationPatching.Grid any = act != null ? act : attr;
+            System.out.printf(Locale.ROOT, "metric %s: base %.5f, source %.5f (cells are shares of that distance)%n",
+                    c.metric() == null ? "embedding_direction" : c.metric(), any.baseMetric(), any.sourceMetric());
+            if (act != null && attr != null) {
+                System.out.printf(Locale.ROOT, "correlation of attribution with activation patching: %.4f%n",
+                        ActivationPatching.correlation(act, attr));
+            }
+            StringBuilder csv = new StringBuilder("hook,position,token,activation,attribution\n");
+            for (int h = 0; h < hooks.size(); h++) {
+                for (int t = 0; t < any.positions(); t++) {
+                    csv.append(String.format(Locale.ROOT, "%s,%d,\"%s\",%s,%s%n", hooks.get(h), t,
+                            t < tokens.size() ? tokens.get(t).replace("\"", "\"\"") : "",
+                            act == null ? "" : String.format(Locale.ROOT, "%.6f", act.effect()[h][t]),
+                            attr == null ? "" : String.format(Locale.ROOT, "%.6f", attr.effect()[h][t])));
+                }
+            }
+            Files.writeString(staging.resolve("sweep.csv"), csv);
+            List<Path> written = folder.commit();
+            List<String> names = new ArrayList<>();
+            written.forEach(p -> names.add(p.getFileName().toString()));
+            System.out.println("wrote " + out + ": " + String.join(", ", names));
+        }
+        return 0;
+    }
+}
