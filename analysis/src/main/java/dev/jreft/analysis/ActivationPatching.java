@@ -71,7 +71,9 @@ public final class ActivationPatching {
         /** {@code logits[last real token, correct] − logits[last real token, wrong]} of a causal LM's first output. */
         public static Metric logitDifference(HookedModel model, Batch base, long correct, long wrong) {
             String out = model.graph().outputNames().get(0);
-            long vocab = model.run(base).get(out).size(2); // the logits' last axis
+            long vocab = dev.jreft.hooks.discovery.TokenEmbedding.of(model.graph()).map(
+                    dev.jreft.hooks.discovery.TokenEmbedding::vocab).orElseThrow(() -> new IllegalArgumentException(
+                    "logit_difference needs a token model (no token embedding found in the graph)"));
             for (long id : new long[] {correct, wrong}) {
                 if (id < 0 || id >= vocab) {
                     throw new ConfigException("token id", id, "an id in 0.." + (vocab - 1) + " (the model's vocabulary)");
