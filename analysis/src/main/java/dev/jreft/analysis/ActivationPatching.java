@@ -11,6 +11,7 @@ import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.interventions.IntervenableModel;
 import dev.jreft.interventions.InterventionSite;
 import dev.jreft.interventions.Source;
+import dev.jreft.interventions.Unit;
 import dev.jreft.interventions.statics.VanillaInterchange;
 import dev.jreft.training.ClassificationHead;
 import org.nd4j.linalg.api.buffer.DataType;
@@ -50,6 +51,20 @@ public final class ActivationPatching {
             return projected.mul(mask.castTo(DataType.DOUBLE)).sumNumber().doubleValue();
         }
 
+        /** The metric of each row of a run whose rows are copies of the one sentence the mask was made for. */
+        public double[] perRow(Map<String, INDArray> outputs) {
+            INDArray out = outputs.get(output);
+            INDArray projected = out.castTo(DataType.DOUBLE).reshape(out.size(0) * out.size(1), out.size(2))
+                    .mmul(probe.castTo(DataType.DOUBLE).reshape(probe.length(), 1)).reshape(out.size(0), out.size(1));
+            INDArray weights = mask.castTo(DataType.DOUBLE).reshape(out.size(1), 1);
+            INDArray rows = projected.mmul(weights); // [b, 1]
+            double[] m = new double[(int) out.size(0)];
+            for (int r = 0; r < m.length; r++) {
+                m[r] = rows.getDouble(r, 0);
+            }
+            return m;
+        }
+
         /**
          * How far a sentence embedding (the mean over real tokens of {@code output}) goes from the base's towards the
          * source's: the projection on the unit direction between the two clean embeddings.
@@ -86,18 +101,37 @@ public final class ActivationPatching {
         }
     }
 
+    /** What a grid's columns are: token positions, or attention heads (each patched at every position). */
+    public enum Across { POSITION, HEAD }
+
     /**
-     * A grid of effects: {@code effect[h][t]} for hook {@code hooks[h]} at position t, as a share of the metric's
-     * distance from base to source; the two clean metrics; the graphs the sweep compiled.
+     * A grid of effects: {@code effect[h][c]} for hook {@code hooks[h]} at column c (a position, or a head), as a
+     * share of the metric's distance from base to source; the two clean metrics; the graphs the sweep compiled.
      */
     public record Grid(List<String> hooks, double[][] effect, double baseMetric, double sourceMetric,
-                       int graphsCompiled) {
+                       int graphsCompiled, Across across) {
+        /** A hooks × positions grid. */
+        public Grid(List<String> hooks, double[][] effect, double baseMetric, double sourceMetric, int graphsCompiled) {
+            this(hooks, effect, baseMetric, sourceMetric, graphsCompiled, Across.POSITION);
+        }
+
+        /** How many columns: positions, or heads for a grid {@link Across#HEAD}. */
         public int positions() {
             return effect.length == 0 ? 0 : effect[0].length;
         }
     }
 
-    /** Activation patching at every position of every hook: one base run per cell, one source run in all. */
+    /**
+     * Cells patched in one run: the base repeated once per cell, each row patched at its own position (positions are
+     * fed per row). Batched rows give the matrix products more rows than one sentence does; 16 rows of a short
+     * sentence stay small.
+     */
+    static final int CELLS_PER_RUN = 16;
+
+    /**
+     * Activation patching at every position of every hook: the base repeated, one row per cell, up to
+     * {@link #CELLS_PER_RUN} cells per run; one source run in all.
+     */
     public static Grid activation(HookedModel model, Batch base, Batch source, List<String> hooks, Metric metric) {
         check(model, base, source, hooks);
         int before = model.variantCount();
@@ -109,20 +143,44 @@ public final class ActivationPatching {
         int positions = base.seqLen();
         double[][] effect = new double[hooks.size()][positions];
         for (int h = 0; h < hooks.size(); h++) {
-            Source cached = Source.cached(src.get(hooks.get(h)));
-            for (int t = 0; t < positions; t++) {
-                int[][] at = {{t}};
-                Map<String, INDArray> out = im.run(base, List.of(InterventionSite.at(hooks.get(h),
-                        new VanillaInterchange()).positions(at).source(cached, at).build())).outputs();
-                effect[h][t] = (metric.of(out) - m0) / scale;
+            INDArray cachedRow = src.get(hooks.get(h));
+            for (int first = 0; first < positions; first += CELLS_PER_RUN) {
+                int rows = Math.min(CELLS_PER_RUN, positions - first);
+                int[][] at = new int[rows][];
+                for (int r = 0; r < rows; r++) {
+                    at[r] = new int[] {first + r};
+                }
+                Map<String, INDArray> out = im.run(repeat(base, rows), List.of(InterventionSite.at(hooks.get(h),
+                        new VanillaInterchange()).positions(at).source(Source.cached(cachedRow.repeat(0, rows)), at)
+                        .build())).outputs();
+                double[] m = metric.perRow(out);
+                for (int r = 0; r < rows; r++) {
+                    effect[h][first + r] = (m[r] - m0) / scale;
+                }
             }
         }
         return new Grid(List.copyOf(hooks), effect, m0, m1, model.variantCount() - before);
     }
 
+    /** {@code batch} (one row) repeated {@code rows} times. */
+    private static Batch repeat(Batch batch, int rows) {
+        Map<String, INDArray> inputs = new java.util.LinkedHashMap<>();
+        batch.inputs().forEach((name, value) -> inputs.put(name, value.repeat(0, rows)));
+        return new Batch(inputs);
+    }
+
     /** Attribution patching: the first-order estimate of {@link #activation}'s grid from one forward and backward. */
     public static Grid attribution(HookedModel model, Batch base, Batch source, List<String> hooks, Metric metric) {
         check(model, base, source, hooks);
+        return attribution(model, base, source, hooks, metric, 0);
+    }
+
+    /**
+     * {@code ∂m/∂a · (a_source − a_base)} at each hook, summed per position ({@code heads} 0) or per head over all
+     * positions.
+     */
+    private static Grid attribution(HookedModel model, Batch base, Batch source, List<String> hooks, Metric metric,
+                                    int heads) {
         int before = model.variantCount();
         ActivationCache src = model.runWithCache(source, hooks);
         ActivationCache clean = model.runWithCache(base, hooks);
@@ -132,22 +190,60 @@ public final class ActivationPatching {
                 metric.output(), metric.probe().length()), Map.of(LossGraphs.PROBE, metric.probe(), LossGraphs.MASK,
                 metric.mask()), hooks);
         int positions = base.seqLen();
-        double[][] effect = new double[hooks.size()][positions];
+        double[][] effect = new double[hooks.size()][heads == 0 ? positions : heads];
         for (int h = 0; h < hooks.size(); h++) {
             String hook = hooks.get(h);
             INDArray delta = src.get(hook).castTo(DataType.DOUBLE).sub(clean.get(hook).castTo(DataType.DOUBLE));
-            INDArray grad = g.gradients().get(hook).castTo(DataType.DOUBLE);
-            INDArray perPosition = grad.mul(delta).sum(2); // [1, s]
-            for (int t = 0; t < positions; t++) {
-                effect[h][t] = perPosition.getDouble(0, t) / scale;
+            INDArray product = g.gradients().get(hook).castTo(DataType.DOUBLE).mul(delta); // [1, s, w]
+            INDArray cells = heads == 0 ? product.sum(2).reshape(positions) // per position
+                    : product.reshape(positions, heads, product.size(2) / heads).sum(0, 2); // per head
+            for (int c = 0; c < effect[h].length; c++) {
+                effect[h][c] = cells.getDouble(c) / scale;
             }
         }
-        return new Grid(List.copyOf(hooks), effect, m0, m0 + scale, model.variantCount() - before);
+        return new Grid(List.copyOf(hooks), effect, m0, m0 + scale, model.variantCount() - before,
+                heads == 0 ? Across.POSITION : Across.HEAD);
+    }
+
+    /**
+     * Activation patching per attention head (TransformerLens's {@code get_act_patch_attn_head_out_all_pos}): for each
+     * hook with a head axis ({@code attention_value_output}, {@code query_output}, ...) and each head, the base runs
+     * with that head's slice taken from the source at every position.
+     */
+    public static Grid activationByHead(HookedModel model, Batch base, Batch source, List<String> hooks,
+                                        Metric metric) {
+        int heads = checkHeads(model, base, source, hooks);
+        int before = model.variantCount();
+        ActivationCache src = model.runWithCache(source, hooks);
+        double m0 = metric.of(model.run(base));
+        double m1 = metric.of(src.outputs());
+        IntervenableModel im = new IntervenableModel(model);
+        int[][] every = {java.util.stream.IntStream.range(0, base.seqLen()).toArray()};
+        double[][] effect = new double[hooks.size()][heads];
+        for (int h = 0; h < hooks.size(); h++) {
+            Source cached = Source.cached(src.get(hooks.get(h)));
+            for (int k = 0; k < heads; k++) {
+                Map<String, INDArray> out = im.run(base, List.of(InterventionSite.at(hooks.get(h),
+                        new VanillaInterchange()).unit(Unit.heads(k)).positions(every).source(cached, every).build()))
+                        .outputs();
+                effect[h][k] = (metric.of(out) - m0) / (m1 - m0);
+            }
+        }
+        return new Grid(List.copyOf(hooks), effect, m0, m1, model.variantCount() - before, Across.HEAD);
+    }
+
+    /**
+     * Attribution patching per attention head: {@code Σ_{t, k in head} ∂m/∂a[t, k] · (a_source − a_base)[t, k]}, the
+     * first-order estimate of {@link #activationByHead}'s grid from one forward and one backward.
+     */
+    public static Grid attributionByHead(HookedModel model, Batch base, Batch source, List<String> hooks,
+                                         Metric metric) {
+        return attribution(model, base, source, hooks, metric, checkHeads(model, base, source, hooks));
     }
 
     /** Pearson correlation of two grids over all their cells. */
     public static double correlation(Grid a, Grid b) {
-        if (!a.hooks().equals(b.hooks()) || a.positions() != b.positions()) {
+        if (!a.hooks().equals(b.hooks()) || a.positions() != b.positions() || a.across() != b.across()) {
             throw new IllegalArgumentException("the grids cover different hooks or positions");
         }
         double[] x = flat(a);
@@ -167,6 +263,28 @@ public final class ActivationPatching {
 
     private static double[] flat(Grid g) {
         return java.util.Arrays.stream(g.effect()).flatMapToDouble(java.util.Arrays::stream).toArray();
+    }
+
+    /** {@link #check}, and every hook has a head axis; returns the number of heads. */
+    private static int checkHeads(HookedModel model, Batch base, Batch source, List<String> hooks) {
+        check(model, base, source, hooks);
+        for (int i = 0; i < hooks.size(); i++) {
+            HookLayout layout = model.hook(hooks.get(i)).layout();
+            if (layout.kind() != HookLayout.Kind.HEADS) {
+                throw new ConfigException("hooks[" + i + "]", hooks.get(i) + " of shape " + layout.shape(),
+                        "a hook with a head axis, [batch, seq, heads*head_dim] (query_output, key_output,"
+                        + " value_output, attention_value_output)");
+            }
+        }
+        long heads = model.hook(hooks.get(0)).layout().heads();
+        for (int i = 1; i < hooks.size(); i++) {
+            long k = model.hook(hooks.get(i)).layout().heads();
+            if (k != heads) { // Llama's key and value heads are fewer than its query heads
+                throw new ConfigException("hooks[" + i + "]", hooks.get(i) + " with " + k + " heads", "hooks with "
+                        + heads + " heads, as " + hooks.get(0) + " (one grid has one head axis; sweep the others apart)");
+            }
+        }
+        return (int) heads;
     }
 
     /** One pair of equal length, hooks that exist and hold [batch, positions, width] values. */

@@ -55,6 +55,55 @@ public final class LayerProbes {
         return out;
     }
 
+    /** One hook read through the probe lens: test accuracy and mean probability of the true label. */
+    public record LensRow(String hook, double accuracy, double trueLabelProbability) {
+    }
+
+    /**
+     * The probe lens, an encoder's logit lens: one linear probe is trained on the last hook's mean-pooled features
+     * (the dev split choosing its step) and read, unchanged, at every hook. Where the last layer's decision can
+     * already be read off an earlier layer in the same basis, the lens is accurate there; a per-layer probe
+     * ({@link #train}) asks the weaker question of whether the label is linearly present at all.
+     */
+    public static List<LensRow> lens(HookedModel model, List<LabelledText> train, List<LabelledText> dev,
+                                     List<LabelledText> test, List<String> hooks, int steps, double lr) {
+        if (hooks.isEmpty()) {
+            throw new IllegalArgumentException("the probe lens needs at least one hook");
+        }
+        int classes = 1 + java.util.stream.Stream.of(train, dev, test).flatMap(List::stream)
+                .mapToInt(LabelledText::label).max().orElse(1);
+        String last = hooks.get(hooks.size() - 1);
+        Map<String, INDArray> fit = features(model, concat(train, dev), List.of(last), 32, 64);
+        INDArray x = fit.get(last);
+        int a = train.size();
+        LinearProbe probe = LinearProbe.train(x.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(0, a)),
+                labels(train), x.get(org.nd4j.linalg.indexing.NDArrayIndex.interval(a, x.size(0))), labels(dev),
+                classes, steps, lr, ClassificationHead.Pooling.MEAN);
+        Map<String, INDArray> read = features(model, test, hooks, 32, 64);
+        int[] y = labels(test);
+        List<LensRow> rows = new ArrayList<>();
+        for (String h : hooks) {
+            INDArray logits = read.get(h).mmul(probe.weights()).addiRowVector(probe.bias());
+            INDArray p = org.nd4j.linalg.ops.transforms.Transforms.softmax(logits, false);
+            double sure = 0;
+            for (int i = 0; i < y.length; i++) {
+                sure += p.getDouble(i, y[i]);
+            }
+            rows.add(new LensRow(h, probe.accuracy(read.get(h), y), sure / y.length));
+        }
+        return rows;
+    }
+
+    private static List<LabelledText> concat(List<LabelledText> a, List<LabelledText> b) {
+        List<LabelledText> all = new ArrayList<>(a);
+        all.addAll(b);
+        return all;
+    }
+
+    private static int[] labels(List<LabelledText> data) {
+        return data.stream().mapToInt(LabelledText::label).toArray();
+    }
+
     /** The control labels of {@code data}: a random label (from {@code seed}) per first word type. */
     public static int[] controlLabels(HookedModel model, List<LabelledText> data, int classes, long seed) {
         Random r = new Random(seed);

@@ -17,11 +17,14 @@ public final class Plots {
     private Plots() {
     }
 
-    /** A patching grid as a heatmap: hooks down, tokens across, the share of the way to the source as colour. */
+    /**
+     * A patching grid as a heatmap: hooks down, tokens (or heads, for a grid across heads) across, the share of the
+     * way to the source as colour.
+     */
     public static HeatMapChart heatmap(ActivationPatching.Grid grid, List<String> tokens, String title) {
         System.setProperty("java.awt.headless", "true");
         HeatMapChart c = new HeatMapChartBuilder().width(760).height(Math.max(320, 60 + 22 * grid.hooks().size()))
-                .title(title).xAxisTitle("token").build();
+                .title(title).xAxisTitle(grid.across() == ActivationPatching.Across.HEAD ? "head" : "token").build();
         c.getStyler().setMin(-1).setMax(1).setDecimalPattern("0.0");
         List<Number[]> cells = new ArrayList<>();
         for (int h = 0; h < grid.hooks().size(); h++) {
@@ -31,7 +34,8 @@ public final class Plots {
         }
         List<Object> x = new ArrayList<>();
         for (int t = 0; t < grid.positions(); t++) {
-            x.add(t < tokens.size() ? t + " " + tokens.get(t) : String.valueOf(t));
+            x.add(grid.across() == ActivationPatching.Across.HEAD || t >= tokens.size() ? String.valueOf(t)
+                    : t + " " + tokens.get(t));
         }
         c.addSeries(title, x, new ArrayList<Object>(grid.hooks()), cells);
         return c;

@@ -12,11 +12,15 @@ import java.util.List;
  * hooks (by name, or components × layers: every layer unless {@code layers} is given; default the block outputs),
  * which grids ({@code activation}, {@code attribution} or {@code both}) and the metric: {@code embedding_direction}
  * (a sentence embedding's projection on the base → source direction) or {@code logit_difference} of
- * {@code correct_token} over {@code wrong_token} (token ids) at the base's last token.
+ * {@code correct_token} over {@code wrong_token} (token ids) at the base's last token; {@code across}
+ * {@code positions} (one cell per hook and token, the default) or {@code heads} (one cell per hook and attention
+ * head, the head patched at every token; hooks with a head axis such as {@code attention_value_output}).
  */
 public record SweepConfig(String base, String source, List<String> hooks, List<String> components,
-                          List<Integer> layers, String patching, String metric, Long correctToken, Long wrongToken) {
+                          List<Integer> layers, String patching, String metric, Long correctToken, Long wrongToken,
+                          String across) {
     public static final List<String> PATCHING = List.of("activation", "attribution", "both");
+    public static final List<String> ACROSS = List.of("positions", "heads");
     public static final List<String> METRICS = List.of("embedding_direction", "logit_difference");
 
     public SweepConfig {
@@ -47,6 +51,9 @@ public record SweepConfig(String base, String source, List<String> hooks, List<S
         if (metric != null) {
             Check.oneOf("metric", metric, METRICS);
         }
+        if (across != null) {
+            Check.oneOf("across", across, ACROSS);
+        }
         boolean logits = "logit_difference".equals(metric);
         if (logits != (correctToken != null) || logits != (wrongToken != null)) {
             throw ConfigException.of(logits ? "correct_token" : "correct_token / wrong_token", logits
@@ -55,6 +62,11 @@ public record SweepConfig(String base, String source, List<String> hooks, List<S
                     : "found token ids with metric " + (metric == null ? "embedding_direction (the default)" : metric)
                     + "; valid: none (only logit_difference reads them)");
         }
+    }
+
+    /** True when the grid's columns are heads. */
+    public boolean byHead() {
+        return "heads".equals(across);
     }
 
     /** The grids to compute. */

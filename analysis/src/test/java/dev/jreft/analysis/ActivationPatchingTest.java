@@ -3,6 +3,13 @@ package dev.jreft.analysis;
 import dev.jreft.hooks.io.ConfigException;
 import dev.jreft.hooks.runtime.Batch;
 import dev.jreft.hooks.runtime.HookedModel;
+import dev.jreft.hooks.runtime.ActivationCache;
+import dev.jreft.interventions.IntervenableModel;
+import dev.jreft.interventions.InterventionSite;
+import dev.jreft.interventions.Source;
+import dev.jreft.interventions.statics.VanillaInterchange;
+import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -62,6 +69,44 @@ class ActivationPatchingTest {
         }
         double r = ActivationPatching.correlation(act, attr);
         assertTrue(r > 0.5, "correlation " + r);
+    }
+
+    /**
+     * Per-head patching: a cell equals patching the whole vector with a hybrid source (the base with that head's slice
+     * from the source), and the per-head attribution adds up to the per-position one.
+     */
+    @Test
+    void headPatchingPatchesOneHeadsSliceAndItsAttributionAddsUp() {
+        var metric = ActivationPatching.Metric.embeddingDirection(model, base, source);
+        List<String> merged = List.of("blocks.1.attention_value_output", "blocks.4.attention_value_output");
+        ActivationPatching.Grid act = ActivationPatching.activationByHead(model, base, source, merged, metric);
+        assertEquals(ActivationPatching.Across.HEAD, act.across());
+        assertEquals(12, act.positions());
+        assertTrue(act.graphsCompiled() <= merged.size() + 1, act.graphsCompiled() + " graphs");
+
+        ActivationCache b = model.runWithCache(base, merged);
+        ActivationCache s = model.runWithCache(source, merged);
+        int head = 7;
+        INDArray hybrid = b.get(merged.get(1)).dup();
+        var slice = new org.nd4j.linalg.indexing.INDArrayIndex[] {NDArrayIndex.all(), NDArrayIndex.all(),
+                NDArrayIndex.interval(32 * head, 32 * (head + 1))};
+        hybrid.get(slice).assign(s.get(merged.get(1)).get(slice));
+        int[][] every = {java.util.stream.IntStream.range(0, 7).toArray()};
+        double m = metric.of(new IntervenableModel(model).run(base, List.of(InterventionSite.at(merged.get(1),
+                new VanillaInterchange()).positions(every).source(Source.cached(hybrid), every).build())).outputs());
+        assertEquals((m - act.baseMetric()) / (act.sourceMetric() - act.baseMetric()), act.effect()[1][head], 1e-5);
+
+        ActivationPatching.Grid attrHeads = ActivationPatching.attributionByHead(model, base, source, merged, metric);
+        ActivationPatching.Grid attrPositions = ActivationPatching.attribution(model, base, source, merged, metric);
+        for (int h = 0; h < 2; h++) {
+            assertEquals(java.util.Arrays.stream(attrPositions.effect()[h]).sum(),
+                    java.util.Arrays.stream(attrHeads.effect()[h]).sum(), 1e-6, merged.get(h));
+        }
+        var notHeads = assertThrows(ConfigException.class, () -> ActivationPatching.activationByHead(model, base,
+                source, List.of("blocks.0.block_output"), metric));
+        assertTrue(notHeads.getMessage().startsWith("hooks[0]: found 'blocks.0.block_output of shape"),
+                notHeads.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> ActivationPatching.correlation(act, attrPositions));
     }
 
     @Test

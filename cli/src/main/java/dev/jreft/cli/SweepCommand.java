@@ -18,11 +18,12 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
-@Command(name = "sweep", description = "Activation and / or attribution patching over hooks × positions of a base and"
-        + " a source text: writes sweep.csv and a heatmap per grid (PNG and SVG), prints their correlation.")
+@Command(name = "sweep", description = "Activation and / or attribution patching over hooks × positions (or × heads)"
+        + " of a base and a source text: writes sweep.csv and a heatmap per grid (PNG and SVG), prints their"
+        + " correlation.")
 final class SweepCommand implements Callable<Integer> {
     @Option(names = "--config", required = true, description = "the sweep: base, source, hooks or components and"
-            + " layers, patching (activation | attribution | both), metric")
+            + " layers, patching (activation | attribution | both), metric, across (positions | heads)")
     Path config;
 
     @Option(names = "--out", defaultValue = "runs/sweep", description = "output folder (default: ${DEFAULT-VALUE})")
@@ -51,15 +52,17 @@ final class SweepCommand implements Callable<Integer> {
             Path staging = folder.staging();
             if (!which.equals("attribution")) {
                 long t0 = System.nanoTime();
-                act = ActivationPatching.activation(model, base, source, hooks, metric);
-                System.out.printf(Locale.ROOT, "activation patching: %d hooks × %d positions, %.1f s, %d graphs"
-                        + " compiled%n", hooks.size(), act.positions(), (System.nanoTime() - t0) / 1e9,
-                        act.graphsCompiled());
+                act = c.byHead() ? ActivationPatching.activationByHead(model, base, source, hooks, metric)
+                        : ActivationPatching.activation(model, base, source, hooks, metric);
+                System.out.printf(Locale.ROOT, "activation patching: %d hooks × %d %s, %.1f s, %d graphs"
+                        + " compiled%n", hooks.size(), act.positions(), c.byHead() ? "heads" : "positions",
+                        (System.nanoTime() - t0) / 1e9, act.graphsCompiled());
                 Plots.write(Plots.heatmap(act, tokens, "activation patching"), staging, "sweep-activation");
             }
             if (!which.equals("activation")) {
                 long t0 = System.nanoTime();
-                attr = ActivationPatching.attribution(model, base, source, hooks, metric);
+                attr = c.byHead() ? ActivationPatching.attributionByHead(model, base, source, hooks, metric)
+                        : ActivationPatching.attribution(model, base, source, hooks, metric);
                 System.out.printf(Locale.ROOT, "attribution patching: the same grid from one forward and one"
                         + " backward, %.1f s%n", (System.nanoTime() - t0) / 1e9);
                 Plots.write(Plots.heatmap(attr, tokens, "attribution patching"), staging, "sweep-attribution");
@@ -71,11 +74,13 @@ final class SweepCommand implements Callable<Integer> {
                 System.out.printf(Locale.ROOT, "correlation of attribution with activation patching: %.4f%n",
                         ActivationPatching.correlation(act, attr));
             }
-            StringBuilder csv = new StringBuilder("hook,position,token,activation,attribution\n");
+            StringBuilder csv = new StringBuilder(c.byHead() ? "hook,head,activation,attribution\n"
+                    : "hook,position,token,activation,attribution\n");
             for (int h = 0; h < hooks.size(); h++) {
                 for (int t = 0; t < any.positions(); t++) {
-                    csv.append(String.format(Locale.ROOT, "%s,%d,\"%s\",%s,%s%n", hooks.get(h), t,
-                            t < tokens.size() ? tokens.get(t).replace("\"", "\"\"") : "",
+                    String column = c.byHead() ? Integer.toString(t) : t + ",\"" + (t < tokens.size()
+                            ? tokens.get(t).replace("\"", "\"\"") : "") + "\"";
+                    csv.append(String.format(Locale.ROOT, "%s,%s,%s,%s%n", hooks.get(h), column,
                             act == null ? "" : String.format(Locale.ROOT, "%.6f", act.effect()[h][t]),
                             attr == null ? "" : String.format(Locale.ROOT, "%.6f", attr.effect()[h][t])));
                 }

@@ -295,6 +295,10 @@ class BadInputTest {
             {"{" + pair + "\"The movie was terrible.\", \"patching\": \"all\"}", "patching: found 'all'; valid:"
                 + " activation, attribution, both"},
             {"{\"base\": \" \", \"source\": \"x\"}", "base: found a blank text; valid: a sentence"},
+            {"{" + pair + "\"The movie was terrible.\", \"across\": \"head\"}", "across: found 'head'; valid:"
+                + " positions, heads"},
+            {"{" + pair + "\"The movie was terrible.\", \"across\": \"heads\"}", "hooks[0]: found"
+                + " 'blocks.0.block_output of shape [b,s,384]'; valid: a hook with a head axis"},
         };
         for (int i = 0; i < cases.length; i++) {
             Path config = Files.writeString(tmp.resolve("sweep" + i + ".json"), cases[i][0]);

@@ -13,6 +13,7 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -114,6 +115,23 @@ class CliTest {
                 org.nd4j.linalg.indexing.NDArrayIndex.point(2)).amaxNumber().doubleValue() > 0);
         assertArrayEquals(new long[] {2, 32}, Npy.read(tmp.resolve("iv/collected.site1.npy")).shape());
         assertArrayEquals(new long[] {2, 4, 101}, Npy.read(tmp.resolve("iv/logits.npy")).shape());
+    }
+
+    /** A sweep across heads on the embedded MiniLM: one row per hook and head, both grids, their heatmaps. */
+    @Test
+    void sweepAcrossHeads(@TempDir Path tmp) throws Exception {
+        Path config = Files.writeString(tmp.resolve("heads.json"), """
+                {"base": "The movie was wonderful.", "source": "The movie was terrible.",
+                 "components": ["attention_value_output"], "layers": [2, 5], "across": "heads"}
+                """);
+        Run r = jreft("sweep", "--config", config.toString(), "--out", tmp.resolve("out").toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("2 hooks × 12 heads"), r.out());
+        List<String> csv = Files.readAllLines(tmp.resolve("out/sweep.csv"));
+        assertEquals("hook,head,activation,attribution", csv.get(0));
+        assertEquals(1 + 2 * 12, csv.size());
+        assertTrue(csv.get(1).matches("blocks\\.2\\.attention_value_output,0,-?[0-9.]+,-?[0-9.]+"), csv.get(1));
+        assertTrue(Files.exists(tmp.resolve("out/sweep-activation.png")));
     }
 
     @Test

@@ -64,6 +64,23 @@ public final class HookMap {
         return List.copyOf(hooks.keySet());
     }
 
+    /**
+     * The hook names of one component in every layer, in layer order ({@code blocks.0.block_output} ..
+     * {@code blocks.<L-1>.block_output}); what {@link dev.jreft.hooks.runtime.ActivationCache#stackByLayer} stacks.
+     */
+    public List<String> layers(String component) {
+        if (!COMPONENTS.contains(component)) {
+            throw new UnknownHookException("unknown component '" + component + "'; components: " + COMPONENTS
+                    + suggest(component, COMPONENTS));
+        }
+        ModelConfig c = config();
+        List<String> names = new ArrayList<>();
+        for (int l = 0; l < c.layers(); l++) {
+            names.add("blocks." + l + "." + component);
+        }
+        return names;
+    }
+
     /** Canonical name or {@code tensor:<raw name>}; an unknown name is an error that suggests close names. */
     public HookPoint resolve(String name) {
         HookPoint h = hooks.get(name);
