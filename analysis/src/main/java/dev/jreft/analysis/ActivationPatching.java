@@ -19,6 +19,8 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -29,8 +31,8 @@ import java.util.Map;
  * move as a share of the way from base to source: {@code (m(patched) − m(base)) / (m(source) − m(base))}.
  * Attribution patching estimates the same grid to first order from one forward and one backward of the base,
  * {@code Σ_k ∂m/∂a[t, k] · (a_source[t, k] − a_base[t, k])}, on the same scale. The source runs once for all hooks;
- * positions are fed to the spliced graph, so the sweep compiles one graph per hook (and one that caches the source's
- * hooks), not one per cell.
+ * positions are fed per row to one spliced graph with a site at every hook, so a sweep compiles one graph (and one
+ * that caches the source's hooks), not one per hook or cell, and each run patches up to 16 cells, one per row.
  */
 public final class ActivationPatching {
     private ActivationPatching() {
@@ -122,44 +124,102 @@ public final class ActivationPatching {
     }
 
     /**
-     * Cells patched in one run: the base repeated once per cell, each row patched at its own position (positions are
-     * fed per row). Batched rows give the matrix products more rows than one sentence does; 16 rows of a short
-     * sentence stay small.
+     * At most this many cells per run: the base is repeated once per cell, each row patched at its own site and
+     * positions (the positions are fed per row, a row of no positions is left alone).
      */
     static final int CELLS_PER_RUN = 16;
 
+    /** Bytes of cached source activations fed per run, which bound the rows of a run for long sequences. */
+    static final long SOURCE_BYTES_PER_RUN = 32L << 20;
+
     /**
-     * Activation patching at every position of every hook: the base repeated, one row per cell, up to
-     * {@link #CELLS_PER_RUN} cells per run; one source run in all.
+     * Activation patching at every position of every hook: one row per cell, up to {@link #CELLS_PER_RUN} cells per
+     * run, one spliced graph for the whole grid (a site per hook, gated per row by its fed positions); one source run
+     * in all.
      */
     public static Grid activation(HookedModel model, Batch base, Batch source, List<String> hooks, Metric metric) {
         check(model, base, source, hooks);
+        int positions = base.seqLen();
+        List<Cell> cells = new ArrayList<>();
+        for (int h = 0; h < hooks.size(); h++) {
+            for (int t = 0; t < positions; t++) {
+                cells.add(new Cell(h, Unit.POS, new int[] {t}));
+            }
+        }
+        return patch(model, base, source, hooks, cells, metric, positions, Across.POSITION);
+    }
+
+    /**
+     * Activation patching per attention head (TransformerLens's {@code get_act_patch_attn_head_out_all_pos}): for each
+     * hook with a head axis ({@code attention_value_output}, {@code query_output}, ...) and each head, the base runs
+     * with that head's slice taken from the source at every position.
+     */
+    public static Grid activationByHead(HookedModel model, Batch base, Batch source, List<String> hooks,
+                                        Metric metric) {
+        int heads = checkHeads(model, base, source, hooks);
+        int[] every = java.util.stream.IntStream.range(0, base.seqLen()).toArray();
+        List<Cell> cells = new ArrayList<>();
+        for (int h = 0; h < hooks.size(); h++) {
+            for (int k = 0; k < heads; k++) {
+                cells.add(new Cell(h, Unit.heads(k), every));
+            }
+        }
+        return patch(model, base, source, hooks, cells, metric, heads, Across.HEAD);
+    }
+
+    /** One cell of a grid: the hook (an index), the unit patched and the positions (in the base and the source). */
+    private record Cell(int hook, Unit unit, int[] positions) {
+    }
+
+    /**
+     * Runs every cell, {@code columns} per hook in order, and returns their effects. There is one site per distinct
+     * hook and unit in every run, so the grid compiles one graph whatever rows a run holds; a row takes its cell's
+     * positions at its cell's site and none elsewhere.
+     */
+    private static Grid patch(HookedModel model, Batch base, Batch source, List<String> hooks, List<Cell> cells,
+                              Metric metric, int columns, Across across) {
         int before = model.variantCount();
         ActivationCache src = model.runWithCache(source, hooks);
         double m0 = metric.of(model.run(base));
         double m1 = metric.of(src.outputs());
-        double scale = m1 - m0;
-        IntervenableModel im = new IntervenableModel(model);
-        int positions = base.seqLen();
-        double[][] effect = new double[hooks.size()][positions];
-        for (int h = 0; h < hooks.size(); h++) {
-            INDArray cachedRow = src.get(hooks.get(h));
-            for (int first = 0; first < positions; first += CELLS_PER_RUN) {
-                int rows = Math.min(CELLS_PER_RUN, positions - first);
-                int[][] at = new int[rows][];
-                for (int r = 0; r < rows; r++) {
-                    at[r] = new int[] {first + r};
-                }
-                Map<String, INDArray> out = im.run(repeat(base, rows), List.of(InterventionSite.at(hooks.get(h),
-                        new VanillaInterchange()).positions(at).source(Source.cached(cachedRow.repeat(0, rows)), at)
-                        .build())).outputs();
-                double[] m = metric.perRow(out);
-                for (int r = 0; r < rows; r++) {
-                    effect[h][first + r] = (m[r] - m0) / scale;
-                }
+        Map<String, Integer> siteOf = new LinkedHashMap<>();
+        List<Cell> siteCells = new ArrayList<>();
+        for (Cell c : cells) {
+            if (siteOf.putIfAbsent(c.hook() + "|" + c.unit(), siteCells.size()) == null) {
+                siteCells.add(c);
             }
         }
-        return new Grid(List.copyOf(hooks), effect, m0, m1, model.variantCount() - before);
+        long bytesPerRow = 0;
+        for (Cell c : siteCells) {
+            bytesPerRow += 4L * src.get(hooks.get(c.hook())).length();
+        }
+        int perRun = (int) Math.max(1, Math.min(CELLS_PER_RUN, SOURCE_BYTES_PER_RUN / Math.max(1, bytesPerRow)));
+        IntervenableModel im = new IntervenableModel(model);
+        double[] effects = new double[cells.size()];
+        for (int first = 0; first < cells.size(); first += perRun) {
+            int rows = Math.min(perRun, cells.size() - first);
+            List<InterventionSite> sites = new ArrayList<>();
+            for (int site = 0; site < siteCells.size(); site++) {
+                int[][] at = new int[rows][];
+                for (int r = 0; r < rows; r++) {
+                    Cell c = cells.get(first + r);
+                    at[r] = siteOf.get(c.hook() + "|" + c.unit()) == site ? c.positions() : new int[0];
+                }
+                Cell template = siteCells.get(site);
+                INDArray cached = src.get(hooks.get(template.hook()));
+                sites.add(InterventionSite.at(hooks.get(template.hook()), new VanillaInterchange())
+                        .unit(template.unit()).positions(at).source(Source.cached(cached.repeat(0, rows)), at).build());
+            }
+            double[] m = metric.perRow(im.run(repeat(base, rows), sites).outputs());
+            for (int r = 0; r < rows; r++) {
+                effects[first + r] = (m[r] - m0) / (m1 - m0);
+            }
+        }
+        double[][] effect = new double[hooks.size()][columns];
+        for (int i = 0; i < cells.size(); i++) {
+            effect[cells.get(i).hook()][i % columns] = effects[i];
+        }
+        return new Grid(List.copyOf(hooks), effect, m0, m1, model.variantCount() - before, across);
     }
 
     /** {@code batch} (one row) repeated {@code rows} times. */
@@ -203,33 +263,6 @@ public final class ActivationPatching {
         }
         return new Grid(List.copyOf(hooks), effect, m0, m0 + scale, model.variantCount() - before,
                 heads == 0 ? Across.POSITION : Across.HEAD);
-    }
-
-    /**
-     * Activation patching per attention head (TransformerLens's {@code get_act_patch_attn_head_out_all_pos}): for each
-     * hook with a head axis ({@code attention_value_output}, {@code query_output}, ...) and each head, the base runs
-     * with that head's slice taken from the source at every position.
-     */
-    public static Grid activationByHead(HookedModel model, Batch base, Batch source, List<String> hooks,
-                                        Metric metric) {
-        int heads = checkHeads(model, base, source, hooks);
-        int before = model.variantCount();
-        ActivationCache src = model.runWithCache(source, hooks);
-        double m0 = metric.of(model.run(base));
-        double m1 = metric.of(src.outputs());
-        IntervenableModel im = new IntervenableModel(model);
-        int[][] every = {java.util.stream.IntStream.range(0, base.seqLen()).toArray()};
-        double[][] effect = new double[hooks.size()][heads];
-        for (int h = 0; h < hooks.size(); h++) {
-            Source cached = Source.cached(src.get(hooks.get(h)));
-            for (int k = 0; k < heads; k++) {
-                Map<String, INDArray> out = im.run(base, List.of(InterventionSite.at(hooks.get(h),
-                        new VanillaInterchange()).unit(Unit.heads(k)).positions(every).source(cached, every).build()))
-                        .outputs();
-                effect[h][k] = (metric.of(out) - m0) / (m1 - m0);
-            }
-        }
-        return new Grid(List.copyOf(hooks), effect, m0, m1, model.variantCount() - before, Across.HEAD);
     }
 
     /**

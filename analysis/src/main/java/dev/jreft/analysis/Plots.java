@@ -25,7 +25,11 @@ public final class Plots {
         System.setProperty("java.awt.headless", "true");
         HeatMapChart c = new HeatMapChartBuilder().width(760).height(Math.max(320, 60 + 22 * grid.hooks().size()))
                 .title(title).xAxisTitle(grid.across() == ActivationPatching.Across.HEAD ? "head" : "token").build();
-        c.getStyler().setMin(-1).setMax(1).setDecimalPattern("0.0");
+        // a position patch moves a share in [-1, 1]; one head moves a small part of it, so its scale is the grid's
+        double range = grid.across() == ActivationPatching.Across.HEAD ? Math.max(1e-3, java.util.Arrays.stream(
+                grid.effect()).flatMapToDouble(java.util.Arrays::stream).map(Math::abs).max().orElse(1)) : 1;
+        range = Math.ceil(range * 100) / 100; // a legend of round numbers
+        c.getStyler().setMin(-range).setMax(range).setDecimalPattern("0.00");
         List<Number[]> cells = new ArrayList<>();
         for (int h = 0; h < grid.hooks().size(); h++) {
             for (int t = 0; t < grid.positions(); t++) {
