@@ -117,6 +117,27 @@ class BadInputTest {
     }
 
     @Test
+    void generationSettingsAndModelsAreOneLineErrors() {
+        String gpt2 = CliTest.fixtures().resolve("models/gpt2/gpt2_op17.onnx").toString();
+        assertBad(CliTest.jreft("generate", "--ids", "1,2"), "model: found 'classpath:all-minilm-l6-v2.onnx",
+                "cannot generate");
+        assertBad(CliTest.jreft("generate", "--model", gpt2), "--prompt / --ids: found neither");
+        assertBad(CliTest.jreft("generate", "--model", gpt2, "--ids", "1,2;3"), "--ids: found 'rows of 2 and 1"
+                + " tokens'");
+        assertBad(CliTest.jreft("generate", "--model", gpt2, "--ids", "1,2", "--sample", "--temperature", "0"),
+                "temperature: found 0.0; valid: a number > 0");
+        assertBad(CliTest.jreft("generate", "--model", gpt2, "--ids", "1,2", "--sample", "--top-p", "1.5"),
+                "top_p: found 1.5; valid: a number in (0, 1]");
+        assertBad(CliTest.jreft("generate", "--model", gpt2, "--ids", "1,2", "--top-k", "3"), "without --sample");
+        assertBad(CliTest.jreft("generate", "--model", gpt2, "--ids", "1,2", "--stop", "500"), "stop_tokens: found"
+                + " 500; valid: token ids in 0..100");
+        assertBad(CliTest.jreft("generate", "--model", gpt2, "--ids", "1,2", "--max-new-tokens", "5000"),
+                "max_new_tokens: found 5000; valid: at most 62");
+        assertBad(CliTest.jreft("generate", "--model", gpt2, "--ids", "1,2", "--intervene-on", "all"),
+                "--intervene-on: found 'all'; valid: prompt, generated, every");
+    }
+
+    @Test
     void nonFiniteAndOutOfRangeTrainingNumbers() throws Exception {
         assertBad(train(REFT, "{\"learning_rate\": \"NaN\"}"), "training.learning_rate: found NaN; valid: a number in"
                 + " (0, 10]");

@@ -51,7 +51,8 @@ class CliTest {
         assertTrue(r.out().contains("passed      gpt2_vanilla_block_output"), r.out());
         assertTrue(r.out().contains("passed      gpt2_lora_c_attn"), r.out());
         assertTrue(r.out().contains("passed      gpt2_prefix_tuning"), r.out());
-        assertTrue(r.out().contains("unsupported gpt2_generate_none"), r.out());
+        assertTrue(r.out().contains("passed      gpt2_generate_loreft_prompt"), r.out());
+        assertTrue(r.out().contains("0 unsupported"), r.out());
         assertTrue(r.out().contains("passed      minilm_loreft_block_output"), r.out());
         String[] lines = r.out().strip().split("\n");
         assertTrue(lines[lines.length - 1].matches("\\d+ passed, 0 failed"), lines[lines.length - 1]);
@@ -115,6 +116,20 @@ class CliTest {
                 org.nd4j.linalg.indexing.NDArrayIndex.point(2)).amaxNumber().doubleValue() > 0);
         assertArrayEquals(new long[] {2, 32}, Npy.read(tmp.resolve("iv/collected.site1.npy")).shape());
         assertArrayEquals(new long[] {2, 4, 101}, Npy.read(tmp.resolve("iv/logits.npy")).shape());
+    }
+
+    /** Greedy decoding with the KV cache prints the fixture's tokens; recomputation on the export without past too. */
+    @Test
+    void generateGivesTheFixturesTokens() {
+        String prompts = "100,46,83,51,89,99;81,12,24,44,69,95"; // cases/gpt2_generate_none/input_ids.npy
+        for (String file : List.of("gpt2_past_op17.onnx", "gpt2_op17.onnx")) {
+            Run r = jreft("generate", "--model", fixtures().resolve("models/gpt2/" + file).toString(), "--ids",
+                    prompts, "--max-new-tokens", "8");
+            assertEquals(0, r.code(), r.err());
+            assertTrue(r.out().contains("prompt 0: 100,46,83,51,89,99 -> 77,1,1,1,23,1,1,27"), r.out());
+            assertTrue(r.out().contains("prompt 1: 81,12,24,44,69,95 -> 77,77,72,1,1,1,1,20"), r.out());
+            assertTrue(r.out().contains(file.contains("past") ? "KV cache" : "recomputed each step"), r.out());
+        }
     }
 
     /** A sweep across heads on the embedded MiniLM: one row per hook and head, both grids, their heatmaps. */

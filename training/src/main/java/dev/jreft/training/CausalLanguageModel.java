@@ -4,6 +4,8 @@ import dev.jreft.hooks.autodiff.LossGraphs;
 import dev.jreft.hooks.runtime.Batch;
 import dev.jreft.hooks.runtime.HookedModel;
 import dev.jreft.interventions.IntervenableModel;
+import dev.jreft.interventions.generation.Generator;
+import dev.jreft.interventions.generation.InterveneOn;
 import org.nd4j.linalg.api.buffer.DataType;
 import org.nd4j.linalg.api.ndarray.INDArray;
 import org.nd4j.linalg.factory.Nd4j;
@@ -114,6 +116,32 @@ public final class CausalLanguageModel {
         return model.complete(Batch.of(ids, mask));
     }
 
+    /**
+     * The batch as intervention positions see it: only the prompts' tokens are real, so {@code f1+l1} and the like
+     * count from the prompt (pyreft's positions: the last prompt token, not the last token of the completion), the
+     * same positions the prompt has when {@link #generate} generates after it.
+     */
+    static Batch prompts(List<TokenExample> examples, Batch batch) {
+        INDArray mask = Nd4j.zeros(DataType.LONG, batch.size(), batch.seqLen());
+        for (int i = 0; i < examples.size(); i++) {
+            for (int t = 0; t < examples.get(i).promptLength(); t++) {
+                mask.putScalar(i, t, 1);
+            }
+        }
+        return batch.with(Batch.ATTENTION_MASK, mask);
+    }
+
+    /**
+     * Generates after {@code prompts} (one batch of equal token length) with the trained method: its module edits on
+     * every pass, its interventions at their positions in the prompt (as in training) and / or each generated token,
+     * as {@code on} says. On an export with past inputs, decoding reuses the KV cache.
+     */
+    public Generator.Generation generate(Batch prompts, InterveneOn on, Generator.Settings settings,
+                                         Generator.Listener listener) {
+        return new Generator(intervenable).generate(prompts, sites.modelEdits(prompts, params),
+                sites.sites(prompts, params), on, settings, listener);
+    }
+
     /** Loss weights [b, s] (1 where position t predicts a response token t+1) and targets [b, s, 1]. */
     static INDArray[] targets(List<TokenExample> examples, int len) {
         INDArray w = Nd4j.zeros(DataType.FLOAT, examples.size(), len);
@@ -131,7 +159,8 @@ public final class CausalLanguageModel {
     /** Mean next-token cross-entropy of the response tokens (forward only). */
     public double loss(List<TokenExample> examples) {
         Batch b = batch(examples);
-        INDArray out = intervenable.run(b, sites.modelEdits(b, params), sites.sites(b, params), List.of()).output(logits);
+        INDArray out = intervenable.run(b, sites.modelEdits(b, params), sites.sites(prompts(examples, b), params),
+                List.of()).output(logits);
         INDArray[] wt = targets(examples, b.seqLen());
         double total = 0;
         double count = 0;
@@ -159,7 +188,8 @@ public final class CausalLanguageModel {
         Map<String, INDArray> lossFeeds = new LinkedHashMap<>();
         lossFeeds.put(LossGraphs.WEIGHTS, wt[0]);
         lossFeeds.put(LossGraphs.TARGETS, wt[1]);
-        IntervenableModel.Gradients g = intervenable.gradients(b, sites.modelEdits(b, params), sites.sites(b, params),
+        IntervenableModel.Gradients g = intervenable.gradients(b, sites.modelEdits(b, params),
+                sites.sites(prompts(examples, b), params),
                 "lm", gr -> LossGraphs.tokenCrossEntropy(gr, logits), lossFeeds, sites.weightSources());
         sites.apply(params, sites.collect(g), g.loss(), opt, lr, maxGradNorm, stepIndex);
         return g.loss();

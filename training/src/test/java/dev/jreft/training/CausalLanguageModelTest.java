@@ -2,6 +2,7 @@ package dev.jreft.training;
 
 import dev.jreft.hooks.io.FixturesLocation;
 import dev.jreft.hooks.runtime.HookedModel;
+import dev.jreft.hooks.runtime.Batch;
 import dev.jreft.interventions.params.Orthogonal;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
@@ -15,6 +16,8 @@ import java.util.Random;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
 /** LoReFT and LoRA on the causal fixtures (GPT-2, Llama with grouped-query attention) learn to continue sequences. */
 class CausalLanguageModelTest {
@@ -40,7 +43,8 @@ class CausalLanguageModelTest {
                     List.of("blocks.0.block_output", "blocks.1.block_output"), 4, "f8", true), 1);
             List<CausalLanguageModel.TokenExample> data = sequences(8, new Random(2));
             double before = lm.loss(data);
-            TrainingArguments args = new TrainingArguments(30, 8, 2e-2, 0, 0.1, 1, 5, 0, 0, "adamw", 16);
+            // the positions count from the prompt (2 tokens here), as pyreft's do: f8 is both prompt tokens
+            TrainingArguments args = new TrainingArguments(60, 8, 5e-2, 0, 0.1, 1, 5, 0, 0, "adamw", 16);
             TrainingResult r = lm.train(data, args, new PrintStream(new ByteArrayOutputStream()));
             double after = lm.loss(data);
             assertTrue(after < before * 0.7, file + ": loss " + before + " -> " + after);
@@ -94,6 +98,51 @@ class CausalLanguageModelTest {
                 assertTrue(after < before * 0.8, file + " " + spec + ": loss " + before + " -> " + after);
             }
         }
+    }
+
+    /**
+     * pyreft's use: LoReFT at the last prompt tokens, trained on (prompt, completion) pairs with the loss on the
+     * completion, changes what greedy decoding generates; the KV-cache export with the same parameters generates the
+     * same tokens as recomputation.
+     */
+    @Test
+    void loreftTrainedOnCompletionsChangesWhatIsGenerated() {
+        var dir = FixturesLocation.find();
+        Assumptions.assumeTrue(dir.isPresent(), "fixtures not found at " + FixturesLocation.configured());
+        HookedModel m = HookedModel.load(dir.get().resolve("models/gpt2/gpt2_op17.onnx"));
+        var config = new CausalLanguageModel.Config("loreft", List.of("blocks.0.block_output",
+                "blocks.1.block_output"), 8, "l2", false);
+        CausalLanguageModel lm = CausalLanguageModel.create(m, config, 3);
+        long[] completion = {17, 42, 42, 42};
+        Random r = new Random(4);
+        List<CausalLanguageModel.TokenExample> data = new ArrayList<>();
+        long[][] prompts = new long[4][5];
+        for (int i = 0; i < prompts.length; i++) {
+            long[] ids = new long[prompts[i].length + completion.length];
+            for (int t = 0; t < prompts[i].length; t++) {
+                ids[t] = prompts[i][t] = 1 + r.nextInt(100);
+            }
+            System.arraycopy(completion, 0, ids, prompts[i].length, completion.length);
+            data.add(new CausalLanguageModel.TokenExample(ids, prompts[i].length));
+        }
+        long[][] ones = new long[prompts.length][prompts[0].length];
+        for (long[] row : ones) {
+            java.util.Arrays.fill(row, 1);
+        }
+        Batch batch = Batch.of(prompts, ones);
+        var settings = dev.jreft.interventions.generation.Generator.Settings.greedy(completion.length);
+        var on = dev.jreft.interventions.generation.InterveneOn.PROMPT;
+        long[][] before = lm.generate(batch, on, settings, null).tokens();
+        lm.train(data, new TrainingArguments(150, 4, 5e-2, 0, 0.1, 1, 5, 0, 0, "adamw", 16),
+                new PrintStream(new ByteArrayOutputStream()));
+        long[][] after = lm.generate(batch, on, settings, null).tokens();
+        for (int i = 0; i < prompts.length; i++) {
+            assertFalse(java.util.Arrays.equals(completion, before[i]), "untrained row " + i + " already completes");
+            assertArrayEquals(completion, after[i], "trained row " + i + ": " + java.util.Arrays.toString(after[i]));
+        }
+        HookedModel past = HookedModel.load(dir.get().resolve("models/gpt2/gpt2_past_op17.onnx"));
+        CausalLanguageModel cached = CausalLanguageModel.withParameters(past, config, lm.parameters());
+        assertArrayEquals(after, cached.generate(batch, on, settings, null).tokens(), "with the KV cache");
     }
 
     /** Trained, saved, reloaded: the same loss; a causal LM checkpoint is not a classifier's, nor the other way. */

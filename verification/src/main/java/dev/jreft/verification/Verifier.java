@@ -26,12 +26,15 @@ import dev.jreft.interventions.SequenceEdit;
 import dev.jreft.interventions.SequenceSite;
 import dev.jreft.interventions.Source;
 import dev.jreft.interventions.Unit;
+import dev.jreft.interventions.generation.Generator;
+import dev.jreft.interventions.generation.InterveneOn;
 import dev.jreft.interventions.peft.DoRA;
 import dev.jreft.interventions.peft.LoRA;
 import dev.jreft.interventions.prompt.PTuning;
 import dev.jreft.interventions.prompt.PrefixTuning;
 import dev.jreft.interventions.prompt.PromptTuning;
 import org.nd4j.linalg.api.ndarray.INDArray;
+import org.nd4j.linalg.indexing.NDArrayIndex;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -250,6 +253,9 @@ public final class Verifier {
         if (type.equals("full_finetune")) {
             return checkFullFinetune(name, c);
         }
+        if (type.equals("greedy_generation")) {
+            return checkGeneration(name, c);
+        }
         if (!MODULE_EDITS.contains(type) && !SEQUENCE_EDITS.contains(type) && !multiSite
                 && !Interventions.known(type)) {
             return unsupported(name, "intervention '" + type + "' is not implemented yet");
@@ -333,6 +339,98 @@ public final class Verifier {
      * weights become graph inputs (so no folding turns one into a constant), and each HF parameter's gradient is the
      * sum over the initializers that hold it, transposed where the exporter stored W as Wᵀ (GPT-2's tied lm_head).
      */
+    /**
+     * Greedy decoding with the KV cache (section 7b): the tokens exactly, each step's logits, the greedy sequence loss
+     * and its gradient through every step, from the teacher-forced replay of the generated tokens.
+     */
+    private CheckResult checkGeneration(String name, JsonNode c) {
+        try {
+            JsonNode manifestModel = read(dir.resolve("manifest.json")).get("models").get(c.get("model").asText());
+            IntervenableModel im = new IntervenableModel(model(manifestModel, c.get("model_file").asText()));
+            Tolerances tol = Tolerances.of(c.get("tolerance"));
+            JsonNode gen = c.get("generation");
+            JsonNode iv = gen.get("intervene");
+            List<InterventionSite> sites = new ArrayList<>();
+            InterveneOn on = InterveneOn.PROMPT;
+            if (iv != null && !iv.isNull()) {
+                Map<String, INDArray> params = new LinkedHashMap<>();
+                c.get("params").fields().forEachRemaining(e -> params.put(e.getKey(), npy(e.getValue())));
+                Integer rank = params.containsKey("R") ? Integer.valueOf((int) params.get("R").size(0)) : null;
+                Intervention intervention = Interventions.create(iv.get("intervention").asText(),
+                        new Interventions.Options(rank, null));
+                sites.add(InterventionSite.at(iv.get("hook").asText(), intervention).unit(unit(iv))
+                        .positions(ints2(iv.get("prompt_positions"))).params(params).build());
+                on = iv.get("decode_steps").asBoolean() ? InterveneOn.EVERY : InterveneOn.PROMPT;
+            }
+            Batch prompts = batch(c.get("inputs"));
+            Generator g = new Generator(im);
+            Generator.Generation out = g.generate(prompts, sites, on,
+                    Generator.Settings.greedy(gen.get("new_tokens").asInt()));
+            INDArray expected = npy(c.get("expected_output").get("tokens"));
+            long[][] want = new long[(int) expected.size(0)][(int) expected.size(1)];
+            for (int r = 0; r < want.length; r++) {
+                for (int k = 0; k < want[r].length; k++) {
+                    want[r][k] = expected.getLong(r, k);
+                    if (out.steps() <= k || out.tokens()[r][k] != want[r][k]) {
+                        return fail(name, Double.NaN, "token " + k + " of row " + r + ": " + (out.steps() <= k
+                                ? "none" : out.tokens()[r][k]) + " against " + want[r][k]);
+                    }
+                }
+            }
+            List<String> labels = new ArrayList<>(List.of("tokens"));
+            Tolerance.Comparison logits = tol.output.compare(out.stepLogits(),
+                    npy(c.get("expected_output").get("step_logits")));
+            double worst = logits.maxAbsError();
+            if (!logits.ok()) {
+                return fail(name, worst, "step logits " + (logits.problem() != null ? logits.problem()
+                        : "exceed tolerance"));
+            }
+            labels.add("step logits");
+            if (c.hasNonNull("expected_loss")) { // greedy_sequence_ce of the step logits
+                double loss = 0;
+                for (int r = 0; r < want.length; r++) {
+                    for (int k = 0; k < want[r].length; k++) {
+                        INDArray l = out.stepLogits().get(NDArrayIndex.point(r), NDArrayIndex.point(k),
+                                NDArrayIndex.all()).castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE);
+                        double max = l.maxNumber().doubleValue();
+                        double lse = max + Math.log(org.nd4j.linalg.ops.transforms.Transforms.exp(l.sub(max), false)
+                                .sumNumber().doubleValue());
+                        loss += lse - l.getDouble(want[r][k]);
+                    }
+                }
+                loss /= want.length * want[0].length;
+                Tolerance.Comparison l = tol.loss.compare(loss, c.get("expected_loss").asDouble());
+                if (!l.ok()) {
+                    return fail(name, l.maxAbsError(), "greedy sequence loss " + loss);
+                }
+                labels.add("loss");
+            }
+            if (c.has("expected_grads") && c.get("expected_grads").size() > 0) {
+                Generator.Replay replay = g.replay(prompts, sites, on, want);
+                IntervenableModel.Gradients grads = im.gradients(replay.batch(), replay.sites(), null,
+                        graph -> LossGraphs.tokenCrossEntropy(graph, "logits"), Map.of(LossGraphs.WEIGHTS,
+                                replay.weights(), LossGraphs.TARGETS, replay.targets()));
+                Tolerance.Comparison l = tol.loss.compare(grads.loss(), c.get("expected_loss").asDouble());
+                if (!l.ok()) {
+                    return fail(name, l.maxAbsError(), "greedy sequence loss in the replay " + grads.loss());
+                }
+                for (var e : (Iterable<Map.Entry<String, JsonNode>>) () -> c.get("expected_grads").fields()) {
+                    Tolerance.Comparison k = tol.grad.compare(grads.perSite().get(0).get(e.getKey()),
+                            npy(e.getValue()));
+                    worst = Math.max(worst, k.maxAbsError());
+                    if (!k.ok()) {
+                        return fail(name, k.maxAbsError(), "d loss / d " + e.getKey() + " "
+                                + (k.problem() != null ? k.problem() : "exceeds tolerance"));
+                    }
+                    labels.add("d/d" + e.getKey());
+                }
+            }
+            return pass(name, worst, String.join(", ", labels) + " (KV cache)");
+        } catch (RuntimeException e) {
+            return fail(name, Double.NaN, reason(e));
+        }
+    }
+
     private CheckResult checkFullFinetune(String name, JsonNode c) {
         try {
             JsonNode manifestModel = read(dir.resolve("manifest.json")).get("models").get(c.get("model").asText());

@@ -214,6 +214,9 @@ public final class GraphGradients {
         if (v == null) {
             return "null";
         }
+        if (v.length() == 0) { // an empty past: its shape is its content
+            return java.util.Arrays.toString(v.shape()) + v.dataType();
+        }
         // an array that owns its memory in C order is hashed in place; a view is copied, and the copy freed now
         // (not when the garbage collector gets to it)
         boolean own = !v.isView() && v.ordering() == 'c' && v.offset() == 0 && v.data().length() == v.length();

@@ -245,10 +245,10 @@ public final class HookedModel implements AutoCloseable {
             return v;
         }
         var type = info.get().getType().getTensorType();
-        if (v.length() == 0) {
+        if (v.length() == 0 && !emptyPast(type, v)) {
             throw new ConfigException(name, ConfigException.described("an empty array of shape "
-                    + Arrays.toString(v.shape())), "an array with no zero-sized dimension (jreft does not feed empty"
-                    + " tensors; for an export with a KV cache and no past yet, use the export without past)");
+                    + Arrays.toString(v.shape())), "an array with no zero-sized dimension (only a KV cache's past"
+                    + " sequence may be empty, before the first token)");
         }
         int want = type.getElemType();
         int have = ElemTypes.of(v.dataType());
@@ -274,6 +274,26 @@ public final class HookedModel implements AutoCloseable {
             }
         }
         return v;
+    }
+
+    /**
+     * An empty past: a KV-cache input whose only zero-sized dimensions are declared as a past sequence length
+     * ({@code past_sequence}, {@code past_sequence_length}), as the prompt pass of a with-past export feeds it.
+     */
+    private static boolean emptyPast(ai.onnx.proto.OnnxMl.TypeProto.Tensor type, INDArray v) {
+        if (!type.hasShape() || type.getShape().getDimCount() != v.rank()) {
+            return false;
+        }
+        boolean any = false;
+        for (int d = 0; d < v.rank(); d++) {
+            if (v.size(d) == 0) {
+                if (!type.getShape().getDim(d).getDimParam().toLowerCase(java.util.Locale.ROOT).contains("past")) {
+                    return false;
+                }
+                any = true;
+            }
+        }
+        return any;
     }
 
     /**

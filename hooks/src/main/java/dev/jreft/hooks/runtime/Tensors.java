@@ -37,6 +37,12 @@ public final class Tensors {
     public static OnnxTensor toOrt(OrtEnvironment env, INDArray a) {
         long[] shape = a.shape();
         try {
+            if (a.length() == 0) { // an empty past of a KV cache: no memory to share or copy
+                ByteBuffer none = ByteBuffer.allocateDirect(0).order(ByteOrder.nativeOrder());
+                return a.dataType() == DataType.LONG || a.dataType() == DataType.INT
+                        ? OnnxTensor.createTensor(env, none.asLongBuffer(), shape)
+                        : OnnxTensor.createTensor(env, none.asFloatBuffer(), shape);
+            }
             if (shareable(a) && a.dataType() == DataType.FLOAT) {
                 return OnnxTensor.createTensor(env, memory(a).asFloatBuffer(), shape);
             }

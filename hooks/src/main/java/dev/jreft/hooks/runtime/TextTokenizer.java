@@ -51,6 +51,11 @@ public final class TextTokenizer implements AutoCloseable {
         }
     }
 
+    /** The text of token ids, special tokens left out (what a model generated, as text). */
+    public String decode(long[] ids) {
+        return tokenizer.decode(ids, true);
+    }
+
     /** Token strings of one text, special tokens included. */
     public List<String> tokens(String text) {
         return List.of(tokenizer.encode(text).getTokens());

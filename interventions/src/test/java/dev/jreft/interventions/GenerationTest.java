@@ -1,0 +1,230 @@
+package dev.jreft.interventions;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.jreft.hooks.io.ConfigException;
+import dev.jreft.hooks.io.FixturesLocation;
+import dev.jreft.hooks.io.Npy;
+import dev.jreft.hooks.runtime.Batch;
+import dev.jreft.hooks.runtime.HookedModel;
+import dev.jreft.interventions.generation.Generator;
+import dev.jreft.interventions.generation.InterveneOn;
+import dev.jreft.interventions.generation.Sampling;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.nd4j.linalg.api.ndarray.INDArray;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Greedy and sampled decoding on the fixture exports, with and without a KV cache and interventions. */
+class GenerationTest {
+    private static Path fixtures;
+
+    @BeforeAll
+    static void find() {
+        var dir = FixturesLocation.find();
+        Assumptions.assumeTrue(dir.isPresent(), "fixtures not found at " + FixturesLocation.configured());
+        fixtures = dir.get();
+    }
+
+    private static JsonNode read(Path p) throws IOException {
+        return new ObjectMapper().readTree(p.toFile());
+    }
+
+    private static INDArray npy(JsonNode relative) {
+        return Npy.read(fixtures.resolve(relative.asText()));
+    }
+
+    /** A generation case: its prompts, sites and the choice of tokens they act on. */
+    private record Case(Batch prompts, List<InterventionSite> sites, InterveneOn on, JsonNode json) {
+    }
+
+    private static Case load(String name) throws IOException {
+        JsonNode c = read(fixtures.resolve("cases/" + name + "/case.json"));
+        Batch prompts = new Batch(Map.of(Batch.INPUT_IDS, npy(c.get("inputs").get("input_ids")),
+                Batch.ATTENTION_MASK, npy(c.get("inputs").get("attention_mask"))));
+        JsonNode iv = c.get("generation").get("intervene");
+        List<InterventionSite> sites = new ArrayList<>();
+        InterveneOn on = InterveneOn.PROMPT;
+        if (iv != null && !iv.isNull()) {
+            Map<String, INDArray> params = new LinkedHashMap<>();
+            c.get("params").fields().forEachRemaining(e -> params.put(e.getKey(), npy(e.getValue())));
+            Integer rank = params.containsKey("R") ? Integer.valueOf((int) params.get("R").size(0)) : null;
+            Intervention intervention = Interventions.create(iv.get("intervention").asText(),
+                    new Interventions.Options(rank, null));
+            int[][] at = new int[iv.get("prompt_positions").size()][];
+            for (int r = 0; r < at.length; r++) {
+                JsonNode row = iv.get("prompt_positions").get(r);
+                at[r] = new int[row.size()];
+                for (int j = 0; j < row.size(); j++) {
+                    at[r][j] = row.get(j).asInt();
+                }
+            }
+            sites.add(InterventionSite.at(iv.get("hook").asText(), intervention).positions(at).params(params).build());
+            on = iv.get("decode_steps").asBoolean() ? InterveneOn.EVERY : InterveneOn.PROMPT;
+        }
+        return new Case(prompts, sites, on, c);
+    }
+
+    private static Generator generator(String file) {
+        return new Generator(new IntervenableModel(HookedModel.load(fixtures.resolve(file))));
+    }
+
+    @ParameterizedTest
+    @CsvSource({"gpt2_generate_none", "gpt2_generate_loreft_prompt", "gpt2_generate_addition_every_token",
+            "llama_generate_none"})
+    void fixtureGenerationsWithTheKvCache(String name) throws IOException {
+        Case c = load(name);
+        Generator g = generator(c.json().get("model_file").asText());
+        assertTrue(g.usesCache());
+        int n = c.json().get("generation").get("new_tokens").asInt();
+        Generator.Generation out = g.generate(c.prompts(), c.sites(), c.on(), Generator.Settings.greedy(n));
+        INDArray expected = npy(c.json().get("expected_output").get("tokens"));
+        for (int r = 0; r < out.tokens().length; r++) {
+            for (int k = 0; k < n; k++) {
+                assertEquals(expected.getLong(r, k), out.tokens()[r][k], name + " row " + r + " token " + k);
+            }
+        }
+        INDArray logits = npy(c.json().get("expected_output").get("step_logits"));
+        double err = out.stepLogits().sub(logits).amaxNumber().doubleValue();
+        assertTrue(err < 1e-4, name + ": step logits differ by " + err);
+    }
+
+    /**
+     * The greedy sequence loss and its gradient through every step (the cached keys and values included), from the
+     * teacher-forced replay on the with-past export with an empty past.
+     */
+    @ParameterizedTest
+    @CsvSource({"gpt2_generate_loreft_prompt", "gpt2_generate_addition_every_token"})
+    void sequenceLossAndGradientsThroughTheGeneration(String name) throws IOException {
+        Case c = load(name);
+        IntervenableModel im = new IntervenableModel(HookedModel.load(fixtures.resolve(c.json().get("model_file")
+                .asText())));
+        Generator g = new Generator(im);
+        INDArray expected = npy(c.json().get("expected_output").get("tokens"));
+        long[][] tokens = new long[(int) expected.size(0)][(int) expected.size(1)];
+        for (int r = 0; r < tokens.length; r++) {
+            for (int k = 0; k < tokens[r].length; k++) {
+                tokens[r][k] = expected.getLong(r, k);
+            }
+        }
+        Generator.Replay replay = g.replay(c.prompts(), c.sites(), c.on(), tokens);
+        IntervenableModel.Gradients grads = im.gradients(replay.batch(), replay.sites(), null,
+                graph -> dev.jreft.hooks.autodiff.LossGraphs.tokenCrossEntropy(graph, "logits"),
+                Map.of(dev.jreft.hooks.autodiff.LossGraphs.WEIGHTS, replay.weights(),
+                        dev.jreft.hooks.autodiff.LossGraphs.TARGETS, replay.targets()));
+        assertEquals(c.json().get("expected_loss").asDouble(), grads.loss(), 1e-4, "greedy sequence loss");
+        for (var e : (Iterable<Map.Entry<String, JsonNode>>) () -> c.json().get("expected_grads").fields()) {
+            INDArray want = npy(e.getValue());
+            INDArray got = grads.perSite().get(0).get(e.getKey());
+            double err = got.sub(want).amaxNumber().doubleValue();
+            assertTrue(err < 1e-4 + 1e-3 * want.amaxNumber().doubleValue(), name + " d/d" + e.getKey() + ": " + err);
+        }
+    }
+
+    /** Recomputing every step on the export without past gives what the KV cache gives, interventions included. */
+    @ParameterizedTest
+    @CsvSource({"gpt2_generate_none, models/gpt2/gpt2_op17.onnx",
+            "gpt2_generate_loreft_prompt, models/gpt2/gpt2_op17.onnx",
+            "gpt2_generate_addition_every_token, models/gpt2/gpt2_op17.onnx",
+            "llama_generate_none, models/llama/llama_op17.onnx"})
+    void recomputationMatchesTheCache(String name, String noPast) throws IOException {
+        Case c = load(name);
+        Generator cached = generator(c.json().get("model_file").asText());
+        Generator recomputed = generator(noPast);
+        assertFalse(recomputed.usesCache());
+        var a = cached.generate(c.prompts(), c.sites(), c.on(), Generator.Settings.greedy(8));
+        var b = recomputed.generate(c.prompts(), c.sites(), c.on(), Generator.Settings.greedy(8));
+        assertArrayEquals(a.tokens(), b.tokens());
+        assertTrue(a.stepLogits().sub(b.stepLogits()).amaxNumber().doubleValue() < 1e-4);
+    }
+
+    /** Each choice of tokens acts where it says: the prompt pass alone, the generated tokens alone, or both. */
+    @Test
+    void interveneOnPromptGeneratedOrEvery() throws IOException {
+        Case c = load("gpt2_generate_addition_every_token");
+        Generator g = generator(c.json().get("model_file").asText());
+        var plain = g.generate(c.prompts(), List.of(), InterveneOn.PROMPT, Generator.Settings.greedy(8));
+        var prompt = g.generate(c.prompts(), c.sites(), InterveneOn.PROMPT, Generator.Settings.greedy(8));
+        var generated = g.generate(c.prompts(), c.sites(), InterveneOn.GENERATED, Generator.Settings.greedy(8));
+        var every = g.generate(c.prompts(), c.sites(), InterveneOn.EVERY, Generator.Settings.greedy(8));
+        // step 0 reads the prompt pass: GENERATED leaves it alone, PROMPT and EVERY change it alike
+        assertTrue(step(generated, 0).equalsWithEps(step(plain, 0), 1e-6));
+        assertFalse(step(prompt, 0).equalsWithEps(step(plain, 0), 1e-3));
+        assertTrue(step(every, 0).equalsWithEps(step(prompt, 0), 1e-6));
+        // later steps: GENERATED departs from plain, EVERY from PROMPT
+        assertFalse(step(generated, 1).equalsWithEps(step(plain, 1), 1e-3));
+        assertFalse(step(every, 1).equalsWithEps(step(prompt, 1), 1e-3));
+    }
+
+    private static INDArray step(Generator.Generation g, int k) {
+        return g.stepLogits().get(org.nd4j.linalg.indexing.NDArrayIndex.all(),
+                org.nd4j.linalg.indexing.NDArrayIndex.point(k), org.nd4j.linalg.indexing.NDArrayIndex.all());
+    }
+
+    @Test
+    void samplingIsSeededAndTopKOfOneIsGreedy() throws IOException {
+        Case c = load("gpt2_generate_none");
+        Generator g = generator(c.json().get("model_file").asText());
+        var greedy = g.generate(c.prompts(), List.of(), InterveneOn.PROMPT, Generator.Settings.greedy(8));
+        var top1 = g.generate(c.prompts(), List.of(), InterveneOn.PROMPT, new Generator.Settings(8,
+                Sampling.sample(0.7, 1, 1.0, 5), Set.of()));
+        assertArrayEquals(greedy.tokens(), top1.tokens());
+        var hot1 = g.generate(c.prompts(), List.of(), InterveneOn.PROMPT, new Generator.Settings(8,
+                Sampling.sample(5.0, 0, 1.0, 11), Set.of()));
+        var hot2 = g.generate(c.prompts(), List.of(), InterveneOn.PROMPT, new Generator.Settings(8,
+                Sampling.sample(5.0, 0, 1.0, 11), Set.of()));
+        assertArrayEquals(hot1.tokens(), hot2.tokens(), "same seed, same tokens");
+        assertFalse(java.util.Arrays.deepEquals(hot1.tokens(), greedy.tokens()), "a hot sample departs from greedy");
+        // a stop token ends its row: the row's length counts it, later slots repeat it
+        long stop = greedy.tokens()[0][2];
+        var stopped = g.generate(c.prompts(), List.of(), InterveneOn.PROMPT, new Generator.Settings(8,
+                Sampling.greedy(), Set.of(stop)));
+        int first = 0;
+        while (greedy.tokens()[0][first] != stop) {
+            first++;
+        }
+        assertEquals(first + 1, stopped.lengths()[0]);
+        assertEquals(stop, stopped.tokens()[0][stopped.steps() - 1]);
+    }
+
+    @Test
+    void badSettingsAndModelsAreOneLineErrors() throws IOException {
+        Case c = load("gpt2_generate_none");
+        Generator g = generator(c.json().get("model_file").asText());
+        var temperature = assertThrows(ConfigException.class, () -> Sampling.sample(0, 0, 1, 1));
+        assertTrue(temperature.getMessage().startsWith("temperature: found 0.0; valid: a number > 0"),
+                temperature.getMessage());
+        var topP = assertThrows(ConfigException.class, () -> Sampling.sample(1, 0, 1.5, 1));
+        assertTrue(topP.getMessage().startsWith("top_p: found 1.5; valid: a number in (0, 1]"), topP.getMessage());
+        var stop = assertThrows(ConfigException.class, () -> g.generate(c.prompts(), List.of(), InterveneOn.PROMPT,
+                new Generator.Settings(4, Sampling.greedy(), Set.of(101L))));
+        assertTrue(stop.getMessage().startsWith("stop_tokens: found 101; valid: token ids in 0..100"),
+                stop.getMessage());
+        var tooLong = assertThrows(ConfigException.class, () -> g.generate(c.prompts(), List.of(), InterveneOn.PROMPT,
+                Generator.Settings.greedy(10_000)));
+        assertTrue(tooLong.getMessage().startsWith("max_new_tokens: found 10000; valid: at most"), tooLong.getMessage());
+        Batch padded = Batch.of(new long[][] {{5, 6, 7}, {5, 6, 0}}, new long[][] {{1, 1, 1}, {1, 1, 0}});
+        var pad = assertThrows(ConfigException.class, () -> g.generate(padded, List.of(), InterveneOn.PROMPT,
+                Generator.Settings.greedy(2)));
+        assertTrue(pad.getMessage().startsWith("prompts: found padding"), pad.getMessage());
+        var encoder = assertThrows(ConfigException.class, () -> generator("models/bert/bert_op14.onnx"));
+        assertTrue(encoder.getMessage().contains("cannot generate"), encoder.getMessage());
+    }
+}
