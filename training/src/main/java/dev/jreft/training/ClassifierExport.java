@@ -185,8 +185,13 @@ public final class ClassifierExport {
         }
     }
 
-    /** Hugging Face names of the models jreft embeds, for peft's {@code base_model_name_or_path}. */
-    private static final Map<String, String> HF_NAMES = Map.of("minilm", "sentence-transformers/all-MiniLM-L6-v2");
+    /**
+     * Hugging Face names of the models jreft embeds, for peft's {@code base_model_name_or_path}, by the name a
+     * checkpoint records ({@code minilm}; the demo's checkpoints before it took that name said
+     * {@code all-minilm-l6-v2}).
+     */
+    private static final Map<String, String> HF_NAMES = Map.of("minilm", "sentence-transformers/all-MiniLM-L6-v2",
+            "all-minilm-l6-v2", "sentence-transformers/all-MiniLM-L6-v2");
 
     /**
      * A peft adapter folder for a LoRA / DoRA classifier: {@code adapter_config.json} and

@@ -71,7 +71,7 @@ public final class SentimentTask {
         metrics.put("linear_probe_test_accuracy", probeAcc);
         metrics.put("steps", r.steps());
         metrics.put("train_seconds", r.seconds());
-        ReftCheckpoint.save(checkpoint, reft, "all-minilm-l6-v2", args, metrics);
+        ReftCheckpoint.save(checkpoint, reft, "minilm", args, metrics); // the name --model takes
         ReftClassifier reloaded = ReftCheckpoint.load(checkpointDir, model);
         double reloadedAcc = reloaded.accuracy(split.test(), 32, args.maxLength());
         return new Report(split.train().size(), split.dev().size(), split.test().size(), probeAcc, probe.parameters(),
