@@ -38,33 +38,108 @@ public final class ActivationPatching {
     private ActivationPatching() {
     }
 
+    /** What a metric reads off an output: a linear probe, or one token's cross-entropy or probability. */
+    public enum Kind { LINEAR, TOKEN_LOSS, TOKEN_PROBABILITY }
+
     /**
-     * A linear read-out of one model output, {@code Σ_{b,t} mask[b, t] · ⟨output[b, t, :], probe⟩}: a logit difference
-     * (probe {@code e_correct − e_wrong}, mask 1 at the last real token) or a sentence embedding's projection on a
-     * direction (mask: the mean-pooling weights). Linear, so the backward graph of attribution patching is the
-     * gradient builder's masked probe sum.
+     * A metric of one model output. {@code LINEAR}: {@code Σ_{b,t} mask[b, t] · ⟨output[b, t, :], probe⟩}, a logit
+     * difference (probe {@code e_correct − e_wrong}, mask 1 at the last real token) or a sentence embedding's
+     * projection on a direction (mask: the mean-pooling weights); its backward graph is the masked probe sum.
+     * {@code TOKEN_LOSS}: {@code −log softmax(logits[t])[token]} at the position the mask marks (the last real
+     * token), TransformerLens's loss metric; {@code TOKEN_PROBABILITY}: {@code softmax(logits[t])[token]}, the label
+     * probability. Both token metrics differentiate through the token cross-entropy graph, the probability by the
+     * chain rule at the base ({@code ∂p = −p · ∂loss}).
      */
-    public record Metric(String output, INDArray probe, INDArray mask) {
-        /** The metric of a run's outputs. */
+    public record Metric(String output, INDArray probe, INDArray mask, Kind kind, long token) {
+        /** A linear metric. */
+        public Metric(String output, INDArray probe, INDArray mask) {
+            this(output, probe, mask, Kind.LINEAR, -1);
+        }
+
+        /** The metric of a run's outputs (one row). */
         public double of(Map<String, INDArray> outputs) {
-            INDArray out = outputs.get(output);
-            INDArray projected = out.castTo(DataType.DOUBLE).reshape(out.size(0) * out.size(1), out.size(2))
-                    .mmul(probe.castTo(DataType.DOUBLE).reshape(probe.length(), 1)).reshape(out.size(0), out.size(1));
-            return projected.mul(mask.castTo(DataType.DOUBLE)).sumNumber().doubleValue();
+            return perRow(outputs)[0];
         }
 
         /** The metric of each row of a run whose rows are copies of the one sentence the mask was made for. */
         public double[] perRow(Map<String, INDArray> outputs) {
             INDArray out = outputs.get(output);
-            INDArray projected = out.castTo(DataType.DOUBLE).reshape(out.size(0) * out.size(1), out.size(2))
-                    .mmul(probe.castTo(DataType.DOUBLE).reshape(probe.length(), 1)).reshape(out.size(0), out.size(1));
-            INDArray weights = mask.castTo(DataType.DOUBLE).reshape(out.size(1), 1);
-            INDArray rows = projected.mmul(weights); // [b, 1]
+            INDArray weights = mask.castTo(DataType.DOUBLE).reshape(out.size(1));
             double[] m = new double[(int) out.size(0)];
+            if (kind == Kind.LINEAR) {
+                INDArray projected = out.castTo(DataType.DOUBLE).reshape(out.size(0) * out.size(1), out.size(2))
+                        .mmul(probe.castTo(DataType.DOUBLE).reshape(probe.length(), 1)).reshape(out.size(0),
+                                out.size(1));
+                INDArray rows = projected.mmul(weights.reshape(out.size(1), 1)); // [b, 1]
+                for (int r = 0; r < m.length; r++) {
+                    m[r] = rows.getDouble(r, 0);
+                }
+                return m;
+            }
             for (int r = 0; r < m.length; r++) {
-                m[r] = rows.getDouble(r, 0);
+                for (int t = 0; t < out.size(1); t++) {
+                    double w = weights.getDouble(t);
+                    if (w == 0) {
+                        continue;
+                    }
+                    INDArray logits = out.get(NDArrayIndex.point(r), NDArrayIndex.point(t), NDArrayIndex.all())
+                            .castTo(DataType.DOUBLE);
+                    double max = logits.maxNumber().doubleValue();
+                    double lse = max + Math.log(org.nd4j.linalg.ops.transforms.Transforms.exp(logits.sub(max), false)
+                            .sumNumber().doubleValue());
+                    double loss = lse - logits.getDouble(token);
+                    m[r] += w * (kind == Kind.TOKEN_LOSS ? loss : Math.exp(-loss));
+                }
             }
             return m;
+        }
+
+        /** The loss graph attribution patching differentiates, with its feeds. */
+        java.util.function.Function<dev.jreft.hooks.graph.OnnxGraph, String> lossGraph() {
+            return kind == Kind.LINEAR ? g -> LossGraphs.maskedProbeSum(g, output, probe.length())
+                    : g -> LossGraphs.tokenCrossEntropy(g, output);
+        }
+
+        Map<String, INDArray> lossFeeds() {
+            if (kind == Kind.LINEAR) {
+                return Map.of(LossGraphs.PROBE, probe, LossGraphs.MASK, mask);
+            }
+            long s = mask.length();
+            INDArray targets = Nd4j.valueArrayOf(new long[] {1, s, 1}, token, DataType.LONG);
+            return Map.of(LossGraphs.WEIGHTS, mask.castTo(DataType.FLOAT).reshape(1, s), LossGraphs.TARGETS,
+                    targets);
+        }
+
+        /** d metric / d loss at the base, whose metric is {@code m0}: 1, or −p for the probability. */
+        double chain(double m0) {
+            return kind == Kind.TOKEN_PROBABILITY ? -m0 : 1;
+        }
+
+        /** The cross-entropy of {@code token} at the base's last real token of a causal LM's first output. */
+        public static Metric tokenLoss(HookedModel model, Batch base, long token) {
+            return token(model, base, token, Kind.TOKEN_LOSS);
+        }
+
+        /** The probability of {@code token} at the base's last real token of a causal LM's first output. */
+        public static Metric tokenProbability(HookedModel model, Batch base, long token) {
+            return token(model, base, token, Kind.TOKEN_PROBABILITY);
+        }
+
+        private static Metric token(HookedModel model, Batch base, long token, Kind kind) {
+            String out = model.graph().outputNames().get(0);
+            checkToken(model, token, kind.name().toLowerCase(java.util.Locale.ROOT));
+            return new Metric(out, Nd4j.zeros(DataType.FLOAT, 1), ClassificationHead.poolWeights(base,
+                    ClassificationHead.Pooling.LAST), kind, token);
+        }
+
+        private static long checkToken(HookedModel model, long id, String metric) {
+            long vocab = dev.jreft.hooks.discovery.TokenEmbedding.of(model.graph()).map(
+                    dev.jreft.hooks.discovery.TokenEmbedding::vocab).orElseThrow(() -> new IllegalArgumentException(
+                    metric + " needs a token model (no token embedding found in the graph)"));
+            if (id < 0 || id >= vocab) {
+                throw new ConfigException("token id", id, "an id in 0.." + (vocab - 1) + " (the model's vocabulary)");
+            }
+            return vocab;
         }
 
         /**
@@ -88,14 +163,8 @@ public final class ActivationPatching {
         /** {@code logits[last real token, correct] − logits[last real token, wrong]} of a causal LM's first output. */
         public static Metric logitDifference(HookedModel model, Batch base, long correct, long wrong) {
             String out = model.graph().outputNames().get(0);
-            long vocab = dev.jreft.hooks.discovery.TokenEmbedding.of(model.graph()).map(
-                    dev.jreft.hooks.discovery.TokenEmbedding::vocab).orElseThrow(() -> new IllegalArgumentException(
-                    "logit_difference needs a token model (no token embedding found in the graph)"));
-            for (long id : new long[] {correct, wrong}) {
-                if (id < 0 || id >= vocab) {
-                    throw new ConfigException("token id", id, "an id in 0.." + (vocab - 1) + " (the model's vocabulary)");
-                }
-            }
+            long vocab = checkToken(model, correct, "logit_difference");
+            checkToken(model, wrong, "logit_difference");
             INDArray probe = Nd4j.zeros(DataType.FLOAT, vocab);
             probe.putScalar(correct, 1);
             probe.putScalar(wrong, -1);
@@ -246,9 +315,8 @@ public final class ActivationPatching {
         ActivationCache clean = model.runWithCache(base, hooks);
         double m0 = metric.of(clean.outputs());
         double scale = metric.of(src.outputs()) - m0;
-        GraphGradients.Result g = HookGradients.compute(model, base, graph -> LossGraphs.maskedProbeSum(graph,
-                metric.output(), metric.probe().length()), Map.of(LossGraphs.PROBE, metric.probe(), LossGraphs.MASK,
-                metric.mask()), hooks);
+        GraphGradients.Result g = HookGradients.compute(model, base, metric.lossGraph(), metric.lossFeeds(), hooks);
+        double chain = metric.chain(m0);
         int positions = base.seqLen();
         double[][] effect = new double[hooks.size()][heads == 0 ? positions : heads];
         for (int h = 0; h < hooks.size(); h++) {
@@ -258,7 +326,7 @@ public final class ActivationPatching {
             INDArray cells = heads == 0 ? product.sum(2).reshape(positions) // per position
                     : product.reshape(positions, heads, product.size(2) / heads).sum(0, 2); // per head
             for (int c = 0; c < effect[h].length; c++) {
-                effect[h][c] = cells.getDouble(c) / scale;
+                effect[h][c] = chain * cells.getDouble(c) / scale;
             }
         }
         return new Grid(List.copyOf(hooks), effect, m0, m0 + scale, model.variantCount() - before,

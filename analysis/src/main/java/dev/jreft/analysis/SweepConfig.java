@@ -2,6 +2,7 @@ package dev.jreft.analysis;
 
 import dev.jreft.hooks.io.Check;
 import dev.jreft.hooks.io.ConfigException;
+import dev.jreft.hooks.runtime.Batch;
 import dev.jreft.hooks.runtime.HookedModel;
 
 import java.util.ArrayList;
@@ -11,8 +12,9 @@ import java.util.List;
  * A patching sweep as {@code jreft sweep --config} reads it: a base and a source text of the same token length, the
  * hooks (by name, or components × layers: every layer unless {@code layers} is given; default the block outputs),
  * which grids ({@code activation}, {@code attribution} or {@code both}) and the metric: {@code embedding_direction}
- * (a sentence embedding's projection on the base → source direction) or {@code logit_difference} of
- * {@code correct_token} over {@code wrong_token} (token ids) at the base's last token; {@code across}
+ * (a sentence embedding's projection on the base → source direction), {@code logit_difference} of
+ * {@code correct_token} over {@code wrong_token} (token ids) at the base's last token, or {@code token_loss} /
+ * {@code token_probability} of {@code correct_token} there; {@code across}
  * {@code positions} (one cell per hook and token, the default) or {@code heads} (one cell per hook and attention
  * head, the head patched at every token; hooks with a head axis such as {@code attention_value_output}).
  */
@@ -21,7 +23,8 @@ public record SweepConfig(String base, String source, List<String> hooks, List<S
                           String across) {
     public static final List<String> PATCHING = List.of("activation", "attribution", "both");
     public static final List<String> ACROSS = List.of("positions", "heads");
-    public static final List<String> METRICS = List.of("embedding_direction", "logit_difference");
+    public static final List<String> METRICS = List.of("embedding_direction", "logit_difference", "token_loss",
+            "token_probability");
 
     public SweepConfig {
         for (var text : List.of(new String[] {"base", base}, new String[] {"source", source})) {
@@ -54,14 +57,31 @@ public record SweepConfig(String base, String source, List<String> hooks, List<S
         if (across != null) {
             Check.oneOf("across", across, ACROSS);
         }
-        boolean logits = "logit_difference".equals(metric);
-        if (logits != (correctToken != null) || logits != (wrongToken != null)) {
-            throw ConfigException.of(logits ? "correct_token" : "correct_token / wrong_token", logits
-                    ? "found " + (correctToken == null ? "no correct_token" : "no wrong_token") + "; valid: both"
-                    + " token ids (metric logit_difference compares their logits)"
-                    : "found token ids with metric " + (metric == null ? "embedding_direction (the default)" : metric)
-                    + "; valid: none (only logit_difference reads them)");
+        boolean difference = "logit_difference".equals(metric);
+        boolean token = "token_loss".equals(metric) || "token_probability".equals(metric);
+        if ((difference || token) && correctToken == null) {
+            throw ConfigException.of("correct_token", "found none; valid: a token id (metric " + metric + " reads it)");
         }
+        if (difference != (wrongToken != null)) {
+            throw ConfigException.of("wrong_token", difference ? "found none; valid: a token id (metric"
+                    + " logit_difference compares two logits)" : "found a token id with metric " + (metric == null
+                    ? "embedding_direction (the default)" : metric) + "; valid: none (only logit_difference reads it)");
+        }
+        if (!difference && !token && correctToken != null) {
+            throw ConfigException.of("correct_token", "found a token id with metric " + (metric == null
+                    ? "embedding_direction (the default)" : metric) + "; valid: none (only logit_difference,"
+                    + " token_loss and token_probability read it)");
+        }
+    }
+
+    /** The metric on {@code model} for the base and source batches. */
+    public ActivationPatching.Metric metricOf(HookedModel model, Batch base, Batch source) {
+        return switch (metric == null ? "embedding_direction" : metric) {
+            case "logit_difference" -> ActivationPatching.Metric.logitDifference(model, base, correctToken, wrongToken);
+            case "token_loss" -> ActivationPatching.Metric.tokenLoss(model, base, correctToken);
+            case "token_probability" -> ActivationPatching.Metric.tokenProbability(model, base, correctToken);
+            default -> ActivationPatching.Metric.embeddingDirection(model, base, source);
+        };
     }
 
     /** True when the grid's columns are heads. */

@@ -43,9 +43,7 @@ final class SweepCommand implements Callable<Integer> {
             Batch base = model.tokenize(List.of(c.base()));
             Batch source = model.tokenize(List.of(c.source()));
             List<String> tokens = tokenizer.tokens(c.base());
-            ActivationPatching.Metric metric = "logit_difference".equals(c.metric())
-                    ? ActivationPatching.Metric.logitDifference(model, base, c.correctToken(), c.wrongToken())
-                    : ActivationPatching.Metric.embeddingDirection(model, base, source);
+            ActivationPatching.Metric metric = c.metricOf(model, base, source);
             String which = c.patchingOrBoth();
             ActivationPatching.Grid act = null;
             ActivationPatching.Grid attr = null;

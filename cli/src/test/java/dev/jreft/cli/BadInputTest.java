@@ -311,8 +311,12 @@ class BadInputTest {
                 + " 0..5"},
             {"{" + pair + "\"The movie was terrible.\", \"hooks\": [\"blocks.0.attention_weight\"]}",
                 "hooks[0]: found 'blocks.0.attention_weight of shape [b,12,s,s]'"},
-            {"{" + pair + "\"The movie was terrible.\", \"metric\": \"logit_difference\"}", "correct_token: found no"
-                + " correct_token; valid: both token ids"},
+            {"{" + pair + "\"The movie was terrible.\", \"metric\": \"logit_difference\"}", "correct_token: found"
+                + " none; valid: a token id (metric logit_difference reads it)"},
+            {"{" + pair + "\"The movie was terrible.\", \"metric\": \"token_loss\", \"correct_token\": 3,"
+                + " \"wrong_token\": 4}", "wrong_token: found a token id with metric token_loss; valid: none"},
+            {"{" + pair + "\"The movie was terrible.\", \"metric\": \"token_probabilty\"}", "metric: found"
+                + " 'token_probabilty'; valid: embedding_direction, logit_difference, token_loss, token_probability"},
             {"{" + pair + "\"The movie was terrible.\", \"patching\": \"all\"}", "patching: found 'all'; valid:"
                 + " activation, attribution, both"},
             {"{\"base\": \" \", \"source\": \"x\"}", "base: found a blank text; valid: a sentence"},

@@ -107,11 +107,21 @@ class CausalLanguageModelTest {
      */
     @Test
     void loreftTrainedOnCompletionsChangesWhatIsGenerated() {
+        trainedOnCompletionsGenerates(new CausalLanguageModel.Config("loreft", List.of("blocks.0.block_output",
+                "blocks.1.block_output"), 8, "l2", false), 150);
+    }
+
+    /** LoRA on GPT-2's fused c_attn: the module edit acts on every pass of the generation, cached or not. */
+    @Test
+    void loraTrainedOnCompletionsChangesWhatIsGenerated() {
+        trainedOnCompletionsGenerates(new CausalLanguageModel.Config(new MethodSpec.Lora("lora", List.of("c_attn"), 8,
+                16, 0, false)), 150);
+    }
+
+    private static void trainedOnCompletionsGenerates(CausalLanguageModel.Config config, int epochs) {
         var dir = FixturesLocation.find();
         Assumptions.assumeTrue(dir.isPresent(), "fixtures not found at " + FixturesLocation.configured());
         HookedModel m = HookedModel.load(dir.get().resolve("models/gpt2/gpt2_op17.onnx"));
-        var config = new CausalLanguageModel.Config("loreft", List.of("blocks.0.block_output",
-                "blocks.1.block_output"), 8, "l2", false);
         CausalLanguageModel lm = CausalLanguageModel.create(m, config, 3);
         long[] completion = {17, 42, 42, 42};
         Random r = new Random(4);
@@ -133,16 +143,19 @@ class CausalLanguageModelTest {
         var settings = dev.jreft.interventions.generation.Generator.Settings.greedy(completion.length);
         var on = dev.jreft.interventions.generation.InterveneOn.PROMPT;
         long[][] before = lm.generate(batch, on, settings, null).tokens();
-        lm.train(data, new TrainingArguments(150, 4, 5e-2, 0, 0.1, 1, 5, 0, 0, "adamw", 16),
+        lm.train(data, new TrainingArguments(epochs, 4, 5e-2, 0, 0.1, 1, 5, 0, 0, "adamw", 16),
                 new PrintStream(new ByteArrayOutputStream()));
         long[][] after = lm.generate(batch, on, settings, null).tokens();
+        String method = config.method().type();
         for (int i = 0; i < prompts.length; i++) {
-            assertFalse(java.util.Arrays.equals(completion, before[i]), "untrained row " + i + " already completes");
-            assertArrayEquals(completion, after[i], "trained row " + i + ": " + java.util.Arrays.toString(after[i]));
+            assertFalse(java.util.Arrays.equals(completion, before[i]), method + ": untrained row " + i
+                    + " already completes");
+            assertArrayEquals(completion, after[i], method + ": trained row " + i + ": "
+                    + java.util.Arrays.toString(after[i]));
         }
         HookedModel past = HookedModel.load(dir.get().resolve("models/gpt2/gpt2_past_op17.onnx"));
         CausalLanguageModel cached = CausalLanguageModel.withParameters(past, config, lm.parameters());
-        assertArrayEquals(after, cached.generate(batch, on, settings, null).tokens(), "with the KV cache");
+        assertArrayEquals(after, cached.generate(batch, on, settings, null).tokens(), method + " with the KV cache");
     }
 
     /** Trained, saved, reloaded: the same loss; a causal LM checkpoint is not a classifier's, nor the other way. */
