@@ -138,6 +138,39 @@ class GenerationTest {
         }
     }
 
+    /**
+     * The GPT-2 built in Java from the export's Hugging Face-named weights, with past inputs, generates the fixtures'
+     * tokens and step logits, interventions included.
+     */
+    @ParameterizedTest
+    @CsvSource({"gpt2_generate_none", "gpt2_generate_loreft_prompt", "gpt2_generate_addition_every_token"})
+    void theGraphBuiltFromWeightsGeneratesAsTheExport(String name) throws IOException {
+        Case c = load(name);
+        var export = dev.jreft.hooks.graph.OnnxGraph.load(fixtures.resolve("models/gpt2/gpt2_past_op17.onnx"));
+        Map<String, INDArray> weights = new LinkedHashMap<>();
+        for (var t : export.initializers()) {
+            if (t.getName().startsWith("transformer.")) {
+                weights.put(t.getName(), org.nd4j.linalg.factory.Nd4j.create(export.floats(t.getName()),
+                        t.getDimsList().stream().mapToLong(Long::longValue).toArray(), 'c'));
+            }
+        }
+        var built = dev.jreft.hooks.graph.Gpt2Graph.build(new dev.jreft.hooks.graph.Gpt2Graph.Config(2, 32, 4, 101,
+                64), weights, true);
+        Generator g = new Generator(new IntervenableModel(new HookedModel(built, null,
+                dev.jreft.hooks.runtime.OrtRuntime.shared())));
+        assertTrue(g.usesCache());
+        var out = g.generate(c.prompts(), c.sites(), c.on(), Generator.Settings.greedy(8));
+        INDArray expected = npy(c.json().get("expected_output").get("tokens"));
+        for (int r = 0; r < out.tokens().length; r++) {
+            for (int k = 0; k < 8; k++) {
+                assertEquals(expected.getLong(r, k), out.tokens()[r][k], name + " row " + r + " token " + k);
+            }
+        }
+        double err = out.stepLogits().sub(npy(c.json().get("expected_output").get("step_logits"))).amaxNumber()
+                .doubleValue();
+        assertTrue(err < 1e-4, name + ": " + err);
+    }
+
     /** Recomputing every step on the export without past gives what the KV cache gives, interventions included. */
     @ParameterizedTest
     @CsvSource({"gpt2_generate_none, models/gpt2/gpt2_op17.onnx",

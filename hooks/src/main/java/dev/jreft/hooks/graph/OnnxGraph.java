@@ -587,6 +587,23 @@ public final class OnnxGraph {
         if (hasTensor(name)) {
             throw new IllegalArgumentException("graph already has a tensor named '" + name + "'");
         }
+        model.getGraphBuilder().addInput(ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder()
+                .setTensorType(TypeProto.Tensor.newBuilder().setElemType(elemType).setShape(shape(name, dims,
+                        dimNames)))));
+        changed();
+    }
+
+    /** Adds {@code tensor} to the graph outputs with a declared shape (a negative dim or null name is symbolic). */
+    public void exposeOutput(String tensor, int elemType, long[] dims, String[] dimNames) {
+        requireTensor(tensor);
+        model.getGraphBuilder().addOutput(ValueInfoProto.newBuilder().setName(tensor).setType(TypeProto.newBuilder()
+                .setTensorType(TypeProto.Tensor.newBuilder().setElemType(elemType).setShape(shape(tensor, dims,
+                        dimNames)))));
+        valueInfoIndex = null;
+        fingerprint = null;
+    }
+
+    private static TensorShapeProto.Builder shape(String name, long[] dims, String[] dimNames) {
         TensorShapeProto.Builder shape = TensorShapeProto.newBuilder();
         for (int i = 0; i < dims.length; i++) {
             TensorShapeProto.Dimension.Builder d = TensorShapeProto.Dimension.newBuilder();
@@ -597,9 +614,7 @@ public final class OnnxGraph {
             }
             shape.addDim(d);
         }
-        model.getGraphBuilder().addInput(ValueInfoProto.newBuilder().setName(name).setType(TypeProto.newBuilder()
-                .setTensorType(TypeProto.Tensor.newBuilder().setElemType(elemType).setShape(shape))));
-        changed();
+        return shape;
     }
 
     /**
