@@ -247,8 +247,9 @@ public final class Gpt2Graph {
         float[] f = v.castTo(DataType.FLOAT).dup('c').data().asFloat();
         ByteBuffer b = ByteBuffer.allocate(4 * f.length).order(ByteOrder.LITTLE_ENDIAN);
         b.asFloatBuffer().put(f);
+        // the bytes are the tensor's own from here on: wrapped, not copied again (GPT-2 small is 0.5 GB of them)
         TensorProto.Builder t = TensorProto.newBuilder().setName(name).setDataType(TensorProto.DataType.FLOAT_VALUE)
-                .setRawData(ByteString.copyFrom(b.array()));
+                .setRawData(com.google.protobuf.UnsafeByteOperations.unsafeWrap(b.array()));
         for (long s : v.shape()) {
             t.addDims(s);
         }
