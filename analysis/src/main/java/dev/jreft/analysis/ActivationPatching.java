@@ -136,6 +136,17 @@ public final class ActivationPatching {
             long vocab = dev.jreft.hooks.discovery.TokenEmbedding.of(model.graph()).map(
                     dev.jreft.hooks.discovery.TokenEmbedding::vocab).orElseThrow(() -> new IllegalArgumentException(
                     metric + " needs a token model (no token embedding found in the graph)"));
+            String out = model.graph().outputNames().get(0);
+            long width = model.graph().valueInfo(out).map(v -> {
+                var dims = v.getType().getTensorType().getShape().getDimList();
+                return dims.isEmpty() || !dims.get(dims.size() - 1).hasDimValue() ? -1L
+                        : dims.get(dims.size() - 1).getDimValue();
+            }).orElse(-1L);
+            if (width != vocab) { // an encoder: its first output is hidden states, not logits over the vocabulary
+                throw new ConfigException("metric", metric, "embedding_direction for this model (its first output '"
+                        + out + "' is " + (width < 0 ? "of unknown width" : width + " wide") + ", not logits over its "
+                        + vocab + " tokens)");
+            }
             if (id < 0 || id >= vocab) {
                 throw new ConfigException("token id", id, "an id in 0.." + (vocab - 1) + " (the model's vocabulary)");
             }

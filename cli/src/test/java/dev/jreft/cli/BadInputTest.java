@@ -315,6 +315,9 @@ class BadInputTest {
                 + " none; valid: a token id (metric logit_difference reads it)"},
             {"{" + pair + "\"The movie was terrible.\", \"metric\": \"token_loss\", \"correct_token\": 3,"
                 + " \"wrong_token\": 4}", "wrong_token: found a token id with metric token_loss; valid: none"},
+            {"{" + pair + "\"The movie was terrible.\", \"metric\": \"token_loss\", \"correct_token\": 3}",
+                "metric: found 'token_loss'; valid: embedding_direction for this model (its first output"
+                + " 'last_hidden_state' is 384 wide, not logits over its 30522 tokens)"},
             {"{" + pair + "\"The movie was terrible.\", \"metric\": \"token_probabilty\"}", "metric: found"
                 + " 'token_probabilty'; valid: embedding_direction, logit_difference, token_loss, token_probability"},
             {"{" + pair + "\"The movie was terrible.\", \"patching\": \"all\"}", "patching: found 'all'; valid:"

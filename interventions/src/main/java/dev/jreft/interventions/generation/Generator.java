@@ -156,20 +156,7 @@ public final class Generator {
                 step = new Batch(Map.of(Batch.INPUT_IDS, ids, Batch.ATTENTION_MASK,
                         Nd4j.ones(DataType.LONG, b, s + k)));
                 for (InterventionSite site : sites) {
-                    int[][] at = new int[b][];
-                    for (int r = 0; r < b; r++) {
-                        TreeSet<Integer> p = new TreeSet<>();
-                        if (on.prompt()) {
-                            Arrays.stream(site.basePositions()[r]).forEach(p::add);
-                        }
-                        if (on.generated()) {
-                            for (int j = 0; j < k; j++) {
-                                p.add(s + j);
-                            }
-                        }
-                        at[r] = p.stream().mapToInt(Integer::intValue).toArray();
-                    }
-                    addIfAny(active, site, at);
+                    addIfAny(active, site, positions(site, on, b, s, k));
                 }
                 read = s + k - 1;
             }
@@ -237,20 +224,7 @@ public final class Generator {
         }
         List<InterventionSite> active = new ArrayList<>();
         for (InterventionSite site : sites) {
-            int[][] at = new int[b][];
-            for (int r = 0; r < b; r++) {
-                TreeSet<Integer> p = new TreeSet<>();
-                if (on.prompt()) {
-                    Arrays.stream(site.basePositions()[r]).forEach(p::add);
-                }
-                if (on.generated()) {
-                    for (int j = 0; j < n - 1; j++) {
-                        p.add(s + j);
-                    }
-                }
-                at[r] = p.stream().mapToInt(Integer::intValue).toArray();
-            }
-            addIfAny(active, site, at);
+            addIfAny(active, site, positions(site, on, b, s, n - 1));
         }
         INDArray weights = Nd4j.zeros(DataType.FLOAT, b, s + n - 1);
         INDArray targets = Nd4j.zeros(DataType.LONG, b, s + n - 1, 1);
@@ -261,6 +235,27 @@ public final class Generator {
             }
         }
         return new Replay(new Batch(in), active, weights, targets);
+    }
+
+    /**
+     * Each row's positions of {@code site} in one pass over the prompt ({@code s} tokens) and the first {@code fed}
+     * generated tokens: its prompt positions and / or the generated ones, as {@code on} says.
+     */
+    private static int[][] positions(InterventionSite site, InterveneOn on, int rows, int s, int fed) {
+        int[][] at = new int[rows][];
+        for (int r = 0; r < rows; r++) {
+            TreeSet<Integer> p = new TreeSet<>();
+            if (on.prompt()) {
+                Arrays.stream(site.basePositions()[r]).forEach(p::add);
+            }
+            if (on.generated()) {
+                for (int j = 0; j < fed; j++) {
+                    p.add(s + j);
+                }
+            }
+            at[r] = p.stream().mapToInt(Integer::intValue).toArray();
+        }
+        return at;
     }
 
     private static void addIfAny(List<InterventionSite> active, InterventionSite site, int[][] at) {
