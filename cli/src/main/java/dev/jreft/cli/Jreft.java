@@ -22,7 +22,7 @@ import java.nio.file.Path;
         description = "Interpretability and representation finetuning on exported ONNX transformers.",
         subcommands = {HooksCommand.class, CacheCommand.class, InterveneCommand.class, VerifyCommand.class,
                 DemoCommand.class, PatchCommand.class, SweepCommand.class, TrainCommand.class, EvalCommand.class, MergeCommand.class,
-                ExportCommand.class, DasCommand.class, CompareCommand.class, GenerateCommand.class})
+                ExportCommand.class, DasCommand.class, CompareCommand.class, GenerateCommand.class, Gpt2Command.class})
 public final class Jreft implements Runnable {
     /** Exit code of bad input (a config, a data file, an option, a path): one line on stderr says what and where. */
     public static final int BAD_INPUT = 2;

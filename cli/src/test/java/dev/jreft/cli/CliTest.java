@@ -132,6 +132,43 @@ class CliTest {
         }
     }
 
+    /**
+     * A GPT-2 built from safetensors weights (the fixture export's own, under GPT2Model's names without the
+     * {@code transformer.} prefix) generates the fixture's tokens with its KV cache; bad settings are one line.
+     */
+    @Test
+    void gpt2FromSafetensorsGenerates(@TempDir Path tmp) throws Exception {
+        var export = dev.jreft.hooks.graph.OnnxGraph.load(fixtures().resolve("models/gpt2/gpt2_past_op17.onnx"));
+        java.util.Map<String, org.nd4j.linalg.api.ndarray.INDArray> w = new java.util.LinkedHashMap<>();
+        for (var t : export.initializers()) {
+            if (t.getName().startsWith("transformer.")) {
+                w.put(t.getName().substring("transformer.".length()), org.nd4j.linalg.factory.Nd4j.create(
+                        export.floats(t.getName()), t.getDimsList().stream().mapToLong(Long::longValue).toArray(), 'c'));
+            }
+        }
+        Path weights = tmp.resolve("model.safetensors");
+        dev.jreft.checkpoints.SafeTensors.write(weights, w, java.util.Map.of());
+        Path onnx = tmp.resolve("gpt2.onnx");
+        Run built = jreft("gpt2", "--weights", weights.toString(), "--heads", "4", "--out", onnx.toString());
+        assertEquals(0, built.code(), built.err());
+        assertTrue(built.out().contains("2 layers, width 32, 4 heads, vocabulary 101, 64 positions"), built.out());
+        Run r = jreft("generate", "--model", onnx.toString(), "--ids", "100,46,83,51,89,99;81,12,24,44,69,95",
+                "--max-new-tokens", "8");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("prompt 0: 100,46,83,51,89,99 -> 77,1,1,1,23,1,1,27"), r.out());
+        assertTrue(r.out().contains("KV cache"), r.out());
+        Run again = jreft("gpt2", "--weights", weights.toString(), "--heads", "4", "--out", onnx.toString());
+        assertEquals(0, again.code(), "jreft's own file is replaced: " + again.err());
+        BadInputTest.assertBad(jreft("gpt2", "--weights", weights.toString(), "--heads", "5", "--out",
+                tmp.resolve("x.onnx").toString()), "--heads: found 5; valid: a divisor of the width 32");
+        BadInputTest.assertBad(jreft("gpt2", "--weights", weights.toString(), "--heads", "4", "--out",
+                weights.toString()), "--out");
+        Path foreign = Files.writeString(tmp.resolve("notes.onnx"), "mine");
+        BadInputTest.assertBad(jreft("gpt2", "--weights", weights.toString(), "--heads", "4", "--out",
+                foreign.toString()), "--out: found the existing file", "which jreft did not write");
+        assertEquals("mine", Files.readString(foreign));
+    }
+
     /** A sweep across heads on the embedded MiniLM: one row per hook and head, both grids, their heatmaps. */
     @Test
     void sweepAcrossHeads(@TempDir Path tmp) throws Exception {
