@@ -137,11 +137,7 @@ public final class ActivationPatching {
                     dev.jreft.hooks.discovery.TokenEmbedding::vocab).orElseThrow(() -> new IllegalArgumentException(
                     metric + " needs a token model (no token embedding found in the graph)"));
             String out = model.graph().outputNames().get(0);
-            long width = model.graph().valueInfo(out).map(v -> {
-                var dims = v.getType().getTensorType().getShape().getDimList();
-                return dims.isEmpty() || !dims.get(dims.size() - 1).hasDimValue() ? -1L
-                        : dims.get(dims.size() - 1).getDimValue();
-            }).orElse(-1L);
+            long width = model.graph().lastDim(out);
             if (width != vocab) { // an encoder: its first output is hidden states, not logits over the vocabulary
                 throw new ConfigException("metric", metric, "embedding_direction for this model (its first output '"
                         + out + "' is " + (width < 0 ? "of unknown width" : width + " wide") + ", not logits over its "

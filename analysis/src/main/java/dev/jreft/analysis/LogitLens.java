@@ -111,11 +111,7 @@ public final class LogitLens {
             points.add(p);
         }
         Batch b = model.complete(batch);
-        long vocab = model.graph().valueInfo(logits).map(v -> {
-            var dims = v.getType().getTensorType().getShape().getDimList();
-            return dims.isEmpty() || !dims.get(dims.size() - 1).hasDimValue() ? 0L
-                    : dims.get(dims.size() - 1).getDimValue();
-        }).orElse(0L);
+        long vocab = Math.max(0, model.graph().lastDim(logits));
         MemoryBudget.check("hooks", ConfigException.described(hooks.size() + " lens reads over " + b.size()
                 + " sequences of " + b.seqLen() + " tokens"), 4L * hooks.size() * b.size() * b.seqLen() * vocab,
                 "the lens logits", "fewer hooks or texts per run");

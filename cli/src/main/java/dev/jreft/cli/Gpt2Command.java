@@ -9,7 +9,6 @@ import org.nd4j.linalg.api.ndarray.INDArray;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -34,12 +33,7 @@ final class Gpt2Command implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         AtomicFiles.requireRegularFile(weights, "--weights");
-        AtomicFiles.checkTarget(out, "--out");
-        AtomicFiles.checkNotAnInput(out, "--out", java.util.List.of(weights));
-        if (Files.exists(out) && !OnnxGraph.docStringOf(out).map(d -> d.startsWith("jreft: ")).orElse(false)) {
-            throw new ConfigException("--out", ConfigException.described("the existing file " + out + ", which jreft"
-                    + " did not write"), "a new file, or an .onnx file jreft wrote (it is replaced)");
-        }
+        MergeCommand.checkOnnxOut(out, java.util.List.of(weights), "jreft");
         Map<String, INDArray> w = new java.util.LinkedHashMap<>();
         SafeTensors.read(weights).tensors().forEach((name, v) -> w.put(name.startsWith("h.") || name.startsWith("wte")
                 || name.startsWith("wpe") || name.startsWith("ln_f") ? "transformer." + name : name, v)); // GPT2Model

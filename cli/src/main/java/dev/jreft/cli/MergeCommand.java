@@ -42,14 +42,22 @@ final class MergeCommand implements Callable<Integer> {
      * or a graph an earlier merge or export wrote (its doc string says so); any other file is the user's.
      */
     static void checkOut(Path out, Path checkpoint, ModelOptions model) {
+        checkOnnxOut(out, java.util.Arrays.asList(checkpoint, model.model == null || model.model.equals("minilm")
+                ? null : Path.of(model.model)), "an earlier jreft merge or export");
+    }
+
+    /**
+     * {@code --out} may be written: a new file or an .onnx file jreft wrote ({@code writer} says which command), and
+     * none of the {@code inputs} (null entries ignored).
+     */
+    static void checkOnnxOut(Path out, java.util.List<Path> inputs, String writer) {
         AtomicFiles.checkTarget(out, "--out");
-        AtomicFiles.checkNotAnInput(out, "--out", java.util.Arrays.asList(checkpoint,
-                model.model == null || model.model.equals("minilm") ? null : Path.of(model.model)));
+        AtomicFiles.checkNotAnInput(out, "--out", inputs);
         if (java.nio.file.Files.exists(out)
                 && !OnnxGraph.docStringOf(out).map(d -> d.startsWith("jreft: ")).orElse(false)) {
             throw new dev.jreft.hooks.io.ConfigException("--out", dev.jreft.hooks.io.ConfigException.described(
-                    "the existing file " + out + ", which jreft did not write"), "a new file, or an .onnx file an"
-                    + " earlier jreft merge or export wrote (it is replaced)");
+                    "the existing file " + out + ", which jreft did not write"), "a new file, or an .onnx file "
+                    + writer + " wrote (it is replaced)");
         }
     }
 

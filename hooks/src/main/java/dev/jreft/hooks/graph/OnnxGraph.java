@@ -524,6 +524,15 @@ public final class OnnxGraph {
         return Optional.ofNullable(valueInfoIndex.get(tensor));
     }
 
+    /** The declared size of {@code tensor}'s last axis (an output's vocabulary, a hidden width); -1 when unknown. */
+    public long lastDim(String tensor) {
+        return valueInfo(tensor).map(v -> {
+            var dims = v.getType().getTensorType().getShape().getDimList();
+            return dims.isEmpty() || !dims.get(dims.size() - 1).hasDimValue() ? -1L
+                    : dims.get(dims.size() - 1).getDimValue();
+        }).orElse(-1L);
+    }
+
     /** Number of scalar parameters held in float initializers (the model's frozen weights). */
     public long parameterCount() {
         long n = 0;

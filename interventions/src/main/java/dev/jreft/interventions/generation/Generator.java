@@ -83,11 +83,7 @@ public final class Generator {
         }
         long v = TokenEmbedding.of(g).map(TokenEmbedding::vocab).orElse(-1L);
         String out = g.outputNames().stream().filter(o -> !presentOf.containsValue(o)).findFirst().orElse(null);
-        long last = out == null ? -1 : g.valueInfo(out).map(i -> {
-            var dims = i.getType().getTensorType().getShape().getDimList();
-            return dims.isEmpty() || !dims.get(dims.size() - 1).hasDimValue() ? -1L
-                    : dims.get(dims.size() - 1).getDimValue();
-        }).orElse(-1L);
+        long last = out == null ? -1 : g.lastDim(out);
         if (v <= 0 || last != v) {
             throw new ConfigException("model", hooked.graph().origin() + " with outputs " + g.outputNames(),
                     "a causal LM export whose first output is logits over its vocabulary (" + (v > 0 ? v + " tokens"
