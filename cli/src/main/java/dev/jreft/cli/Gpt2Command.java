@@ -32,6 +32,9 @@ final class Gpt2Command implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (!java.nio.file.Files.isRegularFile(weights)) {
+            throw new ConfigException("--weights", weights.toString(), "an existing .safetensors file");
+        }
         AtomicFiles.requireRegularFile(weights, "--weights");
         MergeCommand.checkOnnxOut(out, java.util.List.of(weights), "jreft");
         Map<String, INDArray> w = new java.util.LinkedHashMap<>();

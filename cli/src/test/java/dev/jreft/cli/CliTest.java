@@ -163,6 +163,13 @@ class CliTest {
                 tmp.resolve("x.onnx").toString()), "--heads: found 5; valid: a divisor of the width 32");
         BadInputTest.assertBad(jreft("gpt2", "--weights", weights.toString(), "--heads", "4", "--out",
                 weights.toString()), "--out");
+        BadInputTest.assertBad(jreft("gpt2", "--weights", tmp.resolve("none.safetensors").toString(), "--heads", "4",
+                "--out", tmp.resolve("y.onnx").toString()), "--weights");
+        Path notGpt2 = tmp.resolve("other.safetensors");
+        dev.jreft.checkpoints.SafeTensors.write(notGpt2, java.util.Map.of("embeddings.word_embeddings.weight",
+                org.nd4j.linalg.factory.Nd4j.zeros(4, 2)), java.util.Map.of());
+        BadInputTest.assertBad(jreft("gpt2", "--weights", notGpt2.toString(), "--heads", "1", "--out",
+                tmp.resolve("z.onnx").toString()), "--weights: found", "valid: GPT-2 weights with transformer.wte.weight");
         Path foreign = Files.writeString(tmp.resolve("notes.onnx"), "mine");
         BadInputTest.assertBad(jreft("gpt2", "--weights", weights.toString(), "--heads", "4", "--out",
                 foreign.toString()), "--out: found the existing file", "which jreft did not write");
