@@ -29,10 +29,12 @@ final class GenerateCommand implements Callable<Integer> {
     @Mixin
     ModelOptions modelOptions;
 
-    @Option(names = "--prompt", description = "a prompt text (repeat for a batch of prompts of equal token length)")
+    @Option(names = "--prompt", description = "a prompt text (repeat for a batch; prompts of unequal token length are"
+            + " left-padded, which needs an export with a position_ids input)")
     List<String> prompts;
 
-    @Option(names = "--ids", description = "prompt token ids instead of texts, rows separated by ';' (equal lengths)")
+    @Option(names = "--ids", description = "prompt token ids instead of texts, rows separated by ';' (unequal lengths are"
+            + " left-padded, as --prompt)")
     String ids;
 
     @Option(names = "--checkpoint", description = "a causal LM checkpoint trained on this model (jreft's"
@@ -95,31 +97,34 @@ final class GenerateCommand implements Callable<Integer> {
                 throw new ConfigException("--tokenizer", "none for " + modelOptions.model, "the model's tokenizer.json"
                         + " (--prompt is text; give --ids otherwise)");
             }
-            batch = model.tokenizer().get().encode(prompts);
+            batch = Generator.leftPadded(model.tokenizer().get().encode(prompts));
         } else {
             long[][] rows = CacheCommand.parseIds(ids);
-            long[][] mask = new long[rows.length][];
+            int len = Arrays.stream(rows).mapToInt(r -> r.length).max().orElse(0);
+            long[][] padded = new long[rows.length][len];
+            long[][] mask = new long[rows.length][len];
             for (int r = 0; r < rows.length; r++) {
-                if (rows[r].length != rows[0].length) {
-                    throw new ConfigException("--ids", "rows of " + rows[0].length + " and " + rows[r].length
-                            + " tokens", "rows of one length (prompts are generated as one batch)");
-                }
-                mask[r] = new long[rows[r].length];
-                Arrays.fill(mask[r], 1);
+                System.arraycopy(rows[r], 0, padded[r], 0, rows[r].length);
+                Arrays.fill(mask[r], 0, rows[r].length, 1);
             }
-            batch = Batch.of(rows, mask);
+            batch = Generator.leftPadded(Batch.of(padded, mask));
         }
         long t0 = System.nanoTime();
         Generator.Generation out;
-        if (checkpoint != null) {
-            out = ReftCheckpoint.loadLanguageModel(checkpoint, model).generate(batch, on, settings, null);
-        } else {
-            out = plain.generate(batch, List.of(), List.of(), on, settings, null);
+        try {
+            if (checkpoint != null) {
+                out = ReftCheckpoint.loadLanguageModel(checkpoint, model).generate(batch, on, settings, null);
+            } else {
+                out = plain.generate(batch, List.of(), List.of(), on, settings, null);
+            }
+        } catch (ConfigException e) { // the batch as the user gave it
+            throw e.renamed("prompts", prompts != null ? "--prompt" : "--ids");
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
         long[][] promptIds = new long[batch.size()][];
         for (int r = 0; r < batch.size(); r++) {
-            promptIds[r] = batch.inputs().get(Batch.INPUT_IDS).getRow(r).toLongVector();
+            long[] row = batch.inputs().get(Batch.INPUT_IDS).getRow(r).toLongVector();
+            promptIds[r] = Arrays.copyOfRange(row, batch.firstReal(r), row.length); // without the left padding
         }
         for (int r = 0; r < out.tokens().length; r++) {
             long[] generated = Arrays.copyOf(out.tokens()[r], out.lengths()[r]);

@@ -27,6 +27,11 @@ final class Gpt2Command implements Callable<Integer> {
     @Option(names = "--no-past", description = "no past inputs (each decoding step recomputes the sequence)")
     boolean noPast;
 
+    @Option(names = "--position-ids", description = "take each token's position as a position_ids input (as Hugging"
+            + " Face's GPT-2 accepts it) instead of counting from the past length: needed to generate after left-padded"
+            + " prompts of unequal length")
+    boolean positionIds;
+
     @Option(names = "--out", required = true, description = "the .onnx file to write (new, or one jreft wrote)")
     Path out;
 
@@ -57,17 +62,19 @@ final class Gpt2Command implements Callable<Integer> {
         var config = new Gpt2Graph.Config(layers, width, heads, (int) wte.size(0), (int) wpe.size(0));
         OnnxGraph g;
         try {
-            g = Gpt2Graph.build(config, w, !noPast);
+            g = Gpt2Graph.build(config, w, !noPast, positionIds);
         } catch (IllegalArgumentException e) { // a weight missing or of the wrong name
             throw new ConfigException("--weights", weights.toString(), e.getMessage());
         }
         g.setDocString("jreft: GPT-2 built from " + weights.getFileName() + " (" + layers + " layers, width " + width
-                + ", " + heads + " heads" + (noPast ? ", no past" : ", past inputs") + ")");
+                + ", " + heads + " heads" + (noPast ? ", no past" : ", past inputs") + (positionIds ? ", position_ids" : "")
+                + ")");
         byte[] bytes = g.toBytes();
         AtomicFiles.write(out, bytes);
         System.out.printf("wrote %s (%.1f MB): GPT-2, %d layers, width %d, %d heads, vocabulary %d, %d positions, %s%n",
                 out, bytes.length / 1e6, layers, width, heads, config.vocab(), config.positions(),
-                noPast ? "no past inputs" : "past.<i>.key / value inputs and present outputs");
+                (noPast ? "no past inputs" : "past.<i>.key / value inputs and present outputs")
+                + (positionIds ? ", a position_ids input" : ""));
         return 0;
     }
 }

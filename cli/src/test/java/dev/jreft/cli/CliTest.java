@@ -157,6 +157,20 @@ class CliTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("prompt 0: 100,46,83,51,89,99 -> 77,1,1,1,23,1,1,27"), r.out());
         assertTrue(r.out().contains("KV cache"), r.out());
+        // with --position-ids, prompts of unequal length (left-padded) generate what each generates alone
+        Path positioned = tmp.resolve("gpt2-positions.onnx");
+        Run withPositions = jreft("gpt2", "--weights", weights.toString(), "--heads", "4", "--position-ids", "--out",
+                positioned.toString());
+        assertEquals(0, withPositions.code(), withPositions.err());
+        assertTrue(withPositions.out().contains("a position_ids input"), withPositions.out());
+        Run both = jreft("generate", "--model", positioned.toString(), "--ids", "100,46,83,51,89,99;81,12,24",
+                "--max-new-tokens", "8");
+        Run alone = jreft("generate", "--model", positioned.toString(), "--ids", "81,12,24", "--max-new-tokens", "8");
+        assertEquals(0, both.code(), both.err());
+        assertTrue(both.out().contains("prompt 0: 100,46,83,51,89,99 -> 77,1,1,1,23,1,1,27"), both.out());
+        String row1 = alone.out().lines().filter(l -> l.startsWith("prompt 0: ")).findFirst().orElseThrow()
+                .substring("prompt 0: ".length());
+        assertTrue(both.out().contains("prompt 1: " + row1), both.out() + " against " + alone.out());
         Run again = jreft("gpt2", "--weights", weights.toString(), "--heads", "4", "--out", onnx.toString());
         assertEquals(0, again.code(), "jreft's own file is replaced: " + again.err());
         BadInputTest.assertBad(jreft("gpt2", "--weights", weights.toString(), "--heads", "5", "--out",

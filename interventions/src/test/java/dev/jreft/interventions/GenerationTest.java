@@ -146,18 +146,7 @@ class GenerationTest {
     @CsvSource({"gpt2_generate_none", "gpt2_generate_loreft_prompt", "gpt2_generate_addition_every_token"})
     void theGraphBuiltFromWeightsGeneratesAsTheExport(String name) throws IOException {
         Case c = load(name);
-        var export = dev.jreft.hooks.graph.OnnxGraph.load(fixtures.resolve("models/gpt2/gpt2_past_op17.onnx"));
-        Map<String, INDArray> weights = new LinkedHashMap<>();
-        for (var t : export.initializers()) {
-            if (t.getName().startsWith("transformer.")) {
-                weights.put(t.getName(), org.nd4j.linalg.factory.Nd4j.create(export.floats(t.getName()),
-                        t.getDimsList().stream().mapToLong(Long::longValue).toArray(), 'c'));
-            }
-        }
-        var built = dev.jreft.hooks.graph.Gpt2Graph.build(new dev.jreft.hooks.graph.Gpt2Graph.Config(2, 32, 4, 101,
-                64), weights, true);
-        Generator g = new Generator(new IntervenableModel(new HookedModel(built, null,
-                dev.jreft.hooks.runtime.OrtRuntime.shared())));
+        Generator g = builtGpt2(true, false);
         assertTrue(g.usesCache());
         var out = g.generate(c.prompts(), c.sites(), c.on(), Generator.Settings.greedy(8));
         INDArray expected = npy(c.json().get("expected_output").get("tokens"));
@@ -169,6 +158,22 @@ class GenerationTest {
         double err = out.stepLogits().sub(npy(c.json().get("expected_output").get("step_logits"))).amaxNumber()
                 .doubleValue();
         assertTrue(err < 1e-4, name + ": " + err);
+    }
+
+    /** A generator on the GPT-2 built in Java from the fixture export's weights. */
+    private static Generator builtGpt2(boolean past, boolean positionIds) {
+        var export = dev.jreft.hooks.graph.OnnxGraph.load(fixtures.resolve("models/gpt2/gpt2_past_op17.onnx"));
+        Map<String, INDArray> weights = new LinkedHashMap<>();
+        for (var t : export.initializers()) {
+            if (t.getName().startsWith("transformer.")) {
+                weights.put(t.getName(), org.nd4j.linalg.factory.Nd4j.create(export.floats(t.getName()),
+                        t.getDimsList().stream().mapToLong(Long::longValue).toArray(), 'c'));
+            }
+        }
+        var built = dev.jreft.hooks.graph.Gpt2Graph.build(new dev.jreft.hooks.graph.Gpt2Graph.Config(2, 32, 4, 101,
+                64), weights, past, positionIds);
+        return new Generator(new IntervenableModel(new HookedModel(built, null,
+                dev.jreft.hooks.runtime.OrtRuntime.shared())));
     }
 
     /** Recomputing every step on the export without past gives what the KV cache gives, interventions included. */
@@ -209,6 +214,56 @@ class GenerationTest {
     private static INDArray step(Generator.Generation g, int k) {
         return g.stepLogits().get(org.nd4j.linalg.indexing.NDArrayIndex.all(),
                 org.nd4j.linalg.indexing.NDArrayIndex.point(k), org.nd4j.linalg.indexing.NDArrayIndex.all());
+    }
+
+    /**
+     * Prompts of unequal length, left-padded, on exports that take position_ids (Llama's; GPT-2 built with them, whose
+     * absolute positions a pad count would shift): each row generates what it generates alone, with and without the
+     * KV cache, and a LoReFT at each row's last real token acts there as it does on the row alone.
+     */
+    @Test
+    void leftPaddedPromptsGenerateWhatEachGeneratesAlone() throws IOException {
+        long[][] rows = {{11, 12, 13, 14, 15}, {21, 22}, {31, 32, 33}};
+        Batch padded = Generator.leftPadded(Batch.of(new long[][] {{11, 12, 13, 14, 15}, {21, 22, 0, 0, 0},
+                {31, 32, 33, 0, 0}}, new long[][] {{1, 1, 1, 1, 1}, {1, 1, 0, 0, 0}, {1, 1, 1, 0, 0}}));
+        assertArrayEquals(new long[] {0, 0, 0, 21, 22}, padded.inputs().get(Batch.INPUT_IDS).getRow(1).toLongVector());
+        assertArrayEquals(new long[] {0, 0, 0, 1, 1}, padded.attentionMask().getRow(1).toLongVector());
+        Map<String, Generator> generators = new LinkedHashMap<>();
+        generators.put("llama", generator("models/llama/llama_past_op17.onnx"));
+        generators.put("llama without past", generator("models/llama/llama_op17.onnx"));
+        generators.put("gpt2 built with position_ids", builtGpt2(true, true));
+        generators.put("gpt2 built with position_ids, without past", builtGpt2(false, true));
+        for (var e : generators.entrySet()) {
+            String file = e.getKey();
+            Generator g = e.getValue();
+            for (boolean withSite : new boolean[] {false, true}) {
+                var batch = g.generate(padded, withSite ? List.of(lastToken(padded)) : List.of(), InterveneOn.PROMPT,
+                        Generator.Settings.greedy(6));
+                for (int r = 0; r < rows.length; r++) {
+                    long[] ones = new long[rows[r].length];
+                    java.util.Arrays.fill(ones, 1);
+                    Batch alone = Batch.of(new long[][] {rows[r]}, new long[][] {ones});
+                    var one = g.generate(alone, withSite ? List.of(lastToken(alone)) : List.of(), InterveneOn.PROMPT,
+                            Generator.Settings.greedy(6));
+                    String what = file + " row " + r + (withSite ? " with LoReFT" : "");
+                    assertArrayEquals(one.tokens()[0], batch.tokens()[r], what);
+                    INDArray a = batch.stepLogits().slice(r);
+                    INDArray b = one.stepLogits().slice(0);
+                    assertTrue(a.sub(b).amaxNumber().doubleValue() < 1e-4, what);
+                }
+            }
+        }
+    }
+
+    /** A seeded rank-2 LoReFT at each row's last real token of block 1's output. */
+    private static InterventionSite lastToken(Batch prompts) {
+        int[][] at = new int[prompts.size()][];
+        for (int r = 0; r < at.length; r++) {
+            at[r] = new int[] {prompts.lastReal(r)};
+        }
+        Intervention loreft = Interventions.create("loreft", new Interventions.Options(2, null));
+        return InterventionSite.at("blocks.1.block_output", loreft).positions(at)
+                .params(ModuleEditTest.fresh(loreft.parameters(32), 7)).build();
     }
 
     @Test
@@ -253,10 +308,17 @@ class GenerationTest {
         var tooLong = assertThrows(ConfigException.class, () -> g.generate(c.prompts(), List.of(), InterveneOn.PROMPT,
                 Generator.Settings.greedy(10_000)));
         assertTrue(tooLong.getMessage().startsWith("max_new_tokens: found 10000; valid: at most"), tooLong.getMessage());
-        Batch padded = Batch.of(new long[][] {{5, 6, 7}, {5, 6, 0}}, new long[][] {{1, 1, 1}, {1, 1, 0}});
-        var pad = assertThrows(ConfigException.class, () -> g.generate(padded, List.of(), InterveneOn.PROMPT,
+        Batch right = Batch.of(new long[][] {{5, 6, 7}, {5, 6, 0}}, new long[][] {{1, 1, 1}, {1, 1, 0}});
+        var pad = assertThrows(ConfigException.class, () -> g.generate(right, List.of(), InterveneOn.PROMPT,
                 Generator.Settings.greedy(2)));
-        assertTrue(pad.getMessage().startsWith("prompts: found padding"), pad.getMessage());
+        assertTrue(pad.getMessage().startsWith("prompts: found row 1 padded after its first token; valid: left"
+                + " padding"), pad.getMessage());
+        // GPT-2's export derives positions itself: left padding would shift them
+        Batch left = Generator.leftPadded(right);
+        var positions = assertThrows(ConfigException.class, () -> g.generate(left, List.of(), InterveneOn.PROMPT,
+                Generator.Settings.greedy(2)));
+        assertTrue(positions.getMessage().startsWith("prompts: found prompts of unequal length (left-padded)")
+                && positions.getMessage().contains("takes no position_ids"), positions.getMessage());
         var encoder = assertThrows(ConfigException.class, () -> generator("models/bert/bert_op14.onnx"));
         assertTrue(encoder.getMessage().contains("cannot generate"), encoder.getMessage());
     }

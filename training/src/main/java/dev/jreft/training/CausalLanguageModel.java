@@ -132,7 +132,7 @@ public final class CausalLanguageModel {
     }
 
     /**
-     * Generates after {@code prompts} (one batch of equal token length) with the trained method: its module edits on
+     * Generates after {@code prompts} (one batch; left-padded when of unequal length) with the trained method: its module edits on
      * every pass, its interventions at their positions in the prompt (as in training) and / or each generated token,
      * as {@code on} says. On an export with past inputs, decoding reuses the KV cache.
      */

@@ -9,8 +9,8 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * pyreft's position spec {@code f{n}+l{m}}: the first n and the last m real tokens of each example (padding is never
- * selected; on a short example the two sets may overlap and are merged). {@code f1+l1} = first and last token.
+ * pyreft's position spec {@code f{n}+l{m}}: the first n and the last m real tokens of each example (padding, on either
+ * side, is never selected; on a short example the two sets may overlap and are merged). {@code f1+l1} = first and last token.
  */
 public record PositionSpec(int first, int last) {
     private static final String VALID = "f<n>+l<m>, f<n> or l<m> with n + m > 0, such as f1+l1, f3+l3, f5, l1";
@@ -53,15 +53,16 @@ public record PositionSpec(int first, int last) {
     private int[][] select(Batch batch, boolean withFirst, boolean withLast) {
         int[][] out = new int[batch.size()][];
         for (int b = 0; b < batch.size(); b++) {
-            int len = batch.lastReal(b) + 1;
+            int start = Math.max(0, batch.firstReal(b)); // left padding: the first real token, not index 0
+            int end = batch.lastReal(b) + 1;
             Set<Integer> s = new LinkedHashSet<>();
             if (withFirst) {
-                for (int i = 0; i < Math.min(first, len); i++) {
+                for (int i = start; i < Math.min(start + first, end); i++) {
                     s.add(i);
                 }
             }
             if (withLast) {
-                for (int i = Math.max(0, len - last); i < len; i++) {
+                for (int i = Math.max(start, end - last); i < end; i++) {
                     s.add(i);
                 }
             }

@@ -185,6 +185,46 @@ class CausalLanguageModelTest {
         }
     }
 
+    /**
+     * A with-past export trains like its no-past twin (its past inputs get the empty past of a prompt pass), so its
+     * checkpoint carries the with-past export's fingerprint and generates with the KV cache from that checkpoint.
+     */
+    @Test
+    void aWithPastExportTrainsLikeItsTwinAndGeneratesFromItsCheckpoint(@org.junit.jupiter.api.io.TempDir
+                                                                        java.nio.file.Path tmp) throws Exception {
+        var dir = FixturesLocation.find();
+        Assumptions.assumeTrue(dir.isPresent(), "fixtures not found at " + FixturesLocation.configured());
+        for (String family : List.of("gpt2", "llama")) {
+            HookedModel plain = HookedModel.load(dir.get().resolve("models/" + family + "/" + family + "_op17.onnx"));
+            HookedModel past = HookedModel.load(dir.get().resolve("models/" + family + "/" + family
+                    + "_past_op17.onnx"));
+            for (MethodSpec spec : List.of(new MethodSpec.Reft("loreft", List.of("blocks.1.block_output"), 2, "l1",
+                    false, "linear", 0), new MethodSpec.Lora("lora", List.of(family.equals("gpt2") ? "c_attn"
+                    : "q_proj"), 4, 8, 0, false))) {
+                List<CausalLanguageModel.TokenExample> data = sequences(8, new Random(2));
+                TrainingArguments args = new TrainingArguments(3, 4, 5e-2, 0, 0.1, 1, 5, 0, 0, "adamw", 16);
+                CausalLanguageModel a = CausalLanguageModel.create(plain, new CausalLanguageModel.Config(spec), 1);
+                CausalLanguageModel b = CausalLanguageModel.create(past, new CausalLanguageModel.Config(spec), 1);
+                a.train(data, args, new PrintStream(new ByteArrayOutputStream()));
+                b.train(data, args, new PrintStream(new ByteArrayOutputStream()));
+                String what = family + " " + spec.type();
+                assertEquals(a.loss(data), b.loss(data), 1e-4, what);
+                a.parameters().forEach((k, v) -> assertTrue(v.sub(b.parameters().get(k)).amaxNumber().doubleValue()
+                        < 1e-4, what + " " + k));
+                java.nio.file.Path ck = tmp.resolve(family + "-" + spec.type());
+                try (var w = dev.jreft.checkpoints.Checkpoint.prepare(ck)) {
+                    ReftCheckpoint.save(w, b, family + "-past", args, java.util.Map.of());
+                }
+                CausalLanguageModel back = ReftCheckpoint.loadLanguageModel(ck, past);
+                Batch prompts = Batch.of(new long[][] {{5, 6, 7}, {9, 10, 11}}, new long[][] {{1, 1, 1}, {1, 1, 1}});
+                var settings = dev.jreft.interventions.generation.Generator.Settings.greedy(4);
+                var on = dev.jreft.interventions.generation.InterveneOn.PROMPT;
+                assertArrayEquals(a.generate(prompts, on, settings, null).tokens(),
+                        back.generate(prompts, on, settings, null).tokens(), what);
+            }
+        }
+    }
+
     @Test
     void badExamplesAreRejected() {
         var e = assertThrows(IllegalArgumentException.class, () -> new CausalLanguageModel.TokenExample(new long[] {5}, 1));

@@ -28,6 +28,11 @@ class TrainingPartsTest {
         assertArrayEquals(new int[][] {{0}, {0}, {0}}, f1l1.firstPositions(PADDED));
         assertArrayEquals(new int[][] {{5}, {2}, {0}}, f1l1.lastPositions(PADDED));
         assertArrayEquals(new int[][] {{4, 5}, {1, 2}, {0}}, PositionSpec.parse("l2").positions(PADDED));
+        // left padding (generation's batches): the same tokens, counted from each row's first real one
+        Batch left = dev.jreft.interventions.generation.Generator.leftPadded(PADDED);
+        assertArrayEquals(new int[][] {{0, 5}, {3, 5}, {5}}, f1l1.positions(left));
+        assertArrayEquals(new int[][] {{0, 1, 3, 4, 5}, {3, 4, 5}, {5}}, PositionSpec.parse("f2+l3").positions(left));
+        assertArrayEquals(new int[][] {{0}, {3}, {5}}, f1l1.firstPositions(left));
         assertEquals("f3+l3", PositionSpec.parse("f3+l3").toString());
         var e = assertThrows(IllegalArgumentException.class, () -> PositionSpec.parse("first+last"));
         assertTrue(e.getMessage().startsWith("positions: found 'first+last'; valid: f<n>+l<m>"), e.getMessage());

@@ -109,6 +109,14 @@ public record InputLimits(Map<String, Long> idLimits, Optional<Long> maxPosition
      * token per row); {@code origin} names the model in messages.
      */
     public void check(Map<String, INDArray> batch, String origin) {
+        check(batch, origin, false);
+    }
+
+    /**
+     * As {@link #check(Map, String)}; with {@code positionsGiven} (the caller fed each token's position, as left-padded
+     * generation does) the mask may also pad on the left.
+     */
+    public void check(Map<String, INDArray> batch, String origin, boolean positionsGiven) {
         for (var e : batch.entrySet()) {
             INDArray v = e.getValue();
             if (v == null || !v.dataType().isIntType()) {
@@ -144,9 +152,10 @@ public record InputLimits(Map<String, Long> idLimits, Optional<Long> maxPosition
                         throw new ConfigException("attention_mask[" + r + "][" + c + "]", m, "0 (padding) or 1 (a real"
                                 + " token)");
                     }
-                    if (m == 1 && padding) { // jreft's positions count real tokens from the left
+                    if (m == 1 && padding && !positionsGiven) { // jreft's positions count real tokens from the left
                         throw ConfigException.of("attention_mask[" + r + "]", "found a real token at " + c + " after"
-                                + " padding; valid: right padding (the 1s first, then the 0s)");
+                                + " padding; valid: right padding (the 1s first, then the 0s), or left padding with"
+                                + " position_ids given");
                     }
                     padding |= m == 0;
                     real += m;

@@ -21,7 +21,9 @@ import java.util.Random;
  * nodes named after the module tree ({@code /transformer/h.0/attn/c_attn/MatMul}), so jreft finds the same hooks and
  * linear modules in it as in an export; with or without past inputs ({@code past.<i>.key} / {@code present.<i>.key},
  * [batch, heads, past_sequence, head_dim]). For users with a safetensors checkpoint and no Python, and for
- * benchmarks of a model of any size. The LM head is tied to {@code transformer.wte.weight} unless
+ * benchmarks of a model of any size. With {@code positionIds} the graph takes a {@code position_ids} input [batch,
+ * sequence] (what Hugging Face's GPT-2 accepts) instead of deriving {@code arange(past, past + sequence)}, so
+ * left-padded prompt batches generate as each prompt alone. The LM head is tied to {@code transformer.wte.weight} unless
  * {@code lm_head.weight} is given; activation {@code gelu_new} (tanh), layer norm epsilon 1e-5.
  */
 public final class Gpt2Graph {
@@ -43,19 +45,27 @@ public final class Gpt2Graph {
     private final Config c;
     private final Map<String, INDArray> w;
     private final boolean past;
+    private final boolean positionIds;
     private final OnnxGraph g;
     private final List<NodeProto> nodes = new ArrayList<>();
 
-    private Gpt2Graph(Config c, Map<String, INDArray> weights, boolean past) {
+    private Gpt2Graph(Config c, Map<String, INDArray> weights, boolean past, boolean positionIds) {
         this.c = c;
         this.w = weights;
         this.past = past;
+        this.positionIds = positionIds;
         this.g = OnnxGraph.create(17, "gpt2-" + c.layers() + "x" + c.width() + (past ? "-past" : ""));
     }
 
     /** The graph of {@code weights} (Hugging Face names, GPT-2's Conv1D layout [in, out]). */
     public static OnnxGraph build(Config config, Map<String, INDArray> weights, boolean withPast) {
-        return new Gpt2Graph(config, weights, withPast).build();
+        return build(config, weights, withPast, false);
+    }
+
+    /** As {@link #build(Config, Map, boolean)}, taking each token's position as the input {@code position_ids}. */
+    public static OnnxGraph build(Config config, Map<String, INDArray> weights, boolean withPast,
+                                  boolean positionIds) {
+        return new Gpt2Graph(config, weights, withPast, positionIds).build();
     }
 
     /** Weights drawn as GPT-2 initialises them (normal, sd 0.02; norms 1 and 0; biases 0), for benchmarks. */
@@ -100,6 +110,9 @@ public final class Gpt2Graph {
         g.addInput("input_ids", ElemTypes.INT64, new long[] {-1, -1}, new String[] {"batch", "sequence"});
         g.addInput("attention_mask", ElemTypes.INT64, new long[] {-1, -1}, new String[] {"batch",
                 past ? "total_sequence" : "sequence"});
+        if (positionIds) {
+            g.addInput("position_ids", ElemTypes.INT64, new long[] {-1, -1}, new String[] {"batch", "sequence"});
+        }
         if (past) {
             for (int l = 0; l < c.layers(); l++) {
                 for (String kv : List.of("key", "value")) {
@@ -115,9 +128,9 @@ public final class Gpt2Graph {
         String total = node("/transformer/Add", "Add", List.of(pastLen, seq));
         String scalarAxes = ints("axis0", new long[] {0}, 1);
         String start = node("/transformer/Squeeze", "Squeeze", List.of(pastLen, scalarAxes));
-        String end = node("/transformer/Squeeze_1", "Squeeze", List.of(total, scalarAxes));
-        String positions = node("/transformer/Range", "Range", List.of(start, end, ints("one", new long[] {1})));
-        String positionRow = node("/transformer/Unsqueeze", "Unsqueeze", List.of(positions, scalarAxes));
+        String positionRow = positionIds ? "position_ids" : node("/transformer/Unsqueeze", "Unsqueeze", List.of(
+                node("/transformer/Range", "Range", List.of(start, node("/transformer/Squeeze_1", "Squeeze",
+                        List.of(total, scalarAxes)), ints("one", new long[] {1}))), scalarAxes));
         String tokens = node("/transformer/wte/Gather", "Gather", List.of(weight("transformer.wte.weight"),
                 "input_ids"));
         String placed = node("/transformer/wpe/Gather", "Gather", List.of(weight("transformer.wpe.weight"),

@@ -70,7 +70,18 @@ public record Batch(Map<String, INDArray> inputs) {
         return pos >= 0 && pos < seqLen() && attentionMask().getLong(b, pos) != 0;
     }
 
-    /** Index of the last real token of row {@code b} (right padding). */
+    /** Index of the first real token of row {@code b}: 0 with right padding, the pad count with left padding. */
+    public int firstReal(int b) {
+        INDArray m = attentionMask();
+        for (int t = 0; t < seqLen(); t++) {
+            if (m.getLong(b, t) != 0) {
+                return t;
+            }
+        }
+        return -1;
+    }
+
+    /** Index of the last real token of row {@code b}. */
     public int lastReal(int b) {
         INDArray m = attentionMask();
         for (int t = seqLen() - 1; t >= 0; t--) {

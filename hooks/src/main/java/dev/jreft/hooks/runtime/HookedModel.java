@@ -210,10 +210,13 @@ public final class HookedModel implements AutoCloseable {
                             .repeat(0, batch.size());
                     case "token_type_ids" -> Nd4j.zeros(DataType.LONG, batch.size(), batch.seqLen());
                     case Batch.ATTENTION_MASK -> batch.attentionMask();
-                    default -> throw ConfigException.of(name, "found nothing; valid: a value for this input of the"
+                    default -> emptyPastOrNull(name, batch.size());
+                };
+            }
+            if (v == null) {
+                throw ConfigException.of(name, "found nothing; valid: a value for this input of the"
                             + " graph (its inputs: " + graph.inputNames() + "; the batch has " + batch.inputs().keySet()
                             + "; give the others as .npy inputs)");
-                };
             }
             v = asDeclared(name, v);
             if (v.size(0) != batch.size()) {
@@ -223,7 +226,7 @@ public final class HookedModel implements AutoCloseable {
             in.put(name, v);
         }
         checkSymbolicDims(in);
-        limits.check(in, originName());
+        limits.check(in, originName(), batch.inputs().containsKey("position_ids"));
         if (hooks.recognised() && batch.inputs().containsKey(Batch.INPUT_IDS)) {
             MemoryBudget.check("batch", ConfigException.described(batch.size() + " sequences of " + batch.seqLen()
                     + " tokens"), MemoryBudget.inference(hooks.config(), batch.size(), batch.seqLen()), "one run",
@@ -274,6 +277,35 @@ public final class HookedModel implements AutoCloseable {
             }
         }
         return v;
+    }
+
+    /**
+     * For a KV-cache input the batch leaves out, the empty past a with-past export's prompt pass feeds (its fixed
+     * dimensions, {@code rows} rows, no past positions), so the export trains and runs like its no-past twin; null
+     * for any other input.
+     */
+    private INDArray emptyPastOrNull(String name, int rows) {
+        var info = graph.inputs().stream().filter(i -> i.getName().equals(name)).findFirst();
+        if (info.isEmpty() || !info.get().getType().hasTensorType() || !info.get().getType().getTensorType().hasShape()
+                || info.get().getType().getTensorType().getElemType() != ElemTypes.FLOAT) {
+            return null;
+        }
+        var dims = info.get().getType().getTensorType().getShape().getDimList();
+        long[] shape = new long[dims.size()];
+        boolean past = false;
+        for (int d = 0; d < shape.length; d++) {
+            var dim = dims.get(d);
+            if (dim.hasDimValue()) {
+                shape[d] = dim.getDimValue();
+            } else if (dim.getDimParam().toLowerCase(java.util.Locale.ROOT).contains("past")) {
+                past = true;
+            } else if (d == 0) {
+                shape[d] = rows;
+            } else {
+                return null;
+            }
+        }
+        return past ? Nd4j.create(DataType.FLOAT, shape) : null;
     }
 
     /**

@@ -28,7 +28,13 @@ import java.util.TreeSet;
  * An export with past inputs ({@code past.<i>.key}, {@code past_key_values.<i>.value}) decodes with its KV cache: the
  * prompt pass feeds an empty past, each later pass feeds one token and the previous pass's {@code present.*}. An
  * export without them recomputes the whole sequence each step; both give the same tokens (the fixtures' generation
- * cases check the cached path, a test checks one against the other). Prompts are one batch of equal token length.
+ * cases check the cached path, a test checks one against the other). The prompt pass's empty past is the one
+ * {@link HookedModel#complete} gives a past input the batch leaves out.
+ * <p>
+ * Prompts of unequal length come as one left-padded batch (pads before each prompt, Hugging Face's
+ * {@code padding_side="left"}), and only to an export that takes {@code position_ids}: each row's positions then count
+ * from its first real token ({@code cumsum(mask) - 1}), so a padded row generates what it generates alone. An export
+ * that derives positions itself ({@code arange}, as GPT-2's does) would shift them by the pad count; it is refused.
  */
 public final class Generator {
     /** How many tokens at most, how they are chosen, and which end a row. */
@@ -117,10 +123,8 @@ public final class Generator {
         int[] lengths = new int[b];
         boolean[] done = new boolean[b];
         INDArray stepLogits = Nd4j.create(DataType.FLOAT, b, settings.maxNewTokens(), vocab);
-        Map<String, INDArray> past = new LinkedHashMap<>();
-        for (String in : presentOf.keySet()) {
-            past.put(in, emptyPast(in, b));
-        }
+        Map<String, INDArray> past = new LinkedHashMap<>(); // none on the prompt pass: the empty past
+        int[] pads = pads(prompts);
         INDArray sequence = prompts.inputs().get(Batch.INPUT_IDS).castTo(DataType.LONG);
         int steps = 0;
         for (int k = 0; k < settings.maxNewTokens(); k++) {
@@ -131,10 +135,9 @@ public final class Generator {
                 INDArray ids = k == 0 ? sequence : column(tokens, k - 1);
                 Map<String, INDArray> in = new LinkedHashMap<>();
                 in.put(Batch.INPUT_IDS, ids);
-                in.put(Batch.ATTENTION_MASK, Nd4j.ones(DataType.LONG, b, s + k));
-                if (hooked.graph().inputNames().contains("position_ids")) {
-                    in.put("position_ids", k == 0 ? Nd4j.arange(s).castTo(DataType.LONG).reshape(1, s).repeat(0, b)
-                            : Nd4j.valueArrayOf(new long[] {b, 1}, (long) (s + k - 1), DataType.LONG));
+                in.put(Batch.ATTENTION_MASK, mask(prompts, k));
+                if (takesPositions()) {
+                    in.put("position_ids", k == 0 ? positionIds(pads, 0, s) : positionIds(pads, s + k - 1, 1));
                 }
                 in.putAll(past);
                 step = new Batch(in);
@@ -149,8 +152,13 @@ public final class Generator {
                 read = (int) ids.size(1) - 1;
             } else {
                 INDArray ids = k == 0 ? sequence : Nd4j.concat(1, sequence, generated(tokens, k));
-                step = new Batch(Map.of(Batch.INPUT_IDS, ids, Batch.ATTENTION_MASK,
-                        Nd4j.ones(DataType.LONG, b, s + k)));
+                Map<String, INDArray> in = new LinkedHashMap<>();
+                in.put(Batch.INPUT_IDS, ids);
+                in.put(Batch.ATTENTION_MASK, mask(prompts, k));
+                if (takesPositions()) {
+                    in.put("position_ids", positionIds(pads, 0, s + k));
+                }
+                step = new Batch(in);
                 for (InterventionSite site : sites) {
                     addIfAny(active, site, positions(site, on, b, s, k));
                 }
@@ -214,9 +222,9 @@ public final class Generator {
                 generated(tokens, n - 1));
         Map<String, INDArray> in = new LinkedHashMap<>();
         in.put(Batch.INPUT_IDS, ids);
-        in.put(Batch.ATTENTION_MASK, Nd4j.ones(DataType.LONG, b, s + n - 1));
-        for (String past : presentOf.keySet()) {
-            in.put(past, emptyPast(past, b));
+        in.put(Batch.ATTENTION_MASK, mask(prompts, n - 1));
+        if (takesPositions()) {
+            in.put("position_ids", positionIds(pads(prompts), 0, s + n - 1));
         }
         List<InterventionSite> active = new ArrayList<>();
         for (InterventionSite site : sites) {
@@ -263,10 +271,12 @@ public final class Generator {
 
     private void check(Batch prompts, List<? extends ModelEdit> edits, List<InterventionSite> sites, InterveneOn on,
                        Settings settings) {
-        if (prompts.attentionMask().minNumber().longValue() == 0) {
-            throw ConfigException.of("prompts", "found padding in the batch; valid: prompts of one token length"
-                    + " (padded prompts would need per-row positions and masks; generate them in groups of equal"
-                    + " length)");
+        int[] pads = pads(prompts); // checks that any padding is on the left
+        if (Arrays.stream(pads).anyMatch(p -> p > 0) && !takesPositions()) {
+            throw ConfigException.of("prompts", "found prompts of unequal length (left-padded) for "
+                    + hooked.graph().origin() + ", which takes no position_ids and derives each token's position"
+                    + " itself, so padding would shift them; valid: prompts of one token length, or an export with a"
+                    + " position_ids input (jreft gpt2 --position-ids builds one)");
         }
         var max = hooked.inputLimits().maxPositions();
         if (max.isPresent() && prompts.seqLen() + settings.maxNewTokens() > max.get()) {
@@ -291,11 +301,12 @@ public final class Generator {
                         + " prompt (" + prompts.size() + ")");
             }
             if (on.prompt()) {
-                for (int[] row : site.basePositions()) {
-                    for (int p : row) {
-                        if (p < 0 || p >= prompts.seqLen()) {
-                            throw new ConfigException("sites[" + i + "].positions", p, "prompt positions in 0.."
-                                    + (prompts.seqLen() - 1));
+                for (int r = 0; r < site.basePositions().length; r++) {
+                    for (int p : site.basePositions()[r]) {
+                        if (p < pads[r] || p >= prompts.seqLen()) {
+                            throw new ConfigException("sites[" + i + "].positions", p, "row " + r + "'s prompt"
+                                    + " positions " + pads[r] + ".." + (prompts.seqLen() - 1) + (pads[r] > 0
+                                    ? " (before them: " + pads[r] + " pads)" : ""));
                         }
                     }
                 }
@@ -307,15 +318,82 @@ public final class Generator {
         }
     }
 
-    /** An empty past for {@code input}: its declared fixed sizes, {@code batch} rows and no past positions. */
-    private INDArray emptyPast(String input, int batch) {
-        var dims = hooked.graph().inputs().stream().filter(i -> i.getName().equals(input)).findFirst().orElseThrow()
-                .getType().getTensorType().getShape().getDimList();
-        long[] shape = new long[dims.size()];
-        for (int d = 0; d < shape.length; d++) {
-            shape[d] = d == 0 ? batch : dims.get(d).hasDimValue() ? dims.get(d).getDimValue() : 0;
+    /**
+     * {@code batch} (ids and mask, padded on the right as tokenizers pad) with each row's real tokens moved to its
+     * end: the left padding generation needs. Pads get id 0; other inputs are left out (the generator derives them).
+     */
+    public static Batch leftPadded(Batch batch) {
+        INDArray ids = batch.inputs().get(Batch.INPUT_IDS).castTo(DataType.LONG);
+        INDArray mask = batch.attentionMask().castTo(DataType.LONG);
+        int s = batch.seqLen();
+        long[][] outIds = new long[batch.size()][s];
+        long[][] outMask = new long[batch.size()][s];
+        for (int r = 0; r < batch.size(); r++) {
+            List<Long> real = new ArrayList<>();
+            for (int t = 0; t < s; t++) {
+                if (mask.getLong(r, t) != 0) {
+                    real.add(ids.getLong(r, t));
+                }
+            }
+            for (int j = 0; j < real.size(); j++) {
+                outIds[r][s - real.size() + j] = real.get(j);
+                outMask[r][s - real.size() + j] = 1;
+            }
         }
-        return Nd4j.create(DataType.FLOAT, shape);
+        return Batch.of(outIds, outMask);
+    }
+
+    private boolean takesPositions() {
+        return hooked.graph().inputNames().contains("position_ids");
+    }
+
+    /**
+     * Each row's pads before its prompt; refuses a row padded on the right or inside, or with no real token (the
+     * generated tokens follow the last column, so every prompt must end there).
+     */
+    private static int[] pads(Batch prompts) {
+        INDArray mask = prompts.attentionMask();
+        int[] pads = new int[prompts.size()];
+        for (int r = 0; r < pads.length; r++) {
+            int t = 0;
+            while (t < prompts.seqLen() && mask.getLong(r, t) == 0) {
+                t++;
+            }
+            pads[r] = t;
+            for (; t < prompts.seqLen(); t++) {
+                if (mask.getLong(r, t) == 0) {
+                    throw ConfigException.of("prompts", "found row " + r + " padded after its first token; valid:"
+                            + " left padding (pads before each prompt, so that every prompt ends in the last column,"
+                            + " where the generated tokens follow; Hugging Face's padding_side=\"left\")");
+                }
+            }
+            if (pads[r] == prompts.seqLen()) {
+                throw ConfigException.of("prompts", "found row " + r + " with no real token; valid: prompts of at"
+                        + " least one token");
+            }
+        }
+        return pads;
+    }
+
+    /** The attention mask after {@code k} generated tokens: the prompts' mask, then ones. */
+    private static INDArray mask(Batch prompts, int k) {
+        INDArray m = prompts.attentionMask().castTo(DataType.LONG);
+        return k == 0 ? m : Nd4j.concat(1, m, Nd4j.ones(DataType.LONG, prompts.size(), k));
+    }
+
+    /**
+     * Positions of columns {@code from .. from+len-1}, counted from each row's first real token (Hugging Face's
+     * {@code cumsum(mask) - 1}); a pad gets 1, as there, and is masked anyway.
+     */
+    private static INDArray positionIds(int[] pads, int from, int len) {
+        INDArray p = Nd4j.create(DataType.LONG, pads.length, len);
+        for (int r = 0; r < pads.length; r++) {
+            for (int t = 0; t < len; t++) {
+                int column = from + t;
+                p.putScalar(r, t, column < pads[r] ? 1 : column - pads[r]);
+            }
+        }
+        return p;
     }
 
     /** {@code past.0.key} and {@code present.0.key} share {@code 0.key}: the name from its first digit on. */
