@@ -24,6 +24,10 @@ public final class CompiledGraph {
     private final OrtRuntime runtime;
     /** Output shapes seen per input-shape signature, so later runs can pin outputs into preallocated arrays. */
     private final Map<String, Map<String, Tensors.Spec>> outputShapes = new java.util.concurrent.ConcurrentHashMap<>();
+    /** Signatures remembered at most; decoding meets a new one every step (its past grows). */
+    private static final int MAX_SIGNATURES = 256;
+    /** Set once a run's outputs disagreed with the shapes the graph declares; then only seen shapes are pinned. */
+    private volatile boolean declaredShapesWrong;
 
     public CompiledGraph(OnnxGraph graph, String fingerprint, OrtRuntime runtime) {
         this.graph = graph;
@@ -74,6 +78,11 @@ public final class CompiledGraph {
             Set<String> wanted = outputs.isEmpty() ? s.getOutputNames() : new LinkedHashSet<>(outputs);
             String sig = signature.toString() + "->" + wanted;
             Map<String, Tensors.Spec> specs = outputShapes.get(sig);
+            boolean declared = false;
+            if (specs == null && !declaredShapesWrong) {
+                specs = declaredSpecs(feeds, expected, wanted);
+                declared = specs != null;
+            }
             if (specs != null) {
                 // outputs go straight into ND4J memory: no copy out of ORT
                 for (String name : wanted) {
@@ -85,6 +94,13 @@ public final class CompiledGraph {
                     Map<String, INDArray> out = new LinkedHashMap<>();
                     pinned.forEach((k, v) -> out.put(k, v.array()));
                     return out;
+                } catch (OrtException e) {
+                    if (!declared) {
+                        throw e;
+                    }
+                    declaredShapesWrong = true; // an export whose declared output dims are not what it computes
+                    pinned.values().forEach(p -> p.tensor().close());
+                    pinned.clear();
                 }
             }
             try (OrtSession.Result r = s.run(ort, wanted)) {
@@ -99,6 +115,9 @@ public final class CompiledGraph {
                     pinnable &= spec.pinnable();
                 }
                 if (pinnable) {
+                    if (outputShapes.size() >= MAX_SIGNATURES) {
+                        outputShapes.clear();
+                    }
                     outputShapes.put(sig, seen);
                 }
                 return out;
@@ -114,6 +133,68 @@ public final class CompiledGraph {
             java.lang.ref.Reference.reachabilityFence(feeds);
             java.lang.ref.Reference.reachabilityFence(pinned);
         }
+    }
+
+    /**
+     * The outputs' shapes as the graph declares them, with each named dimension ({@code batch}, {@code sequence},
+     * {@code total_sequence}) sized by an input that declares the same name; null unless every wanted output is
+     * pinnable that way. A decoding step's shapes are new each step, yet a with-past export declares them all
+     * (present [batch, heads, total_sequence, head_dim], the attention mask [batch, total_sequence]), so ORT writes
+     * its outputs straight into ND4J memory instead of into heap copies.
+     */
+    private Map<String, Tensors.Spec> declaredSpecs(Map<String, INDArray> feeds, Set<String> fed,
+                                                    Set<String> wanted) {
+        Map<String, Long> size = new HashMap<>();
+        for (var in : graph.inputs()) {
+            INDArray v = feeds.get(in.getName());
+            if (v == null || !fed.contains(in.getName()) || !in.getType().getTensorType().hasShape()) {
+                continue;
+            }
+            var dims = in.getType().getTensorType().getShape().getDimList();
+            for (int d = 0; d < dims.size() && d < v.rank(); d++) {
+                if (!dims.get(d).getDimParam().isEmpty()) {
+                    Long before = size.putIfAbsent(dims.get(d).getDimParam(), v.size(d));
+                    if (before != null && before != v.size(d)) {
+                        return null; // the inputs disagree: leave it to ORT's own check
+                    }
+                }
+            }
+        }
+        Map<String, Tensors.Spec> specs = new LinkedHashMap<>();
+        for (var out : graph.outputs()) {
+            if (!wanted.contains(out.getName())) {
+                continue;
+            }
+            var type = out.getType().getTensorType();
+            if (!type.hasShape()) {
+                return null;
+            }
+            long[] shape = new long[type.getShape().getDimCount()];
+            for (int d = 0; d < shape.length; d++) {
+                var dim = type.getShape().getDim(d);
+                Long n = dim.hasDimValue() ? Long.valueOf(dim.getDimValue()) : size.get(dim.getDimParam());
+                if (n == null) {
+                    return null;
+                }
+                shape[d] = n;
+            }
+            ai.onnxruntime.OnnxJavaType t = switch (type.getElemType()) {
+                case dev.jreft.hooks.graph.ElemTypes.FLOAT -> ai.onnxruntime.OnnxJavaType.FLOAT;
+                case dev.jreft.hooks.graph.ElemTypes.INT64 -> ai.onnxruntime.OnnxJavaType.INT64;
+                default -> null;
+            };
+            Tensors.Spec spec = t == null ? null : new Tensors.Spec(shape, t);
+            if (spec == null || !spec.pinnable()) {
+                return null;
+            }
+            specs.put(out.getName(), spec);
+        }
+        return specs.size() == wanted.size() ? specs : null;
+    }
+
+    /** False once a run's outputs disagreed with the declared shapes (tests). */
+    boolean pinsDeclaredShapes() {
+        return !declaredShapesWrong;
     }
 
     public Map<String, NodeInfo> inputInfo() {

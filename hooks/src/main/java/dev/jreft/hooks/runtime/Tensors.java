@@ -123,14 +123,21 @@ public final class Tensors {
     record Pinned(INDArray array, OnnxTensor tensor) {
     }
 
+    private static float[] copy(FloatBuffer fb) {
+        float[] v = new float[fb.remaining()];
+        fb.get(v);
+        return v;
+    }
+
     public static INDArray fromOrt(OnnxTensor t) {
         TensorInfo info = t.getInfo();
         long[] shape = info.getShape();
         switch (info.type) {
             case FLOAT: {
+                // ORT's copy is a heap buffer over an array: ND4J copies that array, with no third copy in between
                 FloatBuffer fb = t.getFloatBuffer();
-                float[] v = new float[fb.remaining()];
-                fb.get(v);
+                float[] v = fb.hasArray() && fb.arrayOffset() == 0 && fb.remaining() == fb.array().length ? fb.array()
+                        : copy(fb);
                 return Nd4j.create(v, shape, 'c');
             }
             case DOUBLE: {

@@ -53,4 +53,45 @@ class TensorsTest {
             }
         }
     }
+
+    /**
+     * Outputs whose declared dims are all fixed or named by an input's dims are pinned from the first run (decoding
+     * meets new shapes every step); an export that declares them wrongly still gets its right values, unpinned.
+     */
+    @Test
+    void declaredOutputShapesPinTheFirstRunAndAWrongDeclarationFallsBack() {
+        for (boolean right : new boolean[] {true, false}) {
+            dev.jreft.hooks.graph.OnnxGraph g = dev.jreft.hooks.graph.OnnxGraph.create(17, "declared");
+            g.addInput("x", dev.jreft.hooks.graph.ElemTypes.FLOAT, new long[] {-1, -1}, new String[] {"batch",
+                    "sequence"});
+            g.append("t", b -> b.opTo("y", "Concat", java.util.List.of("x", "x"), dev.jreft.hooks.graph.Attr.i("axis",
+                    1)));
+            // right: y is [batch, total] with total named by no input (not derivable); wrong: [batch, sequence]
+            g.exposeOutput("y", dev.jreft.hooks.graph.ElemTypes.FLOAT, new long[] {-1, -1}, new String[] {"batch",
+                    right ? "total" : "sequence"});
+            CompiledGraph c = new CompiledGraph(g, g.fingerprint(), OrtRuntime.shared());
+            for (int len = 1; len <= 3; len++) {
+                INDArray x = Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 2, len);
+                INDArray y = c.run(java.util.Map.of("x", x), java.util.List.of("y")).get("y");
+                assertTrue(java.util.Arrays.equals(new long[] {2, 2L * len}, y.shape()), right + " " + len);
+                assertEquals(0.0, y.get(org.nd4j.linalg.indexing.NDArrayIndex.all(),
+                        org.nd4j.linalg.indexing.NDArrayIndex.interval(len, 2 * len)).sub(x).amaxNumber().doubleValue(),
+                        0.0);
+            }
+            assertEquals(right, c.pinsDeclaredShapes(), "a derivable but wrong declaration is found out: " + right);
+        }
+        // Identity: declared [batch, sequence] is right; pinned from the first run
+        dev.jreft.hooks.graph.OnnxGraph g = dev.jreft.hooks.graph.OnnxGraph.create(17, "identity");
+        g.addInput("x", dev.jreft.hooks.graph.ElemTypes.FLOAT, new long[] {-1, -1}, new String[] {"batch", "sequence"});
+        g.append("t", b -> b.opTo("y", "Neg", java.util.List.of("x")));
+        g.exposeOutput("y", dev.jreft.hooks.graph.ElemTypes.FLOAT, new long[] {-1, -1}, new String[] {"batch",
+                "sequence"});
+        CompiledGraph c = new CompiledGraph(g, g.fingerprint(), OrtRuntime.shared());
+        for (int len = 1; len <= 3; len++) {
+            INDArray x = Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 2, len);
+            assertEquals(0.0, c.run(java.util.Map.of("x", x), java.util.List.of("y")).get("y").add(x).amaxNumber()
+                    .doubleValue(), 0.0);
+        }
+        assertTrue(c.pinsDeclaredShapes());
+    }
 }
