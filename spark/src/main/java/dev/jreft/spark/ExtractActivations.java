@@ -1,0 +1,122 @@
+package dev.jreft.spark;
+
+import dev.jreft.hooks.io.ConfigException;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+/** The activation-dataset job: a text file in, Parquet out; embedded {@code local[*]} unless spark-submit says. */
+@Command(name = "jreft-spark-activations", mixinStandardHelpOptions = true, description = "Hook activations of every"
+        + " line of a text file at chosen positions, written as Parquet in resumable chunks (one row per text and"
+        + " position; id = the line's number from 0).")
+public final class ExtractActivations implements Callable<Integer> {
+    @Option(names = "--model", defaultValue = ActivationDatasets.EMBEDDED, description = "minilm (embedded) or an"
+            + " .onnx file; default ${DEFAULT-VALUE}")
+    String model;
+
+    @Option(names = "--tokenizer", description = "the model's tokenizer.json (for an .onnx file)")
+    String tokenizer;
+
+    @Option(names = "--texts", required = true, description = "a UTF-8 text file, one text per line")
+    Path texts;
+
+    @Option(names = "--hooks", required = true, split = ",", description = "hook names, comma separated")
+    List<String> hooks;
+
+    @Option(names = "--positions", defaultValue = "all", description = "all real tokens, or a pyreft spec such as"
+            + " f1+l1; default ${DEFAULT-VALUE}")
+    String positions;
+
+    @Option(names = "--batch-size", defaultValue = "32", description = "texts per ORT run; default ${DEFAULT-VALUE}")
+    int batchSize;
+
+    @Option(names = "--chunk-size", defaultValue = "10000", description = "texts per Parquet chunk (the unit a rerun"
+            + " resumes from); default ${DEFAULT-VALUE}")
+    int chunkSize;
+
+    @Option(names = "--partitions", defaultValue = "0", description = "Spark partitions of the texts (0: Spark's"
+            + " default parallelism)")
+    int partitions;
+
+    @Option(names = "--master", description = "Spark master when not run by spark-submit; default local[*]")
+    String master;
+
+    @Option(names = "--out", required = true, description = "the output folder (new, empty, or an earlier run to"
+            + " resume)")
+    Path out;
+
+    @Override
+    public Integer call() throws Exception {
+        try {
+            return run();
+        } catch (ConfigException e) { // the fields as this command's options name them
+            throw e.renamed("positions", "--positions").renamed("hooks", "--hooks").renamed("batch_size",
+                    "--batch-size").renamed("chunk_size", "--chunk-size").renamed("model", "--model")
+                    .renamed("tokenizer", "--tokenizer");
+        }
+    }
+
+    private Integer run() throws Exception {
+        if (!Files.isRegularFile(texts)) {
+            throw new ConfigException("--texts", texts.toString(), "an existing text file, one text per line");
+        }
+        ActivationDatasets.Spec spec = new ActivationDatasets.Spec(model, tokenizer, hooks, positions, batchSize);
+        List<String> lines = Files.readAllLines(texts, StandardCharsets.UTF_8);
+        SparkSession.Builder b = SparkSession.builder().appName("jreft activations")
+                .config("spark.ui.enabled", "false");
+        if (master != null || !System.getProperties().containsKey("spark.master")) {
+            b = b.master(master != null ? master : "local[*]");
+        }
+        try (SparkSession spark = b.getOrCreate()) {
+            List<Row> rows = new ArrayList<>();
+            for (int i = 0; i < lines.size(); i++) {
+                rows.add(RowFactory.create((long) i, lines.get(i)));
+            }
+            int n = partitions > 0 ? partitions : spark.sparkContext().defaultParallelism();
+            Dataset<Row> data = spark.createDataFrame(rows, DataTypes.createStructType(List.of(
+                    DataTypes.createStructField(ActivationDatasets.ID, DataTypes.LongType, false),
+                    DataTypes.createStructField(ActivationDatasets.TEXT, DataTypes.StringType, true))))
+                    .repartition(n);
+            long t0 = System.nanoTime();
+            ActivationDatasets.Summary s = ActivationDatasets.write(spark, data, spec, out, chunkSize);
+            System.out.printf(Locale.ROOT, "wrote %s: %d texts, %d rows (text x position), %d chunks written, %d kept"
+                    + " from an earlier run, in %.1f s on %s%n", out, s.examples(), s.rows(), s.written(), s.kept(),
+                    (System.nanoTime() - t0) / 1e9, spark.sparkContext().master());
+        }
+        return 0;
+    }
+
+    public static void main(String[] args) {
+        System.exit(execute(args));
+    }
+
+    /** Runs the job; returns its exit code (0, or 2 for bad input, after one line on standard error). */
+    static int execute(String... args) {
+        CommandLine cl = new CommandLine(new ExtractActivations());
+        cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
+            if (e instanceof ConfigException) { // bad input: one line, exit 2
+                System.err.println("jreft-spark: " + e.getMessage());
+                return 2;
+            }
+            throw e;
+        });
+        cl.setParameterExceptionHandler((e, a) -> {
+            System.err.println("jreft-spark: " + e.getMessage().replaceAll("\\R", " "));
+            return 2;
+        });
+        return cl.execute(args);
+    }
+}
