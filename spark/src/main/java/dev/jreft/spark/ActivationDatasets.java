@@ -84,6 +84,17 @@ public final class ActivationDatasets {
         }
     }
 
+    /** {@code texts} as the Dataset {@link #extract} reads: {@code id} = the text's index from 0, {@code text}. */
+    public static Dataset<Row> texts(SparkSession spark, List<String> texts) {
+        List<Row> rows = new ArrayList<>();
+        for (int i = 0; i < texts.size(); i++) {
+            rows.add(RowFactory.create((long) i, texts.get(i)));
+        }
+        return spark.createDataFrame(rows, DataTypes.createStructType(List.of(
+                DataTypes.createStructField(ID, DataTypes.LongType, false),
+                DataTypes.createStructField(TEXT, DataTypes.StringType, true))));
+    }
+
     /** A hook's column: its name with dots made underscores (Spark reads a dot as a struct field). */
     public static String column(String hook) {
         return hook.replaceAll("[^A-Za-z0-9_]", "_");

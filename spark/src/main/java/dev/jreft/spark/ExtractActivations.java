@@ -3,9 +3,7 @@ package dev.jreft.spark;
 import dev.jreft.hooks.io.ConfigException;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
-import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
-import org.apache.spark.sql.types.DataTypes;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -13,7 +11,6 @@ import picocli.CommandLine.Option;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -81,15 +78,8 @@ public final class ExtractActivations implements Callable<Integer> {
             b = b.master(master != null ? master : "local[*]");
         }
         try (SparkSession spark = b.getOrCreate()) {
-            List<Row> rows = new ArrayList<>();
-            for (int i = 0; i < lines.size(); i++) {
-                rows.add(RowFactory.create((long) i, lines.get(i)));
-            }
             int n = partitions > 0 ? partitions : spark.sparkContext().defaultParallelism();
-            Dataset<Row> data = spark.createDataFrame(rows, DataTypes.createStructType(List.of(
-                    DataTypes.createStructField(ActivationDatasets.ID, DataTypes.LongType, false),
-                    DataTypes.createStructField(ActivationDatasets.TEXT, DataTypes.StringType, true))))
-                    .repartition(n);
+            Dataset<Row> data = ActivationDatasets.texts(spark, lines).repartition(n);
             long t0 = System.nanoTime();
             ActivationDatasets.Summary s = ActivationDatasets.write(spark, data, spec, out, chunkSize);
             System.out.printf(Locale.ROOT, "wrote %s: %d texts, %d rows (text x position), %d chunks written, %d kept"
@@ -105,9 +95,13 @@ public final class ExtractActivations implements Callable<Integer> {
 
     /** Runs the job; returns its exit code (0, or 2 for bad input, after one line on standard error). */
     static int execute(String... args) {
-        CommandLine cl = new CommandLine(new ExtractActivations());
+        return withErrors(new CommandLine(new ExtractActivations())).execute(args);
+    }
+
+    /** Bad input as the jreft CLI reports it: one line on standard error, exit code 2. */
+    static CommandLine withErrors(CommandLine cl) {
         cl.setExecutionExceptionHandler((e, cmd, parsed) -> {
-            if (e instanceof ConfigException) { // bad input: one line, exit 2
+            if (e instanceof ConfigException) {
                 System.err.println("jreft-spark: " + e.getMessage());
                 return 2;
             }
@@ -117,6 +111,6 @@ public final class ExtractActivations implements Callable<Integer> {
             System.err.println("jreft-spark: " + e.getMessage().replaceAll("\\R", " "));
             return 2;
         });
-        return cl.execute(args);
+        return cl;
     }
 }

@@ -6,14 +6,11 @@ import dev.jreft.hooks.runtime.HookedModel;
 import org.apache.spark.api.java.function.ForeachFunction;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
-import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
-import org.apache.spark.sql.types.DataTypes;
 import org.nd4j.linalg.indexing.NDArrayIndex;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
@@ -87,14 +84,7 @@ public final class ExtractionBenchmark {
             throws java.io.IOException {
         try (SparkSession spark = SparkSession.builder().master("local[" + cores + "]").appName("jreft benchmark")
                 .config("spark.ui.enabled", "false").getOrCreate()) {
-            List<Row> in = new ArrayList<>();
-            for (int i = 0; i < texts.size(); i++) {
-                in.add(RowFactory.create((long) i, texts.get(i)));
-            }
-            Dataset<Row> data = spark.createDataFrame(in, DataTypes.createStructType(List.of(
-                    DataTypes.createStructField(ActivationDatasets.ID, DataTypes.LongType, false),
-                    DataTypes.createStructField(ActivationDatasets.TEXT, DataTypes.StringType, true))))
-                    .repartition(cores).cache();
+            Dataset<Row> data = ActivationDatasets.texts(spark, texts).repartition(cores).cache();
             data.count();
             long t0 = System.nanoTime();
             Dataset<Row> out = ActivationDatasets.extract(data, spec);
