@@ -20,8 +20,8 @@ import java.util.Locale;
  * {@code local[1]} and {@code local[2]} (every row built, nothing written), on the embedded MiniLM, rounds
  * interleaved after a warm-up; prints medians and their ratios to the plain API.
  *
- * <p>Run: {@code java -cp spark/target/jreft-spark.jar dev.jreft.spark.ExtractionBenchmark TEXTS.txt [texts]
- * [rounds]}
+ * <p>Run: {@code java -cp spark/target/jreft-spark.jar dev.jreft.spark.ExtractionBenchmark [sentiment | TEXTS.txt]
+ * [texts] [rounds]}
  */
 public final class ExtractionBenchmark {
     private static final List<String> HOOKS = List.of("blocks.3.block_output", "blocks.5.block_output");
@@ -31,7 +31,11 @@ public final class ExtractionBenchmark {
     }
 
     public static void main(String[] args) throws Exception {
-        List<String> texts = Files.readAllLines(Path.of(args[0]));
+        // "sentiment": the demo's sentences (fetched into data/sentiment on first use), else a file of one text a line
+        String source = args.length > 0 ? args[0] : "sentiment";
+        List<String> texts = source.equals("sentiment") ? dev.jreft.training.data.SentimentData.load(
+                dev.jreft.training.data.SentimentData.ensure(Path.of("data/sentiment"))).stream()
+                .map(t -> t.text()).toList() : Files.readAllLines(Path.of(source));
         int n = args.length > 1 ? Integer.parseInt(args[1]) : Math.min(1000, texts.size());
         int rounds = args.length > 2 ? Integer.parseInt(args[2]) : 3;
         texts = texts.subList(0, n);
