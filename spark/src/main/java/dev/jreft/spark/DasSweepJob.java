@@ -71,15 +71,10 @@ public final class DasSweepJob implements Callable<Integer> {
             PrintStream progress = System.out;
             HierarchicalEqualityExperiment.Report report = HierarchicalEqualityExperiment.run(s, folder.staging(),
                     progress);
-            SparkSession.Builder b = SparkSession.builder().appName("jreft das sweep").config("spark.ui.enabled",
-                    "false");
-            if (master != null || !System.getProperties().containsKey("spark.master")) {
-                b = b.master(master != null ? master : "local[*]");
-            }
             DasSweep.Table table;
             long t0 = System.nanoTime();
             String on;
-            try (SparkSession spark = b.getOrCreate()) {
+            try (SparkSession spark = ExtractActivations.session("jreft das sweep", master)) {
                 table = DasSweeps.hierarchicalEquality(spark, s, report.model(), hooks, sizes, methods.isEmpty()
                         ? List.of(DasTrainer.Method.ROTATED) : methods);
                 on = spark.sparkContext().master();

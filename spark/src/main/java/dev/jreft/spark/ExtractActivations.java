@@ -72,12 +72,7 @@ public final class ExtractActivations implements Callable<Integer> {
         }
         ActivationDatasets.Spec spec = new ActivationDatasets.Spec(model, tokenizer, hooks, positions, batchSize);
         List<String> lines = Files.readAllLines(texts, StandardCharsets.UTF_8);
-        SparkSession.Builder b = SparkSession.builder().appName("jreft activations")
-                .config("spark.ui.enabled", "false");
-        if (master != null || !System.getProperties().containsKey("spark.master")) {
-            b = b.master(master != null ? master : "local[*]");
-        }
-        try (SparkSession spark = b.getOrCreate()) {
+        try (SparkSession spark = session("jreft activations", master)) {
             int n = partitions > 0 ? partitions : spark.sparkContext().defaultParallelism();
             Dataset<Row> data = ActivationDatasets.texts(spark, lines).repartition(n);
             long t0 = System.nanoTime();
@@ -96,6 +91,18 @@ public final class ExtractActivations implements Callable<Integer> {
     /** Runs the job; returns its exit code (0, or 2 for bad input, after one line on standard error). */
     static int execute(String... args) {
         return withErrors(new CommandLine(new ExtractActivations())).execute(args);
+    }
+
+    /**
+     * The job's session: {@code master} when given, else the one spark-submit set, else embedded {@code local[*]};
+     * no web UI.
+     */
+    static SparkSession session(String appName, String master) {
+        SparkSession.Builder b = SparkSession.builder().appName(appName).config("spark.ui.enabled", "false");
+        if (master != null || !System.getProperties().containsKey("spark.master")) {
+            b = b.master(master != null ? master : "local[*]");
+        }
+        return b.getOrCreate();
     }
 
     /** Bad input as the jreft CLI reports it: one line on standard error, exit code 2. */
