@@ -35,8 +35,8 @@ public final class DasSweepJob implements Callable<Integer> {
             + " \"hierarchical-equality\" and a \"sweep\"")
     Path config;
 
-    @Option(names = "--master", description = "Spark master when not run by spark-submit; default local[*]")
-    String master;
+    @CommandLine.Mixin
+    SparkOptions sparkOptions;
 
     @Option(names = "--out", required = true, description = "folder for the MLP, sweep.csv and index.json: new,"
             + " empty or an earlier jreft output (replaced as a whole)")
@@ -74,7 +74,7 @@ public final class DasSweepJob implements Callable<Integer> {
             DasSweep.Table table;
             long t0 = System.nanoTime();
             String on;
-            try (SparkSession spark = ExtractActivations.session("jreft das sweep", master)) {
+            try (SparkSession spark = sparkOptions.session("jreft das sweep")) {
                 table = DasSweeps.hierarchicalEquality(spark, s, report.model(), hooks, sizes, methods.isEmpty()
                         ? List.of(DasTrainer.Method.ROTATED) : methods);
                 on = spark.sparkContext().master();

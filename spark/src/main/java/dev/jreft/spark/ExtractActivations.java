@@ -48,8 +48,8 @@ public final class ExtractActivations implements Callable<Integer> {
             + " default parallelism)")
     int partitions;
 
-    @Option(names = "--master", description = "Spark master when not run by spark-submit; default local[*]")
-    String master;
+    @CommandLine.Mixin
+    SparkOptions sparkOptions;
 
     @Option(names = "--out", required = true, description = "the output folder (new, empty, or an earlier run to"
             + " resume)")
@@ -70,9 +70,12 @@ public final class ExtractActivations implements Callable<Integer> {
         if (!Files.isRegularFile(texts)) {
             throw new ConfigException("--texts", texts.toString(), "an existing text file, one text per line");
         }
+        if (partitions < 0) {
+            throw new ConfigException("--partitions", partitions, "an integer >= 0 (0: Spark's default parallelism)");
+        }
         ActivationDatasets.Spec spec = new ActivationDatasets.Spec(model, tokenizer, hooks, positions, batchSize);
         List<String> lines = Files.readAllLines(texts, StandardCharsets.UTF_8);
-        try (SparkSession spark = session("jreft activations", master)) {
+        try (SparkSession spark = sparkOptions.session("jreft activations")) {
             int n = partitions > 0 ? partitions : spark.sparkContext().defaultParallelism();
             Dataset<Row> data = ActivationDatasets.texts(spark, lines).repartition(n);
             long t0 = System.nanoTime();
@@ -91,18 +94,6 @@ public final class ExtractActivations implements Callable<Integer> {
     /** Runs the job; returns its exit code (0, or 2 for bad input, after one line on standard error). */
     static int execute(String... args) {
         return withErrors(new CommandLine(new ExtractActivations())).execute(args);
-    }
-
-    /**
-     * The job's session: {@code master} when given, else the one spark-submit set, else embedded {@code local[*]};
-     * no web UI.
-     */
-    static SparkSession session(String appName, String master) {
-        SparkSession.Builder b = SparkSession.builder().appName(appName).config("spark.ui.enabled", "false");
-        if (master != null || !System.getProperties().containsKey("spark.master")) {
-            b = b.master(master != null ? master : "local[*]");
-        }
-        return b.getOrCreate();
     }
 
     /** Bad input as the jreft CLI reports it: one line on standard error, exit code 2. */

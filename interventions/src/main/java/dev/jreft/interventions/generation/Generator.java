@@ -117,14 +117,13 @@ public final class Generator {
                                InterveneOn on, Settings settings, Listener listener) {
         int b = prompts.size();
         int s = prompts.seqLen();
-        check(prompts, edits, sites, on, settings);
+        int[] pads = check(prompts, edits, sites, on, settings);
         Random random = new Random(settings.sampling().seed());
         long[][] tokens = new long[b][settings.maxNewTokens()];
         int[] lengths = new int[b];
         boolean[] done = new boolean[b];
         INDArray stepLogits = Nd4j.create(DataType.FLOAT, b, settings.maxNewTokens(), vocab);
         Map<String, INDArray> past = new LinkedHashMap<>(); // none on the prompt pass: the empty past
-        int[] pads = pads(prompts);
         INDArray sequence = prompts.inputs().get(Batch.INPUT_IDS).castTo(DataType.LONG);
         int steps = 0;
         for (int k = 0; k < settings.maxNewTokens(); k++) {
@@ -274,7 +273,8 @@ public final class Generator {
         }
     }
 
-    private void check(Batch prompts, List<? extends ModelEdit> edits, List<InterventionSite> sites, InterveneOn on,
+    /** Refuses what cannot be generated; returns each row's left pads. */
+    private int[] check(Batch prompts, List<? extends ModelEdit> edits, List<InterventionSite> sites, InterveneOn on,
                        Settings settings) {
         int[] pads = pads(prompts); // checks that any padding is on the left
         if (Arrays.stream(pads).anyMatch(p -> p > 0) && !takesPositions()) {
@@ -321,6 +321,7 @@ public final class Generator {
                         .toLowerCase() + "; valid: sources only on the prompt (a source has no generated tokens)");
             }
         }
+        return pads;
     }
 
     /**
