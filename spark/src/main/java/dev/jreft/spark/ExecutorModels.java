@@ -20,16 +20,20 @@ final class ExecutorModels {
     }
 
     static HookedModel get(ActivationDatasets.Spec spec) {
-        return MODELS.computeIfAbsent(spec.model() + "|" + spec.tokenizer(), k -> load(spec));
+        return get(spec.model(), spec.tokenizer());
     }
 
-    private static HookedModel load(ActivationDatasets.Spec spec) {
-        if (spec.model().equals(ActivationDatasets.EMBEDDED)) {
+    /** {@code model}: {@code minilm} (embedded) or an .onnx file; {@code tokenizer}: its tokenizer.json or null. */
+    static HookedModel get(String model, String tokenizer) {
+        return MODELS.computeIfAbsent(model + "|" + tokenizer, k -> load(model, tokenizer));
+    }
+
+    private static HookedModel load(String model, String tokenizer) {
+        if (model.equals(ActivationDatasets.EMBEDDED)) {
             return HookedModel.minilm();
         }
-        Path onnx = local(spec.model(), "model");
-        return spec.tokenizer() == null ? HookedModel.load(onnx)
-                : HookedModel.load(onnx, local(spec.tokenizer(), "tokenizer"));
+        Path onnx = local(model, "model");
+        return tokenizer == null ? HookedModel.load(onnx) : HookedModel.load(onnx, local(tokenizer, "tokenizer"));
     }
 
     /** The file as given, else as {@code spark-submit --files} shipped it to this executor's working files. */

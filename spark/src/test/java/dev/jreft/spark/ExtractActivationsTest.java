@@ -87,7 +87,7 @@ class ExtractActivationsTest {
     }
 
     /** exit code | the last line of standard output, or all of standard error. */
-    private static String capture(java.util.function.IntSupplier job) {
+    static String capture(java.util.function.IntSupplier job) {
         PrintStream out = System.out;
         PrintStream err = System.err;
         ByteArrayOutputStream o = new ByteArrayOutputStream();

@@ -190,6 +190,11 @@ public final class ReftClassifier {
 
     /** Accuracy on {@code data}. */
     public double accuracy(List<LabelledText> data, int batchSize, int maxLength) {
+        return (double) correct(data, batchSize, maxLength) / data.size();
+    }
+
+    /** How many of {@code data} are classified right. */
+    public int correct(List<LabelledText> data, int batchSize, int maxLength) {
         int correct = 0;
         for (int i = 0; i < data.size(); i += batchSize) {
             List<LabelledText> chunk = data.subList(i, Math.min(data.size(), i + batchSize));
@@ -201,7 +206,7 @@ public final class ReftClassifier {
                 }
             }
         }
-        return (double) correct / data.size();
+        return correct;
     }
 
     /** Loss and gradients of every parameter on one batch. */
@@ -223,18 +228,46 @@ public final class ReftClassifier {
     /** Trains on {@code train}, evaluating on {@code dev}; keeps the best dev parameters. Progress goes to {@code out}. */
     public TrainingResult train(List<LabelledText> train, List<LabelledText> dev, TrainingArguments args,
                                 PrintStream out) {
+        return train(train, dev, args, out, Replicas.ALONE);
+    }
+
+    /**
+     * Trains as above as one of {@code replicas}: every worker walks the same batches and steps on its share of
+     * each, with the whole batch's gradient ({@link Replicas#meanOverBatch}); dev accuracy is counted over the
+     * workers' shares of {@code dev}. Dropout masks are drawn per worker (seeded by its rank beside the seed).
+     */
+    public TrainingResult train(List<LabelledText> train, List<LabelledText> dev, TrainingArguments args,
+                                PrintStream out, Replicas replicas) {
+        Replicas.checkBatch(args.batchSize(), replicas.count());
         long positions = model.inputLimits().maxPositions().orElse(Long.MAX_VALUE);
         if (sites.virtualTokens() + (long) args.maxLength() > positions) { // before the first step, not at a long batch
             throw new dev.jreft.hooks.io.ConfigException("training.max_length", args.maxLength(), "at most "
                     + (positions - sites.virtualTokens()) + ": the model's " + positions + " positions less the "
                     + sites.virtualTokens() + " virtual tokens");
         }
-        Trainer.Step<LabelledText> step = (chunk, opt, lr, maxGradNorm, index) -> step(encode(chunk.stream()
-                .map(LabelledText::text).toList(), args.maxLength()), chunk.stream().mapToInt(LabelledText::label)
-                .toArray(), opt, lr, maxGradNorm, index);
+        Trainer.Step<LabelledText> step = (chunk, opt, lr, maxGradNorm, index) -> {
+            List<LabelledText> mine = replicas.share(chunk);
+            IntervenableModel.Gradients g = gradients(encode(mine.stream().map(LabelledText::text).toList(),
+                    args.maxLength()), mine.stream().mapToInt(LabelledText::label).toArray());
+            Map<String, INDArray> grads = sites.collect(g);
+            double loss = replicas.meanOverBatch(grads, g.loss(), mine.size(), chunk.size());
+            sites.apply(params, grads, loss, opt, lr, maxGradNorm, index);
+            return loss;
+        };
+        java.util.function.BiFunction<List<LabelledText>, TrainingArguments, Double> score = (examples, a) ->
+                (double) replicas.total(correct(replicas.share(examples), 32, a.maxLength())) / examples.size();
+        // each worker its own dropout masks: the same seed on every worker would repeat one mask per share
+        Trainer.Objective<LabelledText> objective = Trainer.objective(sites, params, step, score, random ->
+                replicas.count() == 1 ? random : new Random(random.nextLong() ^ (0x9e3779b97f4a7c15L
+                        * (replicas.rank() + 1))));
         // the last partial batch is dropped (shapes stay bucketed)
-        return Trainer.train(Trainer.objective(sites, params, step, (examples, a) -> accuracy(examples, 32,
-                a.maxLength())), train, dev, args, out, true);
+        return Trainer.train(objective, train, dev, args, out, true);
+    }
+
+    /** Replaces every parameter's value in place with {@code values}' (the result of a data-parallel run). */
+    public void assign(Map<String, INDArray> values) {
+        ReftClassifier checked = withParameters(model, config, values); // names and shapes
+        checked.params.forEach((name, v) -> params.get(name).assign(v));
     }
 
     /**

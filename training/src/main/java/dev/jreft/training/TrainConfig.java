@@ -408,8 +408,12 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
     }
 
     public static TrainConfig read(Path file) {
-        String source = file.toString();
-        Written w = ConfigJson.parse(ConfigJson.text(file), source, Written.class);
+        return parse(ConfigJson.text(file), file.toString());
+    }
+
+    /** The config in {@code json}, errors naming {@code source}; checked as {@link #read} checks a file. */
+    public static TrainConfig parse(String json, String source) {
+        Written w = ConfigJson.parse(json, source, Written.class);
         TrainingArguments args = ConfigJson.overDefaults(TrainingArguments.defaults(), w.training(),
                 TrainingArguments.class, source, "training");
         for (var required : Map.of("data", w.data() == null, "output", w.output() == null || w.output().isBlank())
@@ -485,7 +489,21 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
      * output paths, the model, the hooks and the data are all checked before the first step.
      */
     public Map<String, Object> run(Path base, Path metricsFile, PrintStream out) throws IOException {
-        TrainingArguments args = training == null ? TrainingArguments.defaults() : training;
+        return run(base, metricsFile, out, (classifier, split, args, progress) -> classifier.train(split.train(),
+                split.dev(), args, progress));
+    }
+
+    /** How a checked run trains its fresh classifier: in this process, or data-parallel on workers. */
+    @FunctionalInterface
+    public interface Training {
+        TrainingResult train(ReftClassifier classifier, Split split, TrainingArguments args, PrintStream out)
+                throws IOException;
+    }
+
+    /** Runs as {@link #run(Path, Path, PrintStream)} with the training itself done by {@code training}. */
+    public Map<String, Object> run(Path base, Path metricsFile, PrintStream out, Training training)
+            throws IOException {
+        TrainingArguments args = arguments();
         Path outDir = AtomicFiles.checkFolder(base.resolve(output), "output");
         checkMetricsTarget(metricsFile, "--metrics", inputs(base));
         if (metricsFile.toAbsolutePath().normalize().startsWith(outDir) && CHECKPOINT_FILES.contains(
@@ -494,11 +512,7 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
                     + " one of its files (" + String.join(", ", CHECKPOINT_FILES) + ")");
         }
         try (CheckpointWriter checkpoint = Checkpoint.prepare(outDir)) {
-            HookedModel m = InterventionConfig.loadModel(model, tokenizer, base);
-            if (m.tokenizer().isEmpty()) {
-                throw ConfigException.of("tokenizer", "found nothing; valid: the model's tokenizer.json (training"
-                        + " tokenises the texts; " + model + " carries none)");
-            }
+            HookedModel m = loadModel(base);
             ReftClassifier.Config config = classifierConfig(m);
             checkAgainstModel(m, config, args);
             Split split = data.load(base);
@@ -508,7 +522,7 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
                         + " training examples");
             }
             ReftClassifier c = ReftClassifier.create(m, config, args.seed());
-            TrainingResult r = c.train(split.train(), split.dev(), args, out);
+            TrainingResult r = training.train(c, split, args, out);
             Map<String, Object> metrics = new LinkedHashMap<>();
             metrics.put("train_examples", split.train().size());
             metrics.put("steps", r.steps());
@@ -530,8 +544,23 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
         }
     }
 
+    /** The config's model with its tokenizer (training tokenises the texts); paths relative to {@code base}. */
+    public HookedModel loadModel(Path base) {
+        HookedModel m = InterventionConfig.loadModel(model, tokenizer, base);
+        if (m.tokenizer().isEmpty()) {
+            throw ConfigException.of("tokenizer", "found nothing; valid: the model's tokenizer.json (training"
+                    + " tokenises the texts; " + model + " carries none)");
+        }
+        return m;
+    }
+
+    /** The training arguments: the config's over the defaults. */
+    public TrainingArguments arguments() {
+        return training == null ? TrainingArguments.defaults() : training;
+    }
+
     /** What this config trains on {@code m}: the method's settings over their defaults, and the head. */
-    ReftClassifier.Config classifierConfig(HookedModel m) {
+    public ReftClassifier.Config classifierConfig(HookedModel m) {
         if (sectionOf(method).equals("reft")) {
             ReftClassifier.Config c = new ReftSpec(method, reft.hooks(), reft.rank(), reft.positions(),
                     reft.shareWeights(), reft.classes(), reft.pooling(), reft.activation(), reft.dropout()).toConfig();

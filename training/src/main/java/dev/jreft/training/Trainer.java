@@ -54,6 +54,13 @@ public final class Trainer {
     /** An objective over trainable sites and their live parameters, from its step and its dev score. */
     static <E> Objective<E> objective(TrainableSites sites, Map<String, INDArray> params, Step<E> step,
                                       java.util.function.BiFunction<List<E>, TrainingArguments, Double> score) {
+        return objective(sites, params, step, score, java.util.function.UnaryOperator.identity());
+    }
+
+    /** As above, with the sites' dropout masks drawn from {@code masks} of the run's random (a worker's own). */
+    static <E> Objective<E> objective(TrainableSites sites, Map<String, INDArray> params, Step<E> step,
+                                      java.util.function.BiFunction<List<E>, TrainingArguments, Double> score,
+                                      java.util.function.UnaryOperator<Random> masks) {
         return new Objective<>() {
             @Override
             public double step(List<E> batch, Optimizer opt, double lr, double maxGradNorm, int index) {
@@ -72,7 +79,7 @@ public final class Trainer {
 
             @Override
             public void training(Random random) {
-                sites.training(random);
+                sites.training(random == null ? null : masks.apply(random));
             }
         };
     }

@@ -7,5 +7,6 @@ import java.util.List;
  * run to its end, and the best dev score.
  */
 public record TrainingResult(int steps, double seconds, double examplesPerSecond, List<Double> losses,
-                             List<Double> epochLosses, double bestDevAccuracy, int bestStep, boolean stoppedEarly) {
+                             List<Double> epochLosses, double bestDevAccuracy, int bestStep, boolean stoppedEarly)
+        implements java.io.Serializable {
 }
