@@ -20,7 +20,7 @@ import java.util.List;
  */
 public record SweepConfig(String base, String source, List<String> hooks, List<String> components,
                           List<Integer> layers, String patching, String metric, Long correctToken, Long wrongToken,
-                          String across) {
+                          String across) implements java.io.Serializable {
     public static final List<String> PATCHING = List.of("activation", "attribution", "both");
     public static final List<String> ACROSS = List.of("positions", "heads");
     public static final List<String> METRICS = List.of("embedding_direction", "logit_difference", "token_loss",
@@ -121,5 +121,32 @@ public record SweepConfig(String base, String source, List<String> hooks, List<S
             model.hook(out.get(i), hooks != null ? "hooks[" + i + "]" : "components");
         }
         return out;
+    }
+
+    /**
+     * Writes the sweep's files into {@code dir}: {@code sweep.csv} (one row per hook and column, the grids' cells
+     * to six decimals, empty where a grid was not run) and a heatmap per grid run (PNG and SVG).
+     */
+    public void write(java.nio.file.Path dir, List<String> hooks, ActivationPatching.Grid act,
+                      ActivationPatching.Grid attr, List<String> tokens) throws java.io.IOException {
+        if (act != null) {
+            Plots.write(Plots.heatmap(act, tokens, "activation patching"), dir, "sweep-activation");
+        }
+        if (attr != null) {
+            Plots.write(Plots.heatmap(attr, tokens, "attribution patching"), dir, "sweep-attribution");
+        }
+        ActivationPatching.Grid any = act != null ? act : attr;
+        StringBuilder csv = new StringBuilder(byHead() ? "hook,head,activation,attribution\n"
+                : "hook,position,token,activation,attribution\n");
+        for (int h = 0; h < hooks.size(); h++) {
+            for (int t = 0; t < any.positions(); t++) {
+                String column = byHead() ? Integer.toString(t) : t + ",\"" + (t < tokens.size()
+                        ? tokens.get(t).replace("\"", "\"\"") : "") + "\"";
+                csv.append(String.format(java.util.Locale.ROOT, "%s,%s,%s,%s%n", hooks.get(h), column,
+                        act == null ? "" : String.format(java.util.Locale.ROOT, "%.6f", act.effect()[h][t]),
+                        attr == null ? "" : String.format(java.util.Locale.ROOT, "%.6f", attr.effect()[h][t])));
+            }
+        }
+        java.nio.file.Files.writeString(dir.resolve("sweep.csv"), csv);
     }
 }

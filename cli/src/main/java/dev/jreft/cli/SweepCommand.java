@@ -1,7 +1,6 @@
 package dev.jreft.cli;
 
 import dev.jreft.analysis.ActivationPatching;
-import dev.jreft.analysis.Plots;
 import dev.jreft.analysis.SweepConfig;
 import dev.jreft.hooks.io.ConfigJson;
 import dev.jreft.hooks.io.OutputFolder;
@@ -11,7 +10,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -55,7 +53,6 @@ final class SweepCommand implements Callable<Integer> {
                 System.out.printf(Locale.ROOT, "activation patching: %d hooks × %d %s, %.1f s, %d graphs"
                         + " compiled%n", hooks.size(), act.positions(), c.byHead() ? "heads" : "positions",
                         (System.nanoTime() - t0) / 1e9, act.graphsCompiled());
-                Plots.write(Plots.heatmap(act, tokens, "activation patching"), staging, "sweep-activation");
             }
             if (!which.equals("activation")) {
                 long t0 = System.nanoTime();
@@ -63,7 +60,6 @@ final class SweepCommand implements Callable<Integer> {
                         : ActivationPatching.attribution(model, base, source, hooks, metric);
                 System.out.printf(Locale.ROOT, "attribution patching: the same grid from one forward and one"
                         + " backward, %.1f s%n", (System.nanoTime() - t0) / 1e9);
-                Plots.write(Plots.heatmap(attr, tokens, "attribution patching"), staging, "sweep-attribution");
             }
             ActivationPatching.Grid any = act != null ? act : attr;
             System.out.printf(Locale.ROOT, "metric %s: base %.5f, source %.5f (cells are shares of that distance)%n",
@@ -72,18 +68,7 @@ final class SweepCommand implements Callable<Integer> {
                 System.out.printf(Locale.ROOT, "correlation of attribution with activation patching: %.4f%n",
                         ActivationPatching.correlation(act, attr));
             }
-            StringBuilder csv = new StringBuilder(c.byHead() ? "hook,head,activation,attribution\n"
-                    : "hook,position,token,activation,attribution\n");
-            for (int h = 0; h < hooks.size(); h++) {
-                for (int t = 0; t < any.positions(); t++) {
-                    String column = c.byHead() ? Integer.toString(t) : t + ",\"" + (t < tokens.size()
-                            ? tokens.get(t).replace("\"", "\"\"") : "") + "\"";
-                    csv.append(String.format(Locale.ROOT, "%s,%s,%s,%s%n", hooks.get(h), column,
-                            act == null ? "" : String.format(Locale.ROOT, "%.6f", act.effect()[h][t]),
-                            attr == null ? "" : String.format(Locale.ROOT, "%.6f", attr.effect()[h][t])));
-                }
-            }
-            Files.writeString(staging.resolve("sweep.csv"), csv);
+            c.write(staging, hooks, act, attr, tokens);
             List<Path> written = folder.commit();
             List<String> names = new ArrayList<>();
             written.forEach(p -> names.add(p.getFileName().toString()));

@@ -28,6 +28,15 @@ final class ExecutorModels {
         return MODELS.computeIfAbsent(model + "|" + tokenizer, k -> load(model, tokenizer));
     }
 
+    /**
+     * A model or tokenizer file as the driver hands it to tasks: absolute (tasks on this machine find it there,
+     * others in spark-submit's {@code --files} by its name); the embedded model and null as they are.
+     */
+    static String forTasks(String file) {
+        return file == null || file.equals(ActivationDatasets.EMBEDDED) ? file : Path.of(file).toAbsolutePath()
+                .toString();
+    }
+
     private static HookedModel load(String model, String tokenizer) {
         if (model.equals(ActivationDatasets.EMBEDDED)) {
             return HookedModel.minilm();

@@ -50,8 +50,8 @@ public final class TrainJob implements Callable<Integer> {
         AtomicFiles.checkNotAnInput(out, "--metrics", List.of(config));
         // the tasks load the model from where the driver found it, else from spark-submit --files
         boolean embedded = c.model() == null || c.model().equals(InterventionConfig.DEFAULT_MODEL);
-        String model = embedded ? ActivationDatasets.EMBEDDED : Path.of(c.model()).toAbsolutePath().toString();
-        String tokenizer = c.tokenizer() == null ? null : Path.of(c.tokenizer()).toAbsolutePath().toString();
+        String model = ExecutorModels.forTasks(embedded ? ActivationDatasets.EMBEDDED : c.model());
+        String tokenizer = ExecutorModels.forTasks(c.tokenizer());
         Map<String, Object> m;
         try (SparkSession spark = sparkOptions.session("jreft train")) {
             DataParallelTraining.checkWorkers(spark, workers); // before the model loads
