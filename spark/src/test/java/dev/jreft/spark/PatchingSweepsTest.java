@@ -67,6 +67,29 @@ class PatchingSweepsTest {
         assertFalse(Files.exists(tmp.resolve("never")));
     }
 
+    @Test
+    void aSweepAcrossHeadsIsTheSingleMachineSweep(@TempDir Path tmp) throws Exception {
+        Path config = Files.writeString(tmp.resolve("heads.json"), """
+                {"base": "The movie was wonderful.", "source": "The movie was terrible.",
+                 "hooks": ["blocks.2.attention_value_output", "blocks.5.attention_value_output"],
+                 "patching": "activation", "across": "heads"}""");
+        SweepConfig c = dev.jreft.hooks.io.ConfigJson.read(config, SweepConfig.class);
+        HookedModel m = ExecutorModels.get(ActivationDatasets.EMBEDDED, null);
+        Batch base = m.tokenize(List.of(c.base()));
+        Batch source = m.tokenize(List.of(c.source()));
+        Path single = Files.createDirectory(tmp.resolve("single"));
+        c.write(single, c.hooksOf(m), ActivationPatching.activationByHead(m, base, source, c.hooksOf(m),
+                c.metricOf(m, base, source)), null, List.of());
+        Path out = tmp.resolve("spark");
+        String ok = run("--config", config.toString(), "--master", "local[2]", "--out", out.toString());
+        assertTrue(ok.startsWith("0|sweep: 2 hooks × 12 heads"), ok);
+        List<String> csv = Files.readAllLines(out.resolve("sweep.csv"));
+        assertEquals("hook,head,activation,attribution", csv.get(0));
+        assertEquals(1 + 2 * 12, csv.size());
+        assertEquals(Files.readAllLines(single.resolve("sweep.csv")), csv);
+        assertFalse(Files.exists(out.resolve("sweep-attribution.png")), "attribution was not asked for");
+    }
+
     private static String run(String... args) {
         return ExtractActivationsTest.capture(() -> ExtractActivations.withErrors(new picocli.CommandLine(
                 new PatchingSweepJob())).execute(args));
