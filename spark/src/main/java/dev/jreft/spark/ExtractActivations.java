@@ -20,12 +20,8 @@ import java.util.concurrent.Callable;
         + " line of a text file at chosen positions, written as Parquet in resumable chunks (one row per text and"
         + " position; id = the line's number from 0).")
 public final class ExtractActivations implements Callable<Integer> {
-    @Option(names = "--model", defaultValue = ActivationDatasets.EMBEDDED, description = "minilm (embedded) or an"
-            + " .onnx file; default ${DEFAULT-VALUE}")
-    String model;
-
-    @Option(names = "--tokenizer", description = "the model's tokenizer.json (for an .onnx file)")
-    String tokenizer;
+    @CommandLine.Mixin
+    ModelOptions modelOptions;
 
     @Option(names = "--texts", required = true, description = "a UTF-8 text file, one text per line")
     Path texts;
@@ -73,7 +69,8 @@ public final class ExtractActivations implements Callable<Integer> {
         if (partitions < 0) {
             throw new ConfigException("--partitions", partitions, "an integer >= 0 (0: Spark's default parallelism)");
         }
-        ActivationDatasets.Spec spec = new ActivationDatasets.Spec(model, tokenizer, hooks, positions, batchSize);
+        ActivationDatasets.Spec spec = new ActivationDatasets.Spec(modelOptions.model, modelOptions.tokenizer, hooks,
+                positions, batchSize);
         List<String> lines = Files.readAllLines(texts, StandardCharsets.UTF_8);
         try (SparkSession spark = sparkOptions.session("jreft activations")) {
             int n = partitions > 0 ? partitions : spark.sparkContext().defaultParallelism();

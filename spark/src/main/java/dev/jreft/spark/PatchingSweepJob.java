@@ -27,12 +27,8 @@ public final class PatchingSweepJob implements Callable<Integer> {
             + " components and layers, patching, metric, across)")
     Path config;
 
-    @Option(names = "--model", defaultValue = ActivationDatasets.EMBEDDED, description = "minilm (embedded) or an"
-            + " .onnx file; default ${DEFAULT-VALUE}")
-    String model;
-
-    @Option(names = "--tokenizer", description = "the model's tokenizer.json (for an .onnx file)")
-    String tokenizer;
+    @CommandLine.Mixin
+    ModelOptions modelOptions;
 
     @Option(names = "--out", required = true, description = "folder for sweep.csv, the heatmaps and index.json: new,"
             + " empty or an earlier jreft output (replaced as a whole)")
@@ -44,12 +40,12 @@ public final class PatchingSweepJob implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         SweepConfig c = ConfigJson.read(config, SweepConfig.class);
-        String modelPath = ExecutorModels.forTasks(model);
-        String tokenizerPath = ExecutorModels.forTasks(tokenizer);
+        String modelPath = ExecutorModels.forTasks(modelOptions.model);
+        String tokenizerPath = ExecutorModels.forTasks(modelOptions.tokenizer);
         try (OutputFolder folder = OutputFolder.prepare(out, "spark-sweep")) { // checked before any run
             HookedModel m = ExecutorModels.get(modelPath, tokenizerPath);
-            var tokens = m.tokenizer().orElseThrow(() -> new ConfigException("--tokenizer", "none for " + model,
-                    "the model's tokenizer.json (the sweep reads texts)")).tokens(c.base());
+            var tokens = m.tokenizer().orElseThrow(() -> new ConfigException("--tokenizer",
+                    "none for " + modelOptions.model, "the model's tokenizer.json (the sweep reads texts)")).tokens(c.base());
             List<String> hooks;
             try {
                 hooks = c.hooksOf(m);

@@ -247,12 +247,9 @@ public final class ReftClassifier {
         }
         Trainer.Step<LabelledText> step = (chunk, opt, lr, maxGradNorm, index) -> {
             List<LabelledText> mine = replicas.share(chunk);
-            IntervenableModel.Gradients g = gradients(encode(mine.stream().map(LabelledText::text).toList(),
-                    args.maxLength()), mine.stream().mapToInt(LabelledText::label).toArray());
-            Map<String, INDArray> grads = sites.collect(g);
-            double loss = replicas.meanOverBatch(grads, g.loss(), mine.size(), chunk.size());
-            sites.apply(params, grads, loss, opt, lr, maxGradNorm, index);
-            return loss;
+            return step(encode(mine.stream().map(LabelledText::text).toList(), args.maxLength()),
+                    mine.stream().mapToInt(LabelledText::label).toArray(), opt, lr, maxGradNorm, index,
+                    replicas, chunk.size());
         };
         java.util.function.BiFunction<List<LabelledText>, TrainingArguments, Double> score = (examples, a) ->
                 (double) replicas.total(correct(replicas.share(examples), 32, a.maxLength())) / examples.size();
@@ -275,9 +272,20 @@ public final class ReftClassifier {
      * {@code maxGradNorm}, the optimiser update with {@code lr}, and LoReFT's retraction. Returns the batch loss.
      */
     public double step(Batch batch, int[] labels, Optimizer opt, double lr, double maxGradNorm, int stepIndex) {
+        return step(batch, labels, opt, lr, maxGradNorm, stepIndex, Replicas.ALONE, labels.length);
+    }
+
+    /**
+     * The step as one of {@code replicas}: {@code batch} is this worker's share of a global batch of
+     * {@code globalSize} rows, and the update applied is the whole batch's. Returns the whole batch's loss.
+     */
+    private double step(Batch batch, int[] labels, Optimizer opt, double lr, double maxGradNorm, int stepIndex,
+                        Replicas replicas, int globalSize) {
         IntervenableModel.Gradients g = gradients(batch, labels);
-        sites.apply(params, sites.collect(g), g.loss(), opt, lr, maxGradNorm, stepIndex);
-        return g.loss();
+        Map<String, INDArray> grads = sites.collect(g);
+        double loss = replicas.meanOverBatch(grads, g.loss(), labels.length, globalSize);
+        sites.apply(params, grads, loss, opt, lr, maxGradNorm, stepIndex);
+        return loss;
     }
 
 }
