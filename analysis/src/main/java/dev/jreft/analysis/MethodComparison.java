@@ -39,15 +39,19 @@ public final class MethodComparison {
     public record Method(String name, String label, Function<HookedModel, MethodSpec> spec, double learningRate) {
     }
 
-    /** One training run. */
+    /** One training run; {@code inferenceMs}: milliseconds per test example of the trained model (batches of 32). */
     public record Run(String method, long seed, double testAccuracy, double devAccuracy, long trainable,
-                      double trainSeconds, double examplesPerSecond) {
+                      double trainSeconds, double examplesPerSecond, double inferenceMs) {
     }
 
-    /** One row of the table: a method's runs summarised, with the peak RSS of the process that ran them. */
+    /**
+     * One row of the table: a method's runs summarised, with the peak RSS of the process that ran them, on the base
+     * model {@code model} (an embedded name) whose ONNX graph takes {@code modelBytes} (-1: not measured).
+     */
     public record Row(String method, String label, long trainable, long modelParameters, double meanAccuracy,
                       double sdAccuracy, List<Double> accuracies, double trainSeconds, double examplesPerSecond,
-                      long peakRssBytes, double learningRate, String search) {
+                      long peakRssBytes, double learningRate, String search, String model, long modelBytes,
+                      double inferenceMs) {
         public double percentOfModel() {
             return 100.0 * trainable / modelParameters;
         }
@@ -55,7 +59,14 @@ public final class MethodComparison {
         /** This row with the trace of the search that chose its learning rate ({@link Search#trace}). */
         public Row searched(String trace) {
             return new Row(method, label, trainable, modelParameters, meanAccuracy, sdAccuracy, accuracies,
-                    trainSeconds, examplesPerSecond, peakRssBytes, learningRate, trace);
+                    trainSeconds, examplesPerSecond, peakRssBytes, learningRate, trace, model, modelBytes,
+                    inferenceMs);
+        }
+
+        /** This row on the base model {@code name} of {@code bytes} on disk. */
+        public Row on(String name, long bytes) {
+            return new Row(method, label, trainable, modelParameters, meanAccuracy, sdAccuracy, accuracies,
+                    trainSeconds, examplesPerSecond, peakRssBytes, learningRate, search, name, bytes, inferenceMs);
         }
     }
 
@@ -241,13 +252,17 @@ public final class MethodComparison {
                 double seconds = featureSeconds + (System.nanoTime() - t0) / 1e9;
                 runs.add(new Run(method.name(), seed, probe.accuracy(rows(features, split.test(), row),
                         labels(split.test())), probe.accuracy(rows(features, split.dev(), row),
-                        labels(split.dev())), probe.parameters(), seconds, split.train().size() / seconds));
+                        labels(split.dev())), probe.parameters(), seconds, split.train().size() / seconds,
+                        1e3 * featureSeconds / all.size())); // the frozen model's forward; the head is negligible
             } else {
                 ReftClassifier c = ReftClassifier.create(model, new ReftClassifier.Config(method.spec().apply(model), 2,
                         ClassificationHead.Pooling.MEAN), seed);
                 TrainingResult r = c.train(split.train(), split.dev(), args, out);
-                runs.add(new Run(method.name(), seed, c.accuracy(split.test(), 32, args.maxLength()),
-                        r.bestDevAccuracy(), c.trainableParameters(), r.seconds(), r.examplesPerSecond()));
+                long t0 = System.nanoTime();
+                double test = c.accuracy(split.test(), 32, args.maxLength());
+                double inferenceMs = (System.nanoTime() - t0) / 1e6 / split.test().size();
+                runs.add(new Run(method.name(), seed, test, r.bestDevAccuracy(), c.trainableParameters(), r.seconds(),
+                        r.examplesPerSecond(), inferenceMs));
             }
             Run last = runs.get(runs.size() - 1);
             if (report) {
@@ -279,7 +294,8 @@ public final class MethodComparison {
         return new Row(method.name(), method.label(), runs.get(0).trainable(), modelParameters, mean, sd, acc,
                 runs.stream().mapToDouble(Run::trainSeconds).average().orElse(Double.NaN),
                 runs.stream().mapToDouble(Run::examplesPerSecond).average().orElse(Double.NaN), peakRssBytes,
-                method.learningRate(), "");
+                method.learningRate(), "", "minilm", -1,
+                runs.stream().mapToDouble(Run::inferenceMs).average().orElse(Double.NaN));
     }
 
     /** This process's peak resident set size so far ({@code VmHWM}), or -1 where the system does not say. */
@@ -299,18 +315,21 @@ public final class MethodComparison {
     /** The table as markdown, one row per method (accuracy mean ± sd over the seeds). */
     public static String markdown(List<Row> rows, int seeds) {
         StringBuilder s = new StringBuilder();
-        s.append("| method | trainable params | % of model | test accuracy (mean ± sd, ").append(seeds)
-                .append(seeds == 1 ? " seed" : " seeds").append(") | learning rate | train time | examples/s | peak RSS |\n");
-        s.append("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        s.append("| method | base (size on disk) | trainable params | % of model | test accuracy (mean ± sd, ")
+                .append(seeds).append(seeds == 1 ? " seed" : " seeds").append(") | learning rate | train time |"
+                        + " examples/s | inference | peak RSS |\n");
+        s.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (Row r : rows) {
-            s.append(String.format(Locale.ROOT, "| %s | %,d | %.3f%% | %.4f ± %.4f | %s | %.1f s | %s | %s |%n",
-                    r.label(), r.trainable(), r.percentOfModel(), r.meanAccuracy(), r.sdAccuracy(),
+            s.append(String.format(Locale.ROOT, "| %s | %s | %,d | %.3f%% | %.4f ± %.4f | %s | %.1f s | %s | %s | %s |%n",
+                    r.label(), base(r), r.trainable(), r.percentOfModel(), r.meanAccuracy(), r.sdAccuracy(),
                     plain(r.learningRate()),
                     r.trainSeconds(),
                     Double.isNaN(r.examplesPerSecond()) ? "n/a" : String.format(Locale.ROOT, "%.1f",
-                            r.examplesPerSecond()), r.peakRssBytes() < 0 ? "n/a" : String.format(Locale.ROOT,
-                            "%.0f MB", r.peakRssBytes() / 1e6)));
+                            r.examplesPerSecond()),
+                    Double.isNaN(r.inferenceMs()) ? "n/a" : String.format(Locale.ROOT, "%.2f ms", r.inferenceMs()),
+                    r.peakRssBytes() < 0 ? "n/a" : String.format(Locale.ROOT, "%.0f MB", r.peakRssBytes() / 1e6)));
         }
+        s.append("\n(inference: milliseconds per test example, batches of 32, after training)\n");
         if (rows.stream().anyMatch(r -> r.search() != null && !r.search().isEmpty())) {
             s.append("\nLearning rates tried on the first seed's dev split (rate: dev accuracy; the best is the"
                     + " table's):\n\n");
@@ -323,17 +342,23 @@ public final class MethodComparison {
         return s.toString();
     }
 
+    private static String base(Row r) {
+        String name = r.model() == null ? "minilm" : r.model();
+        return r.modelBytes() < 0 ? name : String.format(Locale.ROOT, "%s (%.1f MB)", name, r.modelBytes() / 1e6);
+    }
+
     /** The table as CSV: one line per method, the seeds' accuracies last. */
     public static String csv(List<Row> rows) {
         StringBuilder s = new StringBuilder("method,label,trainable_parameters,percent_of_model,test_accuracy_mean,"
                 + "test_accuracy_sd,learning_rate,train_seconds,examples_per_second,peak_rss_bytes,test_accuracies,"
-                + "learning_rate_search\n");
+                + "learning_rate_search,base_model,base_model_bytes,inference_ms_per_example\n");
         for (Row r : rows) {
-            s.append(String.format(Locale.ROOT, "%s,\"%s\",%d,%.5f,%.5f,%.5f,%g,%.2f,%.2f,%d,\"%s\",\"%s\"%n", r.method(),
-                    r.label().replace("\"", "\"\""), r.trainable(), r.percentOfModel(), r.meanAccuracy(),
+            s.append(String.format(Locale.ROOT, "%s,\"%s\",%d,%.5f,%.5f,%.5f,%g,%.2f,%.2f,%d,\"%s\",\"%s\",%s,%d,%.3f%n",
+                    r.method(), r.label().replace("\"", "\"\""), r.trainable(), r.percentOfModel(), r.meanAccuracy(),
                     r.sdAccuracy(), r.learningRate(), r.trainSeconds(), r.examplesPerSecond(), r.peakRssBytes(),
                     String.join(" ", r.accuracies().stream().map(a -> String.format(Locale.ROOT, "%.4f", a))
-                            .toList()), r.search() == null ? "" : r.search()));
+                            .toList()), r.search() == null ? "" : r.search(), r.model() == null ? "minilm" : r.model(),
+                    r.modelBytes(), r.inferenceMs()));
         }
         return s.toString();
     }
@@ -348,7 +373,8 @@ public final class MethodComparison {
         chart.getStyler().setMarkerSize(10);
         chart.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.OutsideE);
         for (Row r : rows) {
-            chart.addSeries(r.label(), new double[] {r.trainable()}, new double[] {r.meanAccuracy()},
+            String base = r.model() == null || r.model().equals("minilm") ? "" : " on " + r.model();
+            chart.addSeries(r.label() + base, new double[] {r.trainable()}, new double[] {r.meanAccuracy()},
                     new double[] {r.sdAccuracy()});
         }
         org.knowm.xchart.BitmapEncoder.saveBitmap(chart, png.toString(), org.knowm.xchart.BitmapEncoder.BitmapFormat.PNG);

@@ -17,18 +17,20 @@ class MethodComparisonTest {
     @Test
     void rowsSummariseTheSeedsAsMeanAndSampleSd(@TempDir Path tmp) throws Exception {
         MethodComparison.Method lora = MethodComparison.methods().get("lora");
-        var runs = List.of(new MethodComparison.Run("lora", 42, 0.90, 0.91, 1000, 10, 50),
-                new MethodComparison.Run("lora", 43, 0.80, 0.85, 1000, 20, 70));
-        MethodComparison.Row row = MethodComparison.summarise(lora, runs, 100_000, 5_000_000);
+        var runs = List.of(new MethodComparison.Run("lora", 42, 0.90, 0.91, 1000, 10, 50, 2.0),
+                new MethodComparison.Run("lora", 43, 0.80, 0.85, 1000, 20, 70, 3.0));
+        MethodComparison.Row row = MethodComparison.summarise(lora, runs, 100_000, 5_000_000).on("minilm-q", 23_000_000);
         assertEquals(0.85, row.meanAccuracy(), 1e-12);
         assertEquals(Math.sqrt(0.005), row.sdAccuracy(), 1e-12); // sample sd: ((0.05² + 0.05²) / 1)^½
         assertEquals(1.0, row.percentOfModel(), 1e-12);
         assertEquals(15, row.trainSeconds(), 1e-12);
         String md = MethodComparison.markdown(List.of(row), 2);
-        assertTrue(md.contains("| LoRA r=8 (query, value) | 1,000 | 1.000% | 0.8500 ± 0.0707 | 0.004 | 15.0 s | 60.0 | 5 MB |"),
+        assertTrue(md.contains("| LoRA r=8 (query, value) | minilm-q (23.0 MB) | 1,000 | 1.000% | 0.8500 ± 0.0707 | 0.004 | 15.0 s | 60.0"
+                + " | 2.50 ms | 5 MB |"),
                 md);
         String csv = MethodComparison.csv(List.of(row));
-        assertTrue(csv.lines().skip(1).findFirst().orElseThrow().endsWith(",\"0.9000 0.8000\",\"\""), csv);
+        assertTrue(csv.lines().skip(1).findFirst().orElseThrow().endsWith(",\"0.9000 0.8000\",\"\",minilm-q,23000000,2.500"),
+                csv);
         String searched = MethodComparison.markdown(List.of(row.searched("0.004: 0.9100")), 2);
         assertTrue(searched.contains("- LoRA r=8 (query, value): 0.004: 0.9100"), searched);
         Path png = tmp.resolve("plot.png");
@@ -54,7 +56,7 @@ class MethodComparisonTest {
         var lora = MethodComparison.methods().get("lora"); // documented 4e-3: grid 4e-3/3, 4e-3, 1.2e-2
         java.util.function.Function<java.util.function.DoubleUnaryOperator, MethodComparison.Search> search = dev ->
                 MethodComparison.search(lora, 42, lr -> new MethodComparison.Run("lora", 42, 0.5, dev.applyAsDouble(lr),
-                        10, 1, 1), new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));
+                        10, 1, 1, 1), new java.io.PrintStream(java.io.OutputStream.nullOutputStream()));
         // dev accuracy rising with the rate: two steps up, to 1.08e-1, then it stops however high the best is
         var rising = search.apply(lr -> lr);
         assertEquals(5, rising.rates().size());

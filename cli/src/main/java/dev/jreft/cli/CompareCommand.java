@@ -28,6 +28,10 @@ final class CompareCommand implements Callable<Integer> {
             + "ptuning,direft,loreft", description = "methods, in the table's order (default: ${DEFAULT-VALUE})")
     List<String> methods;
 
+    @Option(names = "--models", split = ",", defaultValue = "minilm", description = "embedded base models, each"
+            + " method trained on each: minilm, minilm-q (the int8 export) (default: ${DEFAULT-VALUE})")
+    List<String> models;
+
     @Option(names = "--seeds", defaultValue = "5", description = "seeds 42, 43, ... (default: ${DEFAULT-VALUE})")
     int seeds;
 
@@ -64,6 +68,12 @@ final class CompareCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         List<MethodComparison.Method> picked = MethodComparison.pick(methods, "--methods");
+        for (String m : models) {
+            if (!HookedModel.isEmbedded(m)) {
+                throw new dev.jreft.hooks.io.ConfigException("--models", m, String.join(", ",
+                        new java.util.TreeSet<>(HookedModel.EMBEDDED.keySet())) + " (embedded models, comma separated)");
+            }
+        }
         Check.between("--seeds", seeds, 1, 100);
         Check.between("--epochs", epochs, 1, 10_000);
         Check.between("--batch-size", batchSize, 1, 1 << 16);
@@ -83,10 +93,12 @@ final class CompareCommand implements Callable<Integer> {
             List<MethodComparison.Row> rows = new ArrayList<>();
             long t0 = System.nanoTime();
             for (MethodComparison.Method m : picked) {
-                rows.add(inChild(m, folder.staging()));
-                System.out.println();
-                System.out.print(MethodComparison.markdown(rows, seeds));
-                System.out.println();
+                for (String base : models) {
+                    rows.add(inChild(m, base, folder.staging()));
+                    System.out.println();
+                    System.out.print(MethodComparison.markdown(rows, seeds));
+                    System.out.println();
+                }
             }
             Path staging = folder.staging();
             Files.writeString(staging.resolve("comparison.csv"), MethodComparison.csv(rows));
@@ -101,15 +113,16 @@ final class CompareCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** Runs one method in a fresh JVM, so its peak RSS is its own; returns its row. */
-    private MethodComparison.Row inChild(MethodComparison.Method m, Path staging) throws Exception {
-        Path rowsFile = staging.resolve("worker-" + m.name() + ".json"); // removed before the folder is committed
+    /** Runs one method on one base model in a fresh JVM, so its peak RSS is its own; returns its row. */
+    private MethodComparison.Row inChild(MethodComparison.Method m, String base, Path staging) throws Exception {
+        // removed before the folder is committed
+        Path rowsFile = staging.resolve("worker-" + m.name() + "-" + base + ".json");
         try {
             List<String> cmd = new ArrayList<>();
             cmd.add(ProcessHandle.current().info().command().orElse("java"));
             cmd.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
             cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Jreft.class.getName(), "compare",
-                    "--methods", m.name(), "--seeds", Integer.toString(seeds), "--epochs", Integer.toString(epochs),
+                    "--methods", m.name(), "--models", base, "--seeds", Integer.toString(seeds), "--epochs", Integer.toString(epochs),
                     "--batch-size", Integer.toString(batchSize), "--max-length", Integer.toString(maxLength),
                     "--data", data.toString(), "--worker-rows", rowsFile.toString()));
             cmd.add(lrSearch ? "--lr-search" : "--no-lr-search");
@@ -125,13 +138,15 @@ final class CompareCommand implements Callable<Integer> {
 
     private int work(List<MethodComparison.Method> picked, List<Long> seedList, TrainingArguments budget)
             throws Exception {
-        HookedModel model = HookedModel.minilm();
+        String base = models.get(0);
+        HookedModel model = HookedModel.embedded(base);
+        long bytes = model.graph().toProto().getSerializedSize(); // the .onnx file's size
         List<LabelledText> all = SentimentData.load(SentimentData.ensure(data, "--data"));
         List<MethodComparison.Row> rows = new ArrayList<>();
         for (MethodComparison.Method m : picked) {
             if (!lrSearch) {
                 rows.add(MethodComparison.summarise(m, MethodComparison.run(model, all, m, seedList, budget,
-                        System.out), model.graph().parameterCount(), MethodComparison.peakRssBytes()));
+                        System.out), model.graph().parameterCount(), MethodComparison.peakRssBytes()).on(base, bytes));
                 continue;
             }
             MethodComparison.Search search = MethodComparison.searchLearningRate(model, all, m, seedList.get(0),
@@ -140,7 +155,7 @@ final class CompareCommand implements Callable<Integer> {
             runs.addAll(MethodComparison.run(model, all, search.chosen(), seedList.subList(1, seedList.size()),
                     budget, System.out));
             rows.add(MethodComparison.summarise(search.chosen(), runs, model.graph().parameterCount(),
-                    MethodComparison.peakRssBytes()).searched(search.trace()));
+                    MethodComparison.peakRssBytes()).searched(search.trace()).on(base, bytes));
         }
         JSON.writeValue(workerRows.toFile(), rows);
         return 0;

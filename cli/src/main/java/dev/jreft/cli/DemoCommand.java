@@ -99,7 +99,7 @@ final class DemoCommand implements Callable<Integer> {
             long size = m.graph().parameterCount();
             rows.add(new MethodComparison.Row("probe", "linear probe (frozen)", r.probeParameters(), size,
                     r.probeTestAccuracy(), 0, List.of(r.probeTestAccuracy()), r.probeSeconds(), Double.NaN, -1,
-                    MethodComparison.methods().get("probe").learningRate(), ""));
+                    MethodComparison.methods().get("probe").learningRate(), "", "minilm", -1, Double.NaN));
             for (MethodComparison.Method b : beside) {
                 System.out.println();
                 rows.add(MethodComparison.summarise(b, MethodComparison.run(m, all, b, List.of(seed), args,
@@ -108,7 +108,7 @@ final class DemoCommand implements Callable<Integer> {
             rows.add(new MethodComparison.Row("loreft", "LoReFT r=" + rank + " (blocks " + layers.stream()
                     .map(String::valueOf).collect(java.util.stream.Collectors.joining("/")) + ", " + positions + ")",
                     r.reftParameters(), size, r.reftTestAccuracy(), 0, List.of(r.reftTestAccuracy()), r.reftSeconds(),
-                    r.examplesPerSecond(), -1, lr, ""));
+                    r.examplesPerSecond(), -1, lr, "", "minilm", -1, Double.NaN));
             System.out.println();
             System.out.println("the same budget for every method (" + epochs + " epochs, batch " + args.batchSize()
                     + ", seed " + seed + "; each method's learning rate as jreft compare's); peak RSS per method:"

@@ -1,5 +1,7 @@
 package dev.jreft.cli;
 
+import dev.jreft.hooks.runtime.HookedModel;
+
 import dev.jreft.hooks.io.AtomicFiles;
 import dev.jreft.hooks.io.Check;
 import dev.jreft.hooks.io.ConfigException;
@@ -59,7 +61,7 @@ final class EvalCommand implements Callable<Integer> {
         }
         if (out != null) {
             TrainConfig.checkMetricsTarget(out, "--out", java.util.Arrays.asList(checkpoint, data, sentiment,
-                    model.model == null || model.model.equals("minilm") ? null : Path.of(model.model),
+                    model.model == null || HookedModel.isEmbedded(model.model) ? null : Path.of(model.model),
                     model.tokenizer == null ? null : Path.of(model.tokenizer)));
         }
         if (data != null) {

@@ -25,6 +25,11 @@ final class HooksCommand implements Callable<Integer> {
         for (HookPoint h : hooks.all()) {
             System.out.printf("%-34s %-16s%s%n", h.name(), h.layout().shape(), tensors ? "  " + h.tensor() : "");
         }
+        // hooks the graph's fused ops swallowed: named with what hides them, never placed on a neighbouring tensor
+        hooks.hidden().forEach((name, why) -> System.out.printf("%-34s %-16s%s%n", name, "hidden", "  " + why));
+        if (!hooks.hidden().isEmpty()) {
+            System.out.println(hooks.hidden().size() + " hooks are inside fused ops: " + HookMap.FUSED_HOW);
+        }
         return 0;
     }
 }

@@ -1,5 +1,7 @@
 package dev.jreft.cli;
 
+import dev.jreft.hooks.runtime.HookedModel;
+
 import dev.jreft.hooks.graph.OnnxGraph;
 import dev.jreft.hooks.io.AtomicFiles;
 import dev.jreft.training.ClassifierExport;
@@ -42,7 +44,7 @@ final class MergeCommand implements Callable<Integer> {
      * or a graph an earlier merge or export wrote (its doc string says so); any other file is the user's.
      */
     static void checkOut(Path out, Path checkpoint, ModelOptions model) {
-        checkOnnxOut(out, java.util.Arrays.asList(checkpoint, model.model == null || model.model.equals("minilm")
+        checkOnnxOut(out, java.util.Arrays.asList(checkpoint, model.model == null || HookedModel.isEmbedded(model.model)
                 ? null : Path.of(model.model)), "an earlier jreft merge or export");
     }
 
@@ -66,8 +68,11 @@ final class MergeCommand implements Callable<Integer> {
         double err = ClassifierExport.parity(c, g, PROBES);
         byte[] bytes = g.toBytes();
         AtomicFiles.write(out, bytes);
-        System.out.printf("wrote %s (%.1f MB): %s %s (output '%s'); max |logits - %s| = %.2e on %d sentences%n", out,
+        boolean int8 = c.model().modules().all().stream().anyMatch(dev.jreft.hooks.discovery.LinearModule::quantised);
+        System.out.printf("wrote %s (%.1f MB): %s %s (output '%s'); max |logits - %s| = %.2e on %d sentences%s%n", out,
                 bytes.length / 1e6, c.config().method().type(), how, ClassifierExport.LOGITS, against, err,
-                PROBES.size());
+                PROBES.size(), int8 ? " (an int8 base quantises each tensor with a scale from the whole batch's range,"
+                        + " so float-rounding differences between the two graphs can move its outputs by this much;"
+                        + " a float base agrees to 1e-5)" : "");
     }
 }

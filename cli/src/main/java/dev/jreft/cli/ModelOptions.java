@@ -9,7 +9,8 @@ import java.nio.file.Path;
 /** {@code --model} and {@code --tokenizer}, shared by commands that load a model. */
 final class ModelOptions {
     @Option(names = "--model", defaultValue = "minilm",
-            description = "minilm (embedded default, from its Maven artifact) or a path to an .onnx file")
+            description = "minilm (embedded default, from its Maven artifact), minilm-q (its int8-quantised export,"
+                    + " embedded too) or a path to an .onnx file")
     String model;
 
     @Option(names = "--tokenizer", description = "tokenizer.json for an .onnx model (needed for --text)")

@@ -55,6 +55,38 @@ class HookDiscoveryTest {
         assertEquals("last_hidden_state", hooks.resolve("blocks." + (layers - 1) + ".block_output").tensor());
     }
 
+    @ParameterizedTest
+    @CsvSource({"all-minilm-l6-v2-q.onnx,all-minilm-l6-v2.onnx", "bge-small-en-v1.5-q.onnx,bge-small-en-v1.5.onnx"})
+    void int8ExportsHaveEveryHookAtTheFloatExportsTensor(String int8, String fp32) {
+        // the int8 artifacts quantise every linear input (DynamicQuantizeLinear named after the tensor, so inside the
+        // module that produced it) and multiply with MatMulInteger; the hooks stay the float tensors
+        HookMap q = HookDiscovery.discover(OnnxGraph.fromResource(int8));
+        HookMap f = HookDiscovery.discover(OnnxGraph.fromResource(fp32));
+        assertEquals(f.config(), q.config());
+        assertEquals(f.names(), q.names());
+        for (HookPoint h : f.all()) {
+            assertEquals(h.tensor(), q.resolve(h.name()).tensor(), h.name());
+        }
+    }
+
+    @Test
+    void aHalfRecognisedInt8GraphSaysWhichHooksWerePlacedAndWhichNot() {
+        // layer 2's norms renamed away from their module (as a hand-edited export might): the detector must not guess
+        OnnxGraph g = OnnxGraph.fromResource("all-minilm-l6-v2-q.onnx");
+        var proto = g.toProto().toBuilder();
+        for (int i = 0; i < proto.getGraph().getNodeCount(); i++) {
+            var node = proto.getGraph().getNode(i);
+            if (node.getName().startsWith("/encoder/layer.2/attention/output/LayerNorm/")) {
+                proto.getGraphBuilder().setNode(i, node.toBuilder().setName("norm" + i));
+            }
+        }
+        OnnxGraph renamed = OnnxGraph.parse(proto.build().toByteArray(), "renamed-q.onnx", null);
+        var e = assertThrows(DetectionException.class, () -> HookDiscovery.discover(renamed));
+        assertTrue(e.getMessage().contains("could not place [mlp_input] of layer 2; found [attention_input,"
+                + " attention_output, attention_value_output, attention_weight, block_input, block_output,"
+                + " key_output, mlp_activation, mlp_output, query_output, value_output]"), e.getMessage());
+    }
+
     @Test
     void unknownHookSuggestsCloseNames() {
         HookMap hooks = HookDiscovery.discover(OnnxGraph.load(Fixtures.dir().resolve("models/gpt2/gpt2_op14.onnx")));

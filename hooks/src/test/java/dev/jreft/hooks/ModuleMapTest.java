@@ -123,6 +123,33 @@ class ModuleMapTest {
         assertEquals(36, m.select(TargetModules.parse("all-linear")).size(), m.paths().toString());
     }
 
+    @ParameterizedTest
+    @CsvSource({"all-minilm-l6-v2-q.onnx,all-minilm-l6-v2.onnx", "bge-small-en-v1.5-q.onnx,bge-small-en-v1.5.onnx"})
+    void int8ModulesAreTheFloatModulesWithWeightsWithinHalfAStep(String int8, String fp32) {
+        ModuleMap q = ModuleMap.of(OnnxGraph.fromResource(int8));
+        OnnxGraph qGraph = OnnxGraph.fromResource(int8);
+        ModuleMap f = ModuleMap.of(OnnxGraph.fromResource(fp32));
+        assertEquals(f.paths(), q.paths());
+        for (LinearModule fm : f.all()) {
+            LinearModule qm = q.get(fm.path()).orElseThrow();
+            assertTrue(qm.quantised() && !fm.quantised(), qm.toString());
+            assertEquals("MatMulInteger", qm.op());
+            assertEquals(List.of(fm.in(), fm.out(), (long) fm.layout().ordinal()),
+                    List.of(qm.in(), qm.out(), (long) qm.layout().ordinal()), fm.path());
+            assertEquals(List.of(fm.input(), fm.output(), fm.bias()), List.of(qm.input(), qm.output(), qm.bias()),
+                    fm.path());
+            // dequantised, every weight is the float one to within half its column's quantisation step
+            float[] scale = qGraph.floats(qm.weightScale());
+            float[] wq = q.weight(qm).data().asFloat(); // [out, in]
+            float[] wf = f.weight(fm).data().asFloat();
+            for (int i = 0; i < wf.length; i++) {
+                float step = scale[scale.length == 1 ? 0 : (int) (i / fm.in())];
+                assertTrue(Math.abs(wq[i] - wf[i]) <= step / 2 * 1.001f + 1e-7f, fm.path() + " weight " + i + ": "
+                        + wq[i] + " vs " + wf[i] + " (step " + step + ")");
+            }
+        }
+    }
+
     private static List<String> paths(List<LinearModule> ms) {
         return ms.stream().map(LinearModule::path).toList();
     }

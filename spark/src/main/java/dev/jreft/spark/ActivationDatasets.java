@@ -63,7 +63,8 @@ public final class ActivationDatasets {
             implements Serializable {
         public Spec {
             if (model == null || model.isBlank()) {
-                throw new ConfigException("model", String.valueOf(model), EMBEDDED + " or an .onnx file");
+                throw new ConfigException("model", String.valueOf(model), dev.jreft.interventions.config.InterventionConfig
+                        .EMBEDDED_NAMES + " or an .onnx file");
             }
             if (hooks == null || hooks.isEmpty()) {
                 throw ConfigException.of("hooks", "found none; valid: one or more hook names (jreft hooks lists them)");

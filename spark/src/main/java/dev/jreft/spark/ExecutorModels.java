@@ -33,13 +33,13 @@ final class ExecutorModels {
      * others in spark-submit's {@code --files} by its name); the embedded model and null as they are.
      */
     static String forTasks(String file) {
-        return file == null || file.equals(ActivationDatasets.EMBEDDED) ? file : Path.of(file).toAbsolutePath()
+        return file == null || HookedModel.isEmbedded(file) ? file : Path.of(file).toAbsolutePath()
                 .toString();
     }
 
     private static HookedModel load(String model, String tokenizer) {
-        if (model.equals(ActivationDatasets.EMBEDDED)) {
-            return HookedModel.minilm();
+        if (HookedModel.isEmbedded(model)) {
+            return HookedModel.embedded(model);
         }
         Path onnx = local(model, "model");
         return tokenizer == null ? HookedModel.load(onnx) : HookedModel.load(onnx, local(tokenizer, "tokenizer"));

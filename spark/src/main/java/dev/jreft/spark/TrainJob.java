@@ -49,8 +49,7 @@ public final class TrainJob implements Callable<Integer> {
         Path out = metrics != null ? metrics : Path.of(c.output()).resolve("metrics.json");
         AtomicFiles.checkNotAnInput(out, "--metrics", List.of(config));
         // the tasks load the model from where the driver found it, else from spark-submit --files
-        boolean embedded = c.model() == null || c.model().equals(InterventionConfig.DEFAULT_MODEL);
-        String model = ExecutorModels.forTasks(embedded ? ActivationDatasets.EMBEDDED : c.model());
+        String model = ExecutorModels.forTasks(c.model() == null ? InterventionConfig.DEFAULT_MODEL : c.model());
         String tokenizer = ExecutorModels.forTasks(c.tokenizer());
         Map<String, Object> m;
         try (SparkSession spark = sparkOptions.session("jreft train")) {

@@ -171,6 +171,11 @@ public final class ClassifierExport {
 
     /** Writes merged weights back in the initializer's own layout; a weight other nodes share is refused. */
     private static void write(OnnxGraph g, LinearModule m, MergedWeights w) {
+        if (m.quantised()) { // rounding the merged weight back to int8 would lose most of a small update
+            throw new ConfigException("--checkpoint", ConfigException.described("a checkpoint trained on an int8"
+                    + " model (its module " + m.path() + " holds int8 weights)"), "a checkpoint of a float model:"
+                    + " jreft export --format onnx writes this one as a standalone graph on its int8 base");
+        }
         if (g.consumers(m.weight()).size() != 1) {
             throw new IllegalArgumentException("module " + m.path() + ": its weight " + m.weight() + " is shared by "
                     + g.consumers(m.weight()).size() + " nodes (tied); merging into it would change them all");
@@ -187,11 +192,12 @@ public final class ClassifierExport {
 
     /**
      * Hugging Face names of the models jreft embeds, for peft's {@code base_model_name_or_path}, by the name a
-     * checkpoint records ({@code minilm}; the demo's checkpoints before it took that name said
+     * checkpoint records ({@code minilm}, {@code minilm-q}; the demo's checkpoints before it took that name said
      * {@code all-minilm-l6-v2}).
      */
     private static final Map<String, String> HF_NAMES = Map.of("minilm", "sentence-transformers/all-MiniLM-L6-v2",
-            "all-minilm-l6-v2", "sentence-transformers/all-MiniLM-L6-v2");
+            "all-minilm-l6-v2", "sentence-transformers/all-MiniLM-L6-v2",
+            "minilm-q", "sentence-transformers/all-MiniLM-L6-v2"); // an int8 base's adapter loads onto the fp32 model
 
     /**
      * A peft adapter folder for a LoRA / DoRA classifier: {@code adapter_config.json} and

@@ -580,7 +580,7 @@ public record TrainConfig(String model, String tokenizer, DataSpec data, String 
     /** The files and folders this run reads, which no output of it may replace. */
     private List<Path> inputs(Path base) {
         List<Path> in = new java.util.ArrayList<>();
-        if (model != null && !model.equals(InterventionConfig.DEFAULT_MODEL)) {
+        if (model != null && !HookedModel.isEmbedded(model)) {
             in.add(base.resolve(model));
         }
         if (tokenizer != null) {

@@ -27,6 +27,12 @@ final class WeightSites implements TrainableSites {
                     + " for a graph with no " + (biasesOnly ? "bias initializers (names ending in .bias)"
                     : "weight initializers") + "; valid: a method with its own parameters, such as lora");
         }
+        long int8 = model.modules().all().stream().filter(dev.jreft.hooks.discovery.LinearModule::quantised).count();
+        if (!biasesOnly && int8 > 0) { // their scales and zero points are not weights a step can move
+            throw dev.jreft.hooks.io.ConfigException.of("method", "found full for a model whose " + int8 + " linear"
+                    + " modules hold int8 weights; valid: a method that keeps the int8 base frozen (lora, dora, ia3,"
+                    + " adapter, bitfit, loreft and the rest), or full on the float export");
+        }
         this.trainable = model.withWeightInputs(names);
     }
 

@@ -102,6 +102,11 @@ public final class Backward {
         return s;
     }
 
+    /** True for a float tensor; false for an integer one (a quantised copy, whose gradient is float). */
+    public boolean isFloat(String tensor) {
+        return types.isFloat(tensor);
+    }
+
     public int dtype(String tensor) {
         int t = types.of(tensor);
         return t == ElemTypes.UNKNOWN ? ElemTypes.FLOAT : t;

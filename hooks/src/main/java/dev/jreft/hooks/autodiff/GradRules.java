@@ -43,6 +43,168 @@ public final class GradRules {
         RULES.put(op, r);
     }
 
+    /**
+     * Ā = g Bᵀ, B̄ = Aᵀ g, un-broadcast over batch axes, for the node's inputs A and B; the products read the values
+     * {@code aValue} and {@code bValue} give (the inputs themselves, or float copies of integer ones), asked for only
+     * when the other operand's gradient needs them.
+     */
+    private static void matMul(NodeProto n, Backward bw, java.util.function.Supplier<String> aValue,
+                               java.util.function.Supplier<String> bValue) {
+        String a = in(n, 0);
+        String b = in(n, 1);
+        long[] as = bw.shape(a);
+        long[] bs = bw.shape(b);
+        long[] ys = bw.shape(y(n));
+        if (as.length < 2 || bs.length < 2) {
+            throw new NoGradientRuleException(n.getOpType() + " node '" + n.getName() + "' has a 1-D operand; only"
+                    + " operands of rank >= 2 are supported");
+        }
+        String g = bw.grad(n, 0);
+        if (bw.wants(a)) {
+            long[] s = Arrays.copyOf(ys, ys.length);
+            s[s.length - 1] = as[as.length - 1];
+            bw.add(a, bw.unbroadcast(bw.op("MatMul", g, bw.transposeLast2(bValue.get(), bs.length)), s, a));
+        }
+        if (bw.wants(b) && bs.length == 2 && as.length > 2) {
+            // a weight [k, n] under a batch of rows: B̄ = A'ᵀ g' over the rows flattened to [m, k] and [m, n], one
+            // product instead of a batched one and a sum over its [.., k, n] copies (full finetuning: 16 of them)
+            long rows = 1;
+            for (int i = 0; i < as.length - 1; i++) {
+                rows *= as[i];
+            }
+            String a2 = bw.reshape(aValue.get(), new long[] {rows, as[as.length - 1]});
+            String g2 = bw.reshape(g, new long[] {rows, ys[ys.length - 1]});
+            bw.add(b, bw.op("MatMul", bw.transposeLast2(a2, 2), g2));
+        } else if (bw.wants(b)) {
+            long[] s = Arrays.copyOf(ys, ys.length);
+            s[s.length - 2] = bs[bs.length - 2];
+            bw.add(b, bw.unbroadcast(bw.op("MatMul", bw.transposeLast2(aValue.get(), as.length), g), s, b));
+        }
+    }
+
+    /** y = saturate(round(x / s) + z): x̄ = ȳ / s where x / s + z lies in the integer range, else 0 (STE). */
+    private static void quantizeLinear(NodeProto n, Backward bw) {
+        String x = in(n, 0);
+        String s = perAxis(n, bw, in(n, 1), x);
+        String zero = in(n, 2);
+        int type = zero.isEmpty() ? ElemTypes.UINT8 : bw.dtype(zero);
+        boolean signed = type == ai.onnx.proto.OnnxMl.TensorProto.DataType.INT8_VALUE;
+        String q = bw.op("Round", bw.op("Div", x, s));
+        if (!zero.isEmpty()) {
+            q = bw.op("Add", q, bw.op("Cast", List.of(perAxis(n, bw, zero, x)), Attr.i("to", bw.dtype(x))));
+        }
+        // Not(q < lo or q > hi): GreaterOrEqual needs opset 12, int8 exports are often opset 11
+        String outside = bw.op("Or", bw.op("Less", q, bw.scalar(signed ? -128 : 0, x)),
+                bw.op("Greater", q, bw.scalar(signed ? 127 : 255, x)));
+        String inRange = bw.op("Cast", List.of(bw.op("Not", outside)), Attr.i("to", bw.dtype(x)));
+        bw.add(x, bw.op("Mul", bw.op("Div", bw.grad(n, 0), s), inRange));
+    }
+
+    /** d gelu(x) / dx = Φ(x) + x·φ(x) (the exact, erf form). */
+    private static String geluSlope(Backward bw, String x) {
+        String u = bw.op("Mul", x, bw.scalar(1 / Math.sqrt(2), x));
+        String cdf = bw.op("Mul", bw.op("Add", bw.op("Erf", u), bw.scalar(1, x)), bw.scalar(0.5, x));
+        String pdf = bw.op("Mul", bw.op("Exp", bw.op("Neg", bw.op("Mul", u, u))), bw.scalar(1 / Math.sqrt(2 * Math.PI),
+                x));
+        return bw.op("Add", cdf, bw.op("Mul", x, pdf));
+    }
+
+    /** Y = α · A' B' with A' = Aᵀ when transA (last two axes), B' likewise: Ā' = α g B'ᵀ, B̄' = α A'ᵀ g. */
+    private static void fusedMatMul(NodeProto n, Backward bw) {
+        String a = in(n, 0);
+        String b = in(n, 1);
+        int rank = bw.shape(a).length;
+        if (rank != bw.shape(b).length || rank < 2 || OnnxGraph.attrInt(n, "transBatchA", 0) != 0
+                || OnnxGraph.attrInt(n, "transBatchB", 0) != 0) {
+            throw new NoGradientRuleException("FusedMatMul node '" + n.getName() + "': only operands of one rank"
+                    + " (>= 2) without transBatchA / transBatchB have a gradient rule");
+        }
+        boolean ta = OnnxGraph.attrInt(n, "transA", 0) == 1;
+        boolean tb = OnnxGraph.attrInt(n, "transB", 0) == 1;
+        double alpha = n.getAttributeList().stream().filter(x -> x.getName().equals("alpha")).findFirst()
+                .map(x -> (double) x.getF()).orElse(1.0);
+        String g = bw.op("Mul", bw.grad(n, 0), bw.scalar(alpha, y(n)));
+        String a1 = ta ? bw.transposeLast2(a, rank) : a;
+        String b1 = tb ? bw.transposeLast2(b, rank) : b;
+        if (bw.wants(a)) {
+            String da = bw.op("MatMul", g, bw.transposeLast2(b1, rank));
+            bw.add(a, ta ? bw.transposeLast2(da, rank) : da);
+        }
+        if (bw.wants(b)) {
+            String db = bw.op("MatMul", bw.transposeLast2(a1, rank), g);
+            bw.add(b, tb ? bw.transposeLast2(db, rank) : db);
+        }
+    }
+
+    /**
+     * Ā of {@code Y = a_s · ((A − a_z) B̃) ⊙ b_s + bias} with {@code B̃ = B − b_z} (an int8 weight [K, N], its scale
+     * and zero point one value or one per column): {@code Ā = a_s · (Ȳ ⊙ b_s) B̃ᵀ}; {@code aScale} null for a float A.
+     */
+    private static void scaledProduct(NodeProto n, Backward bw, String aScale, String bScale, String bZero) {
+        String a = in(n, 0);
+        if (!bw.wants(a)) {
+            return;
+        }
+        String g = bw.op("Mul", bw.grad(n, 0), bScale);
+        if (aScale != null && !aScale.isEmpty()) {
+            g = bw.op("Mul", g, aScale);
+        }
+        String b = centred(bw, in(n, 1), bZero == null ? "" : bZero, false);
+        bw.add(a, bw.op("MatMul", g, bw.transposeLast2(b, 2)));
+    }
+
+    /**
+     * A quantisation parameter of {@code n} laid out to broadcast against {@code x}: as it is when it is one value,
+     * else its [C] values along the node's {@code axis} (default 1).
+     */
+    private static String perAxis(NodeProto n, Backward bw, String parameter, String x) {
+        long[] ps = bw.shape(parameter);
+        long size = Arrays.stream(ps).reduce(1, (p, q) -> p * q);
+        if (size == 1) {
+            return parameter;
+        }
+        int rank = bw.shape(x).length;
+        long axis = norm(OnnxGraph.attrInt(n, "axis", 1), rank);
+        long[] shape = new long[rank];
+        Arrays.fill(shape, 1);
+        shape[(int) axis] = size;
+        return bw.reshape(parameter, shape);
+    }
+
+    /**
+     * An integer MatMulInteger operand minus its zero point, in float: the zero point is one value, or one per row
+     * of A ({@code rows}, [M] → [M, 1]) or per column of B ([N], which broadcasts as it is).
+     */
+    private static String centred(Backward bw, String v, String zero, boolean rows) {
+        String f = bw.op("Cast", List.of(v), Attr.i("to", ElemTypes.FLOAT));
+        if (zero.isEmpty()) {
+            return f;
+        }
+        String z = bw.op("Cast", List.of(zero), Attr.i("to", ElemTypes.FLOAT));
+        long size = Arrays.stream(bw.shape(zero)).reduce(1, (p, q) -> p * q);
+        if (rows && size > 1) {
+            z = bw.reshape(z, new long[] {size, 1});
+        }
+        return bw.op("Sub", f, z);
+    }
+
+    /**
+     * Whether output {@code i} of {@code n} carries a gradient: a float output does, but for a dynamic quantiser's
+     * scale (the straight-through estimator holds it constant); so does the integer copy a quantisation step makes of
+     * a float tensor (a quantiser's output, MatMulInteger's product).
+     */
+    public static boolean differentiable(NodeProto n, int i, ElemTypes types) {
+        String op = n.getOpType();
+        boolean domain = n.getDomain().isEmpty() || n.getDomain().equals("ai.onnx");
+        if (domain && op.equals("DynamicQuantizeLinear")) {
+            return i == 0;
+        }
+        if (domain && i == 0 && (op.equals("QuantizeLinear") || op.equals("MatMulInteger"))) {
+            return true;
+        }
+        return types.isFloat(n.getOutput(i));
+    }
+
     private static String in(NodeProto n, int i) {
         return i < n.getInputCount() ? n.getInput(i) : "";
     }
@@ -127,17 +289,20 @@ public final class GradRules {
             bw.add(a, bw.op("Mul", bw.grad(n, 0), bw.op("Mul", bw.scalar(2 / Math.sqrt(Math.PI), a), e)));
         });
         // y = x·Φ(x) (exact, erf form): x̄ = g·(Φ(x) + x·φ(x)), Φ(x) = (1 + erf(x/√2))/2, φ(x) = exp(−x²/2)/√(2π)
-        MICROSOFT_RULES.put("Gelu", (n, bw) -> {
+        MICROSOFT_RULES.put("Gelu", (n, bw) -> bw.add(in(n, 0), bw.op("Mul", bw.grad(n, 0), geluSlope(bw, in(n, 0)))));
+        // onnxruntime's optimiser: BiasGelu y = gelu(x + b), FusedMatMul y = α · op(A) op(B) (attention scores)
+        MICROSOFT_RULES.put("BiasGelu", (n, bw) -> {
             String x = in(n, 0);
-            String u = bw.op("Mul", x, bw.scalar(1 / Math.sqrt(2), x));
-            String cdf = bw.op("Mul", bw.op("Add", bw.op("Erf", u), bw.scalar(1, x)), bw.scalar(0.5, x));
-            String pdf = bw.op("Mul", bw.op("Exp", bw.op("Neg", bw.op("Mul", u, u))), bw.scalar(1 / Math.sqrt(2 * Math.PI),
-                    x));
-            bw.add(x, bw.op("Mul", bw.grad(n, 0), bw.op("Add", cdf, bw.op("Mul", x, pdf))));
+            String z = bw.op("Add", x, in(n, 1));
+            String gz = bw.op("Mul", bw.grad(n, 0), geluSlope(bw, z));
+            bw.add(x, bw.unbroadcast(gz, bw.shape(y(n)), x));
+            bw.add(in(n, 1), bw.unbroadcast(gz, bw.shape(y(n)), in(n, 1)));
         });
+        MICROSOFT_RULES.put("FusedMatMul", GradRules::fusedMatMul);
         rule("Identity", (n, bw) -> bw.add(in(n, 0), bw.grad(n, 0)));
-        rule("Cast", (n, bw) -> bw.add(in(n, 0), bw.op("Cast", List.of(bw.grad(n, 0)),
-                Attr.i("to", bw.dtype(in(n, 0))))));
+        // an integer input is a quantised copy of a float (straight through): its gradient stays real-valued
+        rule("Cast", (n, bw) -> bw.add(in(n, 0), bw.isFloat(in(n, 0)) ? bw.op("Cast", List.of(bw.grad(n, 0)),
+                Attr.i("to", bw.dtype(in(n, 0)))) : bw.grad(n, 0)));
         rule("Where", (n, bw) -> { // condition gets none
             String g = bw.grad(n, 0);
             long[] ys = bw.shape(y(n));
@@ -374,39 +539,25 @@ public final class GradRules {
         rule("ReduceMean", (n, bw) -> reduce(n, bw, true));
 
         // ---- linear algebra
-        rule("MatMul", (n, bw) -> { // Ā = g Bᵀ, B̄ = Aᵀ g, un-broadcast over batch axes
-            String a = in(n, 0);
-            String b = in(n, 1);
-            long[] as = bw.shape(a);
-            long[] bs = bw.shape(b);
-            long[] ys = bw.shape(y(n));
-            if (as.length < 2 || bs.length < 2) {
-                throw new NoGradientRuleException("MatMul node '" + n.getName() + "' has a 1-D operand; only"
-                        + " operands of rank >= 2 are supported");
-            }
-            String g = bw.grad(n, 0);
-            if (bw.wants(a)) {
-                long[] s = Arrays.copyOf(ys, ys.length);
-                s[s.length - 1] = as[as.length - 1];
-                bw.add(a, bw.unbroadcast(bw.op("MatMul", g, bw.transposeLast2(b, bs.length)), s, a));
-            }
-            if (bw.wants(b) && bs.length == 2 && as.length > 2) {
-                // a weight [k, n] under a batch of rows: B̄ = A'ᵀ g' over the rows flattened to [m, k] and [m, n], one
-                // product instead of a batched one and a sum over its [.., k, n] copies (full finetuning: 16 of them)
-                long rows = 1;
-                for (int i = 0; i < as.length - 1; i++) {
-                    rows *= as[i];
-                }
-                String a2 = bw.reshape(a, new long[] {rows, as[as.length - 1]});
-                String g2 = bw.reshape(g, new long[] {rows, ys[ys.length - 1]});
-                bw.add(b, bw.op("MatMul", bw.transposeLast2(a2, 2), g2));
-            } else if (bw.wants(b)) {
-                long[] s = Arrays.copyOf(ys, ys.length);
-                s[s.length - 2] = bs[bs.length - 2];
-                bw.add(b, bw.unbroadcast(bw.op("MatMul", bw.transposeLast2(a, as.length), g), s, b));
-            }
-        });
+        rule("MatMul", (n, bw) -> matMul(n, bw, () -> in(n, 0), () -> in(n, 1)));
         rule("Einsum", GradRules::einsum);
+
+        // ---- quantisation (int8 exports), by the straight-through estimator: a quantised copy of a float tensor
+        // carries a real-valued gradient in units of its steps, as if rounding were the identity; a dynamic
+        // quantiser's scale and zero point are held constant (they carry no gradient, see differentiable)
+        rule("DynamicQuantizeLinear", (n, bw) -> // y = round(x / s) + z with s, z spanning x's range: x̄ = ȳ / s
+                bw.add(in(n, 0), bw.op("Div", bw.grad(n, 0), n.getOutput(1))));
+        rule("QuantizeLinear", GradRules::quantizeLinear);
+        rule("DequantizeLinear", (n, bw) -> // y = (x − z) · s: x̄ = ȳ · s
+                bw.add(in(n, 0), bw.op("Mul", bw.grad(n, 0), perAxis(n, bw, in(n, 1), in(n, 0)))));
+        // onnxruntime's fused forms of the same (its optimiser writes them into int8 graphs): Y = (Ã ⊙ ..) B̃ ⊙ b_s + bias
+        MICROSOFT_RULES.put("DynamicQuantizeMatMul", (n, bw) -> // A float, quantised inside: Ā = (Ȳ ⊙ b_s) B̃ᵀ
+                scaledProduct(n, bw, null, in(n, 2), in(n, 3)));
+        MICROSOFT_RULES.put("MatMulIntegerToFloat", (n, bw) -> // A an integer copy: Ā = a_s (Ȳ ⊙ b_s) B̃ᵀ
+                scaledProduct(n, bw, in(n, 2), in(n, 3), in(n, 5)));
+        rule("MatMulInteger", (n, bw) -> // Y = (A − a_z)(B − b_z), computed in float: Ā = Ȳ (B − b_z)ᵀ, B̄ = (A − a_z)ᵀ Ȳ
+                matMul(n, bw, () -> centred(bw, in(n, 0), in(n, 2), true), () -> centred(bw, in(n, 1), in(n, 3),
+                        false)));
         rule("Gemm", (n, bw) -> { // Y = α A' B' + β C
             String a = in(n, 0);
             String b = in(n, 1);

@@ -61,8 +61,9 @@ public final class GradientBuilder {
                 }
             }
             if (from != null) {
-                for (String o : n.getOutputList()) {
-                    if (!o.isEmpty() && types.isFloat(o) && !origin.containsKey(o)) {
+                for (int i = 0; i < n.getOutputCount(); i++) {
+                    String o = n.getOutput(i);
+                    if (!o.isEmpty() && GradRules.differentiable(n, i, types) && !origin.containsKey(o)) {
                         origin.put(o, from);
                     }
                 }

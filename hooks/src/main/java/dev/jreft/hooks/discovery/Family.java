@@ -8,12 +8,13 @@ import java.util.regex.Pattern;
 
 /**
  * A model family as data: where its layers are ({@code <...>/layers.N/}, recognised by one module every layer has),
- * where each canonical hook sits in a layer (the input or output of a module, a node inside one, another hook, the
+ * or by its attention output projection where a fused attention op swallowed the rest), where each canonical hook
+ * sits in a layer (the input or output of a module, a node inside one, another hook, the
  * residual add after one), which modules give the sizes, and peft's default LoRA targets for it. {@link #ALL} lists the families; a new one is a new
  * entry. Module paths are relative to the layer, as the exporter names nodes ({@code attn/c_attn}).
  */
-record Family(String name, String layerName, String signatureModule, Map<String, Rule> components, Sizes sizes,
-              List<String> loraTargets) {
+record Family(String name, String layerName, List<String> signatureModules, Map<String, Rule> components,
+              Sizes sizes, List<String> loraTargets) {
     /** Where one hook's tensor is, within the layer whose module prefix (ending in '/') is {@code p}. */
     sealed interface Rule {
         Optional<String> find(ModuleScope s, String p, Map<String, Optional<String>> found);
@@ -43,7 +44,7 @@ record Family(String name, String layerName, String signatureModule, Map<String,
     /** Output {@code index} of the three-way Split of a fused module's output (GPT-2's c_attn into q, k, v). */
     record SplitOf(String module, int index) implements Rule {
         public Optional<String> find(ModuleScope s, String p, Map<String, Optional<String>> found) {
-            return s.output(p + module + "/").flatMap(t -> s.graph().consumers(t).stream()
+            return s.output(p + module + "/").flatMap(t -> s.dataConsumers(t).stream()
                     .filter(n -> n.getOpType().equals("Split") && n.getOutputCount() == 3).findFirst())
                     .map(n -> n.getOutput(index));
         }
@@ -59,7 +60,7 @@ record Family(String name, String layerName, String signatureModule, Map<String,
     /** The output of the residual Add that consumes another hook (the block output of pre-LN blocks). */
     record ResidualAfter(String component) implements Rule {
         public Optional<String> find(ModuleScope s, String p, Map<String, Optional<String>> found) {
-            return found.getOrDefault(component, Optional.empty()).flatMap(t -> s.graph().consumers(t).stream()
+            return found.getOrDefault(component, Optional.empty()).flatMap(t -> s.dataConsumers(t).stream()
                     .filter(n -> n.getOpType().equals("Add")).map(n -> n.getOutput(0)).findFirst());
         }
     }
@@ -73,7 +74,7 @@ record Family(String name, String layerName, String signatureModule, Map<String,
 
     /** The families jreft recognises, tried in this order. */
     static final List<Family> ALL = List.of(
-            new Family("gpt2", "h", "attn/c_attn", table(
+            new Family("gpt2", "h", List.of("attn/c_attn", "attn/c_proj"), table(
                     "block_input", new Input("ln_1"),
                     "attention_input", new Output("ln_1"),
                     "query_output", new SplitOf("attn/c_attn", 0),
@@ -87,7 +88,7 @@ record Family(String name, String layerName, String signatureModule, Map<String,
                     "mlp_output", new Output("mlp/c_proj"),
                     "block_output", new ResidualAfter("mlp_output")),
                     new Sizes("ln_1", null, null, "mlp/c_proj"), List.of("c_attn")),
-            new Family("llama", "layers", "self_attn/q_proj", table(
+            new Family("llama", "layers", List.of("self_attn/q_proj", "self_attn/o_proj"), table(
                     "block_input", new Input("input_layernorm"),
                     "attention_input", new Output("input_layernorm"),
                     "query_output", new Output("self_attn/q_proj"),
@@ -104,7 +105,7 @@ record Family(String name, String layerName, String signatureModule, Map<String,
                     List.of("q_proj", "v_proj")),
             // BERT, RoBERTa, MiniLM, BGE: post-LN, so the attention input is the block input and the block output is
             // output.LayerNorm's result
-            new Family("bert", "layer", "attention/self/query", table(
+            new Family("bert", "layer", List.of("attention/self/query", "attention/output/dense"), table(
                     "block_input", new Input("attention/self/query"),
                     "attention_input", new Same("block_input"),
                     "query_output", new Output("attention/self/query"),
@@ -130,13 +131,13 @@ record Family(String name, String layerName, String signatureModule, Map<String,
 
     /** Group 1: the layer container's path up to the index; group 2: the index. */
     Pattern layerPattern() {
-        return Pattern.compile("^(.*/" + Pattern.quote(layerName) + "\\.)(\\d+)/" + Pattern.quote(signatureModule)
-                + "/");
+        return Pattern.compile("^(.*/" + Pattern.quote(layerName) + "\\.)(\\d+)/(?:" + signatureModules.stream()
+                .map(Pattern::quote).collect(java.util.stream.Collectors.joining("|")) + ")/");
     }
 
     /** What this family's node names look like, for error messages. */
     String signature() {
-        return ".../" + layerName + ".N/" + signatureModule + "/...";
+        return ".../" + layerName + ".N/" + signatureModules.get(0) + "/...";
     }
 
     /** Every component's tensor in the layer at prefix {@code p}, in table order. */
@@ -155,10 +156,15 @@ record Family(String name, String layerName, String signatureModule, Map<String,
         long k = sizes.keyProjection() == null ? d
                 : s.projectionShape(p + sizes.keyProjection() + "/").map(w -> w[1]).orElse(0L);
         long mlp = s.projectionShape(p + sizes.mlpOutput() + "/").map(w -> w[0]).orElse(0L);
-        long[] qs = s.headSplit(hooks.get("query_output"), q).orElseThrow(() -> new DetectionException(
+        String query = hooks.get("query_output");
+        long[] qs = query != null ? s.headSplit(query, q).orElseThrow(() -> new DetectionException(
                 "recognised a " + name + " graph but could not read the head count: no Reshape of "
-                        + hooks.get("query_output") + " to [b, s, heads, head_dim] with constant sizes"));
-        long[] ks = s.headSplit(hooks.get("key_output"), k).orElse(new long[] {k / qs[1], qs[1]});
+                        + query + " to [b, s, heads, head_dim] with constant sizes"))
+                : s.fusedHeads().map(h -> new long[] {h, d / h}).orElseThrow(() -> new DetectionException(
+                "recognised a " + name + " graph whose attention is fused, but no fused attention node says"
+                        + " num_heads"));
+        String key = hooks.get("key_output");
+        long[] ks = key == null ? qs : s.headSplit(key, k).orElse(new long[] {k / qs[1], qs[1]});
         return new ModelConfig(name, layers, d, qs[0], ks[0], qs[1], mlp);
     }
 }

@@ -58,34 +58,68 @@ public final class HookDiscovery {
                     + " but they are not numbered 0.." + (layers.size() - 1));
         }
         List<HookPoint> hooks = new ArrayList<>();
+        Map<String, String> hidden = new java.util.LinkedHashMap<>();
         ModelConfig config = null;
         for (var e : layers.entrySet()) {
             Map<String, Optional<String>> found = family.components(s, e.getValue());
             List<String> missing = new ArrayList<>();
             Map<String, String> tensors = new TreeMap<>();
+            Map<String, String> hiddenHere = new TreeMap<>();
             for (String c : HookMap.COMPONENTS) {
                 Optional<String> t = found.getOrDefault(c, Optional.empty());
-                if (t.isPresent()) {
+                Optional<String> preBias = t.flatMap(x -> withoutItsBias(s, x, c));
+                if (preBias.isPresent()) { // the tensor is there, but without the bias the fused op adds: not c
+                    hiddenHere.put(c, preBias.get());
+                } else if (t.isPresent()) {
                     tensors.put(c, t.get());
                 } else {
                     missing.add(c);
                 }
             }
-            if (!missing.isEmpty()) {
+            List<String> unexplained = FusedOps.unexplained(s.graph(), missing);
+            if (!unexplained.isEmpty()) {
                 throw new DetectionException("recognised a " + family.name() + " graph (" + layers.size()
                         + " layers under '" + e.getValue() + "') but could not place " + missing + " of layer "
                         + e.getKey() + "; found " + tensors.keySet()
-                        + ". Use raw tensor names (tensor:<name>) for this export.");
+                        + ". Use raw tensor names (tensor:<name>) for this export." + FusedOps.describe(s.graph()));
+            }
+            for (String c : missing) {
+                hiddenHere.put(c, "inside a fused " + FusedOps.hiding(s.graph(), c).stream().map(op ->
+                        "com.microsoft." + op).collect(Collectors.joining(" or ")) + " node of layer " + e.getKey());
             }
             if (config == null) {
                 config = family.config(s, e.getValue(), tensors, layers.size());
             }
             for (String c : HookMap.COMPONENTS) {
-                hooks.add(new HookPoint("blocks." + e.getKey() + "." + c, tensors.get(c), e.getKey(), c,
-                        layout(c, config)));
+                String name = "blocks." + e.getKey() + "." + c;
+                if (hiddenHere.containsKey(c)) {
+                    hidden.put(name, hiddenHere.get(c));
+                } else {
+                    hooks.add(new HookPoint(name, tensors.get(c), e.getKey(), c, layout(c, config)));
+                }
             }
         }
-        return Optional.of(new HookMap(config, hooks, s.graph()));
+        return Optional.of(new HookMap(config, hooks, s.graph(), hidden));
+    }
+
+    /**
+     * Why {@code tensor} is not {@code component} when a fused op reads it as the part before the bias it adds
+     * (SkipLayerNormalization with a bias: the projection's bias moved into the norm, so the module's last tensor is
+     * its output less the bias); empty when it is the component's.
+     */
+    private static Optional<String> withoutItsBias(ModuleScope s, String tensor, String component) {
+        if (!component.equals("attention_output") && !component.equals("mlp_output")) {
+            return Optional.empty();
+        }
+        for (NodeProto c : s.dataConsumers(tensor)) {
+            boolean biased = c.getOpType().startsWith("Skip") && FusedOps.isFused(c) && c.getInputCount() > 4
+                    && !c.getInput(4).isEmpty() && (c.getInput(0).equals(tensor) || c.getInput(1).equals(tensor));
+            if (biased) {
+                return Optional.of("inside the fused com.microsoft." + c.getOpType() + " node '" + c.getName()
+                        + "' (its bias is added there; '" + tensor + "' lacks it)");
+            }
+        }
+        return Optional.empty();
     }
 
     /** How a component's tensor reads: per-head projections, attention probabilities, MLP width, residual. */
@@ -110,6 +144,6 @@ public final class HookDiscovery {
         return "could not recognise the model family of " + graph.origin() + ": no node names like " + families
                 + ". Found " + graph.nodes().size() + " nodes, inputs " + graph.inputNames() + ", outputs "
                 + graph.outputNames() + ", ops " + ops + ", first name prefixes " + prefixes
-                + ". Raw tensors still work as hooks: tensor:<name>.";
+                + ". Raw tensors still work as hooks: tensor:<name>." + FusedOps.describe(graph);
     }
 }

@@ -15,12 +15,23 @@ public final class HookMap {
             "key_output", "value_output", "attention_weight", "attention_value_output", "attention_output",
             "mlp_input", "mlp_activation", "mlp_output", "block_output");
 
+    /** How to get a graph whose fused ops hide no hook. */
+    public static final String FUSED_HOW = FusedOps.HOW;
+
     private final ModelConfig config;
     private final Map<String, HookPoint> hooks;
     private final OnnxGraph graph;
     private final String unrecognised;
+    /** Canonical hooks a fused op swallowed, by name, with what hides them. */
+    private final Map<String, String> hidden;
 
     public HookMap(ModelConfig config, List<HookPoint> hooks, OnnxGraph graph) {
+        this(config, hooks, graph, Map.of());
+    }
+
+    /** A map whose {@code hidden} hooks (name → why) exist in the model but not as tensors of this graph. */
+    public HookMap(ModelConfig config, List<HookPoint> hooks, OnnxGraph graph, Map<String, String> hidden) {
+        this.hidden = Collections.unmodifiableMap(new LinkedHashMap<>(hidden));
         this.config = config;
         Map<String, HookPoint> m = new LinkedHashMap<>();
         for (HookPoint h : hooks) {
@@ -32,6 +43,7 @@ public final class HookMap {
     }
 
     private HookMap(OnnxGraph graph, String why) {
+        this.hidden = Map.of();
         this.config = null;
         this.hooks = Map.of();
         this.graph = graph;
@@ -54,6 +66,11 @@ public final class HookMap {
             throw new DetectionException(unrecognised);
         }
         return config;
+    }
+
+    /** Hooks of the model that this graph's fused ops hide (name → the node that hides it); empty for most graphs. */
+    public Map<String, String> hidden() {
+        return hidden;
     }
 
     public List<HookPoint> all() {
@@ -86,6 +103,9 @@ public final class HookMap {
         HookPoint h = hooks.get(name);
         if (h != null) {
             return h;
+        }
+        if (hidden.containsKey(name)) {
+            throw new UnknownHookException("hook '" + name + "' is " + hidden.get(name) + "; " + FusedOps.HOW);
         }
         if (name.startsWith(HookPoint.RAW_PREFIX)) {
             String tensor = name.substring(HookPoint.RAW_PREFIX.length());

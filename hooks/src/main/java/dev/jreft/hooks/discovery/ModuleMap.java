@@ -57,7 +57,11 @@ public final class ModuleMap {
         return new ModuleMap(found, graph);
     }
 
-    /** A MatMul / Gemm by a 2-D float weight initializer inside a named module, as a linear module. */
+    /**
+     * A MatMul / Gemm by a 2-D float weight initializer inside a named module, as a linear module; or an int8 one:
+     * a MatMulInteger by an int8 initializer whose result is cast and scaled (dynamic quantisation), or a MatMul by
+     * a DequantizeLinear'd int8 initializer (QDQ).
+     */
     private static Optional<LinearModule> linear(ModuleScope s, NodeProto n) {
         OnnxGraph g = s.graph();
         String name = n.getName();
@@ -67,13 +71,20 @@ public final class ModuleMap {
         }
         String prefix = name.substring(0, slash + 1);
         String path = name.substring(name.startsWith("/") ? 1 : 0, slash).replace('/', '.');
-        Optional<TensorProto> w = g.initializer(n.getInput(1));
-        if (w.isEmpty() || w.get().getDimsCount() != 2 || w.get().getDataType() != TensorProto.DataType.FLOAT_VALUE) {
+        Optional<TensorProto> w = s.weight(n.getInput(1));
+        if (w.isEmpty() || w.get().getDimsCount() != 2) {
+            return Optional.empty();
+        }
+        int type = w.get().getDataType();
+        boolean int8 = type == TensorProto.DataType.INT8_VALUE || type == TensorProto.DataType.UINT8_VALUE;
+        if (!int8 && type != TensorProto.DataType.FLOAT_VALUE) {
             return Optional.empty();
         }
         long d0 = w.get().getDims(0);
         long d1 = w.get().getDims(1);
         String bias = null;
+        String scale = null;
+        String zeroPoint = null;
         LinearModule.Layout layout;
         long in;
         long out;
@@ -82,10 +93,48 @@ public final class ModuleMap {
                 layout = LinearModule.Layout.IN_OUT;
                 in = d0;
                 out = d1;
+                if (int8) { // QDQ: the weight is DequantizeLinear(Wq, scale, zero point)
+                    NodeProto dq = g.producer(n.getInput(1)).orElseThrow();
+                    scale = dq.getInput(1);
+                    zeroPoint = dq.getInputCount() > 2 && !dq.getInput(2).isEmpty() ? dq.getInput(2) : null;
+                    if (!perOutput(g, scale, out) || OnnxGraph.attrInt(dq, "axis", 1) != 1) {
+                        return Optional.empty();
+                    }
+                }
                 bias = biasAdd(s, n.getOutput(0), prefix, out);
             }
+            case "MatMulInteger" -> { // y = Cast(MatMulInteger(xq, Wq, x_zero, W_zero)) · (x_scale · W_scale)
+                layout = LinearModule.Layout.IN_OUT;
+                in = d0;
+                out = d1;
+                Optional<String[]> scaled = dequantisedProduct(s, n, out);
+                if (scaled.isEmpty()) {
+                    return Optional.empty();
+                }
+                scale = scaled.get()[1];
+                zeroPoint = n.getInputCount() > 3 && !n.getInput(3).isEmpty() ? n.getInput(3) : null;
+                bias = biasAdd(s, scaled.get()[0], prefix, out);
+            }
+            case "DynamicQuantizeMatMul", "MatMulIntegerToFloat" -> { // onnxruntime's fused int8 products
+                if (!int8) {
+                    return Optional.empty();
+                }
+                boolean dynamic = n.getOpType().equals("DynamicQuantizeMatMul");
+                layout = LinearModule.Layout.IN_OUT;
+                in = d0;
+                out = d1;
+                scale = n.getInput(dynamic ? 2 : 3);
+                int zeroAt = dynamic ? 3 : 5;
+                int biasAt = dynamic ? 4 : 6;
+                zeroPoint = n.getInputCount() > zeroAt && !n.getInput(zeroAt).isEmpty() ? n.getInput(zeroAt) : null;
+                if (!perOutput(g, scale, out)) {
+                    return Optional.empty();
+                }
+                bias = n.getInputCount() > biasAt && !n.getInput(biasAt).isEmpty() ? n.getInput(biasAt)
+                        : biasAdd(s, n.getOutput(0), prefix, out);
+            }
             case "Gemm" -> {
-                boolean plain = OnnxGraph.attrInt(n, "transA", 0) == 0
+                boolean plain = !int8 && OnnxGraph.attrInt(n, "transA", 0) == 0
                         && attrFloat(n, "alpha") == 1 && attrFloat(n, "beta") == 1;
                 if (!plain) {
                     return Optional.empty();
@@ -113,8 +162,47 @@ public final class ModuleMap {
         if (input.isEmpty() || output.isEmpty()) {
             return Optional.empty();
         }
-        return Optional.of(new LinearModule(path, name, n.getOpType(), n.getInput(1), layout, in, out, bias,
-                input.get(), output.get()));
+        String weight = int8 ? w.get().getName() : n.getInput(1);
+        return Optional.of(new LinearModule(path, name, n.getOpType(), weight, layout, in, out, bias,
+                input.get(), output.get(), scale, zeroPoint));
+    }
+
+    /**
+     * The float product and the weight's scale of a MatMulInteger whose int32 result is cast to float and multiplied
+     * by {@code x_scale · W_scale} (onnxruntime's dynamic quantisation); empty for any other use of the product.
+     */
+    private static Optional<String[]> dequantisedProduct(ModuleScope s, NodeProto n, long out) {
+        OnnxGraph g = s.graph();
+        List<NodeProto> casts = g.consumers(n.getOutput(0));
+        if (casts.size() != 1 || !casts.get(0).getOpType().equals("Cast")) {
+            return Optional.empty();
+        }
+        List<NodeProto> muls = g.consumers(casts.get(0).getOutput(0));
+        if (muls.size() != 1 || !muls.get(0).getOpType().equals("Mul")) {
+            return Optional.empty();
+        }
+        NodeProto mul = muls.get(0);
+        String scales = mul.getInput(0).equals(casts.get(0).getOutput(0)) ? mul.getInput(1) : mul.getInput(0);
+        Optional<NodeProto> product = g.producer(scales).filter(p -> p.getOpType().equals("Mul"));
+        if (product.isEmpty()) {
+            return Optional.empty();
+        }
+        for (String factor : product.get().getInputList()) {
+            if (g.isInitializer(factor) && perOutput(g, factor, out)) {
+                return Optional.of(new String[] {mul.getOutput(0), factor});
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** A scale initializer of one value or one per output column. */
+    private static boolean perOutput(OnnxGraph g, String scale, long out) {
+        Optional<TensorProto> t = g.initializer(scale);
+        if (t.isEmpty() || t.get().getDataType() != TensorProto.DataType.FLOAT_VALUE) {
+            return false;
+        }
+        long size = t.get().getDimsList().stream().reduce(1L, (a, b) -> a * b);
+        return size == 1 || (t.get().getDimsCount() == 1 && size == out);
     }
 
     /** The bias of {@code y}: an Add inside the module of {@code y} and a 1-D initializer [out]. */
@@ -135,11 +223,27 @@ public final class ModuleMap {
                 .map(a -> a.getF()).orElse(1f);
     }
 
-    /** The module's frozen weight as torch's Linear holds it, [out, in], whatever the initializer's layout. */
+    /**
+     * The module's frozen weight as torch's Linear holds it, [out, in], whatever the initializer's layout; an int8
+     * weight dequantised, (Wq − zero) · scale.
+     */
     public INDArray weight(LinearModule m) {
-        float[] v = graph.floats(m.weight());
+        float[] v = m.quantised() ? dequantised(m) : graph.floats(m.weight());
         return m.layout() == LinearModule.Layout.OUT_IN ? Nd4j.create(v, new long[] {m.out(), m.in()}, 'c')
                 : Nd4j.create(v, new long[] {m.in(), m.out()}, 'c').transpose().dup('c');
+    }
+
+    /** (Wq − zero) · scale of an int8 weight held [in, out], the scale and zero point one value or one per column. */
+    private float[] dequantised(LinearModule m) {
+        float[] q = graph.numbers(m.weight());
+        float[] scale = graph.floats(m.weightScale());
+        float[] zero = m.weightZeroPoint() == null ? new float[] {0} : graph.numbers(m.weightZeroPoint());
+        int cols = (int) m.out();
+        for (int i = 0; i < q.length; i++) {
+            int j = i % cols;
+            q[i] = (q[i] - zero[zero.length == 1 ? 0 : j]) * scale[scale.length == 1 ? 0 : j];
+        }
+        return q;
     }
 
     /** The module's bias [out], or null when it has none. */

@@ -18,6 +18,7 @@ public final class ElemTypes {
     public static final int FLOAT = TensorProto.DataType.FLOAT_VALUE;
     public static final int INT64 = TensorProto.DataType.INT64_VALUE;
     public static final int BOOL = TensorProto.DataType.BOOL_VALUE;
+    public static final int UINT8 = TensorProto.DataType.UINT8_VALUE;
     public static final int UNKNOWN = 0;
 
     private static final Set<String> TO_INT64 = Set.of("Shape", "Size", "NonZero", "ArgMax", "ArgMin", "TopK_indices");
@@ -34,9 +35,8 @@ public final class ElemTypes {
             types.put(t.getName(), t.getDataType());
         }
         for (NodeProto n : graph.nodes()) {
-            int t = outputType(n);
-            for (String o : n.getOutputList()) {
-                types.put(o, t);
+            for (int i = 0; i < n.getOutputCount(); i++) {
+                types.put(n.getOutput(i), outputType(n, i));
             }
         }
     }
@@ -76,6 +76,28 @@ public final class ElemTypes {
         int t = of(tensor);
         return t == FLOAT || t == TensorProto.DataType.DOUBLE_VALUE || t == TensorProto.DataType.FLOAT16_VALUE
                 || t == TensorProto.DataType.BFLOAT16_VALUE;
+    }
+
+    /** The type of output {@code index} of {@code n}: quantisation ops mix types; most ops keep their input's. */
+    private int outputType(NodeProto n, int index) {
+        switch (n.getOpType()) {
+            case "DynamicQuantizeLinear": // y, y_scale, y_zero_point
+                return index == 1 ? FLOAT : UINT8;
+            case "QuantizeLinear": // the zero point's type (uint8 without one; opset 21's output_dtype when set)
+                if (n.getInputCount() > 2 && !n.getInput(2).isEmpty()) {
+                    return of(n.getInput(2));
+                }
+                int declared = (int) OnnxGraph.attrInt(n, "output_dtype", UNKNOWN);
+                return declared == UNKNOWN ? UINT8 : declared;
+            case "DequantizeLinear": // the scale's type
+                return n.getInputCount() > 1 ? of(n.getInput(1)) : FLOAT;
+            case "MatMulInteger", "ConvInteger":
+                return TensorProto.DataType.INT32_VALUE;
+            case "DynamicQuantizeMatMul", "MatMulIntegerToFloat": // com.microsoft: float out, int8 weight in
+                return FLOAT;
+            default:
+                return outputType(n);
+        }
     }
 
     private int outputType(NodeProto n) {

@@ -465,6 +465,38 @@ public final class OnnxGraph {
         return v;
     }
 
+    /**
+     * The values of a float32, int8 or uint8 initializer as floats, row-major: what a quantised weight or zero point
+     * holds before its scale.
+     */
+    public float[] numbers(String name) {
+        TensorProto t = initializer(name).orElseThrow(() -> new IllegalArgumentException(
+                "graph has no initializer '" + name + "'"));
+        int type = t.getDataType();
+        if (type == TensorProto.DataType.FLOAT_VALUE) {
+            return floats(name);
+        }
+        boolean signed = type == TensorProto.DataType.INT8_VALUE;
+        if (!signed && type != TensorProto.DataType.UINT8_VALUE) {
+            throw new IllegalArgumentException("initializer '" + name + "' is not float32, int8 or uint8 (data type "
+                    + type + ")");
+        }
+        float[] v;
+        if (t.hasRawData()) {
+            byte[] raw = t.getRawData().toByteArray();
+            v = new float[raw.length];
+            for (int i = 0; i < raw.length; i++) {
+                v[i] = signed ? raw[i] : raw[i] & 0xff;
+            }
+        } else { // int32_data holds 8-bit values one per entry
+            v = new float[t.getInt32DataCount()];
+            for (int i = 0; i < v.length; i++) {
+                v[i] = t.getInt32Data(i);
+            }
+        }
+        return v;
+    }
+
     /** Replaces the values of float initializer {@code name}, keeping its name and dims (a merge). */
     public void setFloats(String name, float[] values) {
         GraphProto.Builder g = model.getGraphBuilder();
@@ -533,11 +565,16 @@ public final class OnnxGraph {
         }).orElse(-1L);
     }
 
-    /** Number of scalar parameters held in float initializers (the model's frozen weights). */
+    /** Scalar parameters in float initializers and int8 weight matrices (the model's frozen weights). */
     public long parameterCount() {
         long n = 0;
         for (TensorProto t : initializers()) {
-            if (t.getDataType() == TensorProto.DataType.FLOAT_VALUE && t.getDimsCount() > 0) {
+            int type = t.getDataType();
+            // an int8 export's weight matrices and embedding tables count as the parameters they quantise (their
+            // per-column scales count too, as float vectors; their zero points do not)
+            boolean int8Weight = (type == TensorProto.DataType.INT8_VALUE || type == TensorProto.DataType.UINT8_VALUE)
+                    && t.getDimsCount() >= 2;
+            if ((type == TensorProto.DataType.FLOAT_VALUE && t.getDimsCount() > 0) || int8Weight) {
                 long c = 1;
                 for (long d : t.getDimsList()) {
                     c *= d;

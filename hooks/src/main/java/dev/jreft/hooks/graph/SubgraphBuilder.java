@@ -46,6 +46,14 @@ public final class SubgraphBuilder {
                 .addAllInput(in).addAllOutput(List.of(outs)).addAllAttribute(Attr.protos(attrs)).build());
     }
 
+    /** Emits {@code domain.type(inputs)} (an op outside the default domain, such as onnxruntime's com.microsoft). */
+    public String op(String domain, String type, List<String> in, Attr... attrs) {
+        String output = name(type);
+        nodes.add(NodeProto.newBuilder().setName(namespace + "/" + type + "_" + counter++).setDomain(domain)
+                .setOpType(type).addAllInput(in).addOutput(output).addAllAttribute(Attr.protos(attrs)).build());
+        return output;
+    }
+
     /** Emits {@code type(inputs)} writing {@code output}. */
     public String opTo(String output, String type, List<String> in, Attr... attrs) {
         nodes.add(NodeProto.newBuilder().setName(namespace + "/" + type + "_" + counter++).setOpType(type)

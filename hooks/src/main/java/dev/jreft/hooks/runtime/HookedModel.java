@@ -32,6 +32,14 @@ public final class HookedModel implements AutoCloseable {
     /** The embedded default: all-MiniLM-L6-v2 from its Maven artifact (a real pretrained 6-layer BERT). */
     public static final String MINILM_ONNX = "all-minilm-l6-v2.onnx";
     public static final String MINILM_TOKENIZER = "all-minilm-l6-v2-tokenizer.json";
+    /**
+     * The models jreft embeds, by the name configs and {@code --model} take: {@code minilm} (the default) and
+     * {@code minilm-q}, the same model dynamically quantised to int8 weights (its Maven artifact's
+     * {@code all-minilm-l6-v2-q.onnx}: MatMulInteger products; 23 MB against 90 MB).
+     */
+    public static final Map<String, String[]> EMBEDDED = Map.of(
+            "minilm", new String[] {MINILM_ONNX, MINILM_TOKENIZER},
+            "minilm-q", new String[] {"all-minilm-l6-v2-q.onnx", "all-minilm-l6-v2-q-tokenizer.json"});
 
     private final OnnxGraph graph;
     private final HookMap hooks;
@@ -110,6 +118,20 @@ public final class HookedModel implements AutoCloseable {
     /** The embedded default model, MiniLM. */
     public static HookedModel minilm() {
         return fromResources(MINILM_ONNX, MINILM_TOKENIZER);
+    }
+
+    /** True when {@code name} is one of the {@link #EMBEDDED} models' names. */
+    public static boolean isEmbedded(String name) {
+        return name != null && EMBEDDED.containsKey(name);
+    }
+
+    /** An embedded model by name ({@link #EMBEDDED}). */
+    public static HookedModel embedded(String name) {
+        String[] files = EMBEDDED.get(name);
+        if (files == null) {
+            throw new IllegalArgumentException("no embedded model '" + name + "'; embedded: " + EMBEDDED.keySet());
+        }
+        return fromResources(files[0], files[1]);
     }
 
     public OnnxGraph graph() {

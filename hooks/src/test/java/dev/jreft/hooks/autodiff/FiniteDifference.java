@@ -78,9 +78,18 @@ final class FiniteDifference {
         return this;
     }
 
+    private final List<String> domains = new ArrayList<>();
+
+    /** Imports an op domain (com.microsoft) into the graph under test, version 1. */
+    FiniteDifference importing(String domain) {
+        domains.add(domain);
+        return this;
+    }
+
     /** Runs the check; returns the worst absolute error seen. */
     double check(double atol, double rtol) {
         OnnxGraph g = OnnxGraph.create(opset, "fd-test");
+        domains.forEach(d -> g.importDomain(d, 1));
         String[] y = new String[1];
         g.append("t", b -> {
             Map<String, String> names = new LinkedHashMap<>();

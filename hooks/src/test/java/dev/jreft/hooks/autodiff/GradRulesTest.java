@@ -223,6 +223,24 @@ class GradRulesTest {
         }
     }
 
+    /** onnxruntime's optimiser writes BiasGelu and FusedMatMul (float32 only on CPU, so looser). */
+    @Test
+    void onnxruntimesBiasGeluAndFusedMatMul() {
+        new FiniteDifference(11, false).importing(GradRules.MICROSOFT).input("x", -3, 3, 2, 3, 5).input("b", -1, 1, 5)
+                .body((b, n) -> b.op(GradRules.MICROSOFT, "BiasGelu", List.of(n.get("x"), n.get("b"))))
+                .check(2e-3, 2e-2);
+        for (int t = 0; t < 4; t++) {
+            boolean ta = (t & 1) == 1;
+            boolean tb = (t & 2) == 2;
+            new FiniteDifference(11, false).importing(GradRules.MICROSOFT)
+                    .input("a", -1, 1, ta ? new long[] {2, 4, 3} : new long[] {2, 3, 4})
+                    .input("c", -1, 1, tb ? new long[] {2, 5, 4} : new long[] {2, 4, 5})
+                    .body((b, n) -> b.op(GradRules.MICROSOFT, "FusedMatMul", List.of(n.get("a"), n.get("c")),
+                            Attr.f("alpha", 0.25f), Attr.i("transA", ta ? 1 : 0), Attr.i("transB", tb ? 1 : 0)))
+                    .check(2e-3, 2e-2);
+        }
+    }
+
     @Test
     void gatherElementsWithUniqueAndRepeatedIndices() {
         fd().input("x", -1, 1, 2, 3, 4).data("i", Nd4j.createFromArray(new long[][][] {{{1}, {3}, {0}}, {{2}, {2}, {-1}}}))

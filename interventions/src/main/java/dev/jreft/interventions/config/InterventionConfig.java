@@ -37,21 +37,25 @@ public record InterventionConfig(String model, String tokenizer, InputSpec input
         return ConfigJson.read(file, InterventionConfig.class);
     }
 
+    /** Every name {@code model} may take before a path: the embedded models. */
+    public static final String EMBEDDED_NAMES = "minilm (the embedded all-MiniLM-L6-v2), minilm-q (its int8 export)";
+
     /**
-     * Loads the model a config or {@code --model} names: {@code minilm} (the default, embedded), or the path of an
-     * .onnx file with an optional tokenizer.json. Anything else is an error saying which names are valid.
+     * Loads the model a config or {@code --model} names: {@code minilm} (the default, embedded), {@code minilm-q}
+     * (the same model quantised to int8, embedded), or the path of an .onnx file with an optional tokenizer.json.
+     * Anything else is an error saying which names are valid.
      */
     public static HookedModel loadModel(String model, String tokenizer, Path baseDir) {
-        if (model == null || model.equals(DEFAULT_MODEL)) {
+        if (model == null || HookedModel.isEmbedded(model)) {
             if (tokenizer != null) {
-                throw new ConfigException("tokenizer", tokenizer, "nothing for the embedded minilm (it carries its"
-                        + " own tokenizer)");
+                throw new ConfigException("tokenizer", tokenizer, "nothing for the embedded "
+                        + (model == null ? DEFAULT_MODEL : model) + " (it carries its own tokenizer)");
             }
-            return HookedModel.minilm();
+            return HookedModel.embedded(model == null ? DEFAULT_MODEL : model);
         }
         Path onnx = baseDir.resolve(model);
         if (!Files.isRegularFile(onnx)) {
-            throw new ConfigException("model", model, DEFAULT_MODEL + " (the embedded all-MiniLM-L6-v2) or the path of"
+            throw new ConfigException("model", model, EMBEDDED_NAMES + " or the path of"
                     + " an .onnx file" + (Files.isDirectory(onnx) ? " (this is a folder)" : Files.exists(onnx)
                     ? " (this is a pipe, device or socket)" : " (no file " + onnx.toAbsolutePath() + ")"));
         }

@@ -81,8 +81,8 @@ public final class DoRA extends LoRA {
         String ba = b.op("Mul", List.of(b.op("MatMul", List.of(p.get(B_DETACHED), p.get(A_DETACHED))),
                 p.get(SCALING)));
         boolean inOut = m.layout() == LinearModule.Layout.IN_OUT;
-        String w = inOut ? b.op("Add", List.of(m.weight(), transpose(b, ba)))
-                : b.op("Add", List.of(m.weight(), ba));
+        String w = inOut ? b.op("Add", List.of(m.floatWeight(b), transpose(b, ba)))
+                : b.op("Add", List.of(m.floatWeight(b), ba));
         String squares = b.op("Mul", List.of(w, w));
         return b.op("Sqrt", List.of(b.reduceSum(squares, new long[] {inOut ? 0 : 1}, false)));
     }
