@@ -277,7 +277,7 @@ class BadInputTest {
     @Test
     void modelsOptionsAndHelp() throws Exception {
         assertBad(CliTest.jreft("hooks", "--model", "minilm2"), "model: found 'minilm2'; valid: minilm (the"
-                + " embedded all-MiniLM-L6-v2) or the path of an .onnx file");
+                + " embedded all-MiniLM-L6-v2), minilm-q (its int8 export) or the path of an .onnx file");
         assertBad(CliTest.jreft("--device", "tpu", "hooks"), "--device: found 'tpu'; valid: cpu, cuda");
         assertBad(CliTest.jreft("cache", "--ids", "1,x", "--hooks", "all", "--out", tmp.resolve("c").toString()),
                 "--ids row 0: found '1,x'");

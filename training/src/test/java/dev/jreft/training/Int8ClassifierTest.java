@@ -67,18 +67,8 @@ class Int8ClassifierTest {
     @Test
     void everyMethodThatKeepsTheBaseFrozenLearnsOnTheInt8Model() {
         for (MethodSpec method : METHODS) {
-            ReftClassifier c = ReftClassifier.create(int8, new ReftClassifier.Config(method, 2,
-                    ClassificationHead.Pooling.MEAN), 5);
-            double lr = method instanceof MethodSpec.Ia3 ? 5e-2 : 1e-2;
-            TrainingArguments args = new TrainingArguments(3, 8, lr, 0, 0.1, 1, 4, 0, 0, "adamw", 32);
-            TrainingResult r = c.train(ReftClassifierTest.data, List.of(), args,
-                    new PrintStream(new ByteArrayOutputStream()));
-            double first = r.losses().subList(0, 4).stream().mapToDouble(Double::doubleValue).average().orElseThrow();
-            double last = r.losses().subList(r.steps() - 4, r.steps()).stream().mapToDouble(Double::doubleValue)
-                    .average().orElseThrow();
-            assertTrue(last < first, method.type() + ": loss " + first + " -> " + last);
-            assertTrue(c.accuracy(ReftClassifierTest.data, 16, 32) >= 0.85, method.type() + " accuracy "
-                    + c.accuracy(ReftClassifierTest.data, 16, 32));
+            PeftClassifierTest.learnsTheTinyTask(ReftClassifier.create(int8, new ReftClassifier.Config(method, 2,
+                    ClassificationHead.Pooling.MEAN), 5), method);
         }
     }
 

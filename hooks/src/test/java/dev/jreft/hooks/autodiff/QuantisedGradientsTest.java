@@ -36,28 +36,19 @@ class QuantisedGradientsTest {
     void dynamicallyQuantisedLinearHasTheGradientOfItsDequantisedWeight() {
         // onnxruntime's dynamic quantisation, as in the int8 MiniLM: y = Cast(MatMulInteger(q(x), Wq, z(x), Wz))
         // · (s(x) · Ws), with a per-column int8 weight
-        long k = 6;
-        long n = 5;
-        byte[] wq = new byte[(int) (k * n)];
-        random.nextBytes(wq);
-        byte[] wz = {3, -2, 0, 7, -5};
-        float[] ws = {0.02f, 0.01f, 0.03f, 0.015f, 0.025f};
-        float[] dequantised = new float[wq.length];
-        for (int i = 0; i < wq.length; i++) {
-            dequantised[i] = (wq[i] - wz[(int) (i % n)]) * ws[(int) (i % n)];
-        }
+        Int8Weight w = Int8Weight.random(random);
+        long k = w.k();
+        long n = w.n();
         INDArray x = Nd4j.rand(DataType.FLOAT, 2, 3, k).subi(0.5f).muli(4);
         INDArray quantised = gradient(11, x, (g, b) -> {
-            g.addInitializer(ints("Wq", TensorProto.DataType.INT8_VALUE, wq, k, n));
-            g.addInitializer(ints("Wz", TensorProto.DataType.INT8_VALUE, wz, n));
-            g.addInitializer(floats("Ws", ws, n));
+            w.addTo(g);
             String[] q = {b.name("xq"), b.name("xs"), b.name("xz")};
             b.opN("DynamicQuantizeLinear", List.of("x"), q);
             String product = b.op("MatMulInteger", List.of(q[0], "Wq", q[2], "Wz"));
             String real = b.op("Cast", List.of(product), Attr.i("to", ElemTypes.FLOAT));
             return b.op("Mul", List.of(real, b.op("Mul", List.of(q[1], "Ws"))));
         });
-        INDArray twin = gradient(11, x, (g, b) -> b.op("MatMul", List.of("x", b.constantFloats(dequantised, k, n))));
+        INDArray twin = gradient(11, x, (g, b) -> b.op("MatMul", List.of("x", b.constantFloats(w.dequantised(), k, n))));
         assertClose(twin, quantised, 1e-5);
     }
 
@@ -65,24 +56,15 @@ class QuantisedGradientsTest {
     void onnxruntimesFusedInt8ProductsHaveTheGradientOfTheDequantisedWeight() {
         // its optimiser turns the chain above into MatMulIntegerToFloat (after a DynamicQuantizeLinear) or
         // DynamicQuantizeMatMul (quantising inside)
-        long k = 6;
-        long n = 5;
-        byte[] wq = new byte[(int) (k * n)];
-        random.nextBytes(wq);
-        byte[] wz = {3, -2, 0, 7, -5};
-        float[] ws = {0.02f, 0.01f, 0.03f, 0.015f, 0.025f};
-        float[] dequantised = new float[wq.length];
-        for (int i = 0; i < wq.length; i++) {
-            dequantised[i] = (wq[i] - wz[(int) (i % n)]) * ws[(int) (i % n)];
-        }
+        Int8Weight w = Int8Weight.random(random);
+        long k = w.k();
+        long n = w.n();
         INDArray x = Nd4j.rand(DataType.FLOAT, 2, 3, k).subi(0.5f).muli(4);
-        INDArray twin = gradient(11, x, (g, b) -> b.op("MatMul", List.of("x", b.constantFloats(dequantised, k, n))));
+        INDArray twin = gradient(11, x, (g, b) -> b.op("MatMul", List.of("x", b.constantFloats(w.dequantised(), k, n))));
         for (boolean inside : new boolean[] {true, false}) {
             INDArray fused = gradient(11, x, (g, b) -> {
                 g.importDomain(GradRules.MICROSOFT, 1);
-                g.addInitializer(ints("Wq", TensorProto.DataType.INT8_VALUE, wq, k, n));
-                g.addInitializer(ints("Wz", TensorProto.DataType.INT8_VALUE, wz, n));
-                g.addInitializer(floats("Ws", ws, n));
+                w.addTo(g);
                 if (inside) {
                     return b.op(GradRules.MICROSOFT, "DynamicQuantizeMatMul", List.of("x", "Wq", "Ws", "Wz"));
                 }
@@ -149,6 +131,40 @@ class QuantisedGradientsTest {
         assertEquals(ElemTypes.FLOAT, types.of("xs"));
         assertEquals(List.of(true, false, false), List.of(GradRules.differentiable(node, 0, types),
                 GradRules.differentiable(node, 1, types), GradRules.differentiable(node, 2, types)));
+    }
+
+    /**
+     * An int8 weight Wq [6, 5] with a zero point and a scale per column, as onnxruntime's quantiser stores a
+     * Linear's, as initializers {@code Wq}, {@code Wz}, {@code Ws}; and its float value (Wq − Wz) · Ws.
+     */
+    private record Int8Weight(byte[] wq, byte[] wz, float[] ws) {
+        static Int8Weight random(Random random) {
+            byte[] wq = new byte[6 * 5];
+            random.nextBytes(wq);
+            return new Int8Weight(wq, new byte[] {3, -2, 0, 7, -5}, new float[] {0.02f, 0.01f, 0.03f, 0.015f, 0.025f});
+        }
+
+        long k() {
+            return wq.length / ws.length;
+        }
+
+        long n() {
+            return ws.length;
+        }
+
+        void addTo(OnnxGraph g) {
+            g.addInitializer(ints("Wq", TensorProto.DataType.INT8_VALUE, wq, k(), n()));
+            g.addInitializer(ints("Wz", TensorProto.DataType.INT8_VALUE, wz, n()));
+            g.addInitializer(floats("Ws", ws, n()));
+        }
+
+        float[] dequantised() {
+            float[] d = new float[wq.length];
+            for (int i = 0; i < wq.length; i++) {
+                d[i] = (wq[i] - wz[(int) (i % n())]) * ws[(int) (i % n())];
+            }
+            return d;
+        }
     }
 
     /** d Σ (y ⊙ W) / d x for the graph {@code body} builds on input {@code x} (W fixed by the seed). */
