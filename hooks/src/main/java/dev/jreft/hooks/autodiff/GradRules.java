@@ -299,6 +299,29 @@ public final class GradRules {
             bw.add(in(n, 1), bw.unbroadcast(gz, bw.shape(y(n)), in(n, 1)));
         });
         MICROSOFT_RULES.put("FusedMatMul", GradRules::fusedMatMul);
+        // FastGelu y = ½z(1 + tanh(c(z + 0.044715 z³))), z = x (+ bias), c = √(2/π):
+        // dy/dz = ½(1 + t) + ½z(1 − t²) · c(1 + 3 · 0.044715 z²)
+        MICROSOFT_RULES.put("FastGelu", (n, bw) -> {
+            String x = in(n, 0);
+            boolean biased = !in(n, 1).isEmpty();
+            String z = biased ? bw.op("Add", x, in(n, 1)) : x;
+            double c = Math.sqrt(2 / Math.PI);
+            String z2 = bw.op("Mul", z, z);
+            String inner = bw.op("Mul", bw.scalar(c, z), bw.op("Add", z, bw.op("Mul", bw.scalar(0.044715, z),
+                    bw.op("Mul", z2, z))));
+            String t = bw.op("Tanh", inner);
+            String half = bw.scalar(0.5, z);
+            String first = bw.op("Mul", half, bw.op("Add", bw.scalar(1, z), t));
+            String slope = bw.op("Mul", bw.scalar(c, z), bw.op("Add", bw.scalar(1, z), bw.op("Mul",
+                    bw.scalar(3 * 0.044715, z), z2)));
+            String second = bw.op("Mul", bw.op("Mul", half, z), bw.op("Mul", bw.op("Sub", bw.scalar(1, z),
+                    bw.op("Mul", t, t)), slope));
+            String gz = bw.op("Mul", bw.grad(n, 0), bw.op("Add", first, second));
+            bw.add(x, bw.unbroadcast(gz, bw.shape(y(n)), x));
+            if (biased) {
+                bw.add(in(n, 1), bw.unbroadcast(gz, bw.shape(y(n)), in(n, 1)));
+            }
+        });
         rule("Identity", (n, bw) -> bw.add(in(n, 0), bw.grad(n, 0)));
         // an integer input is a quantised copy of a float (straight through): its gradient stays real-valued
         rule("Cast", (n, bw) -> bw.add(in(n, 0), bw.isFloat(in(n, 0)) ? bw.op("Cast", List.of(bw.grad(n, 0)),

@@ -93,8 +93,11 @@ public final class ElemTypes {
                 return n.getInputCount() > 1 ? of(n.getInput(1)) : FLOAT;
             case "MatMulInteger", "ConvInteger":
                 return TensorProto.DataType.INT32_VALUE;
-            case "DynamicQuantizeMatMul", "MatMulIntegerToFloat": // com.microsoft: float out, int8 weight in
+            case "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QAttention": // com.microsoft: float out, int8 in
                 return FLOAT;
+            case "EmbedLayerNormalization": // com.microsoft, int32 ids in: the embeddings' type, the mask index int32
+                return index == 1 ? TensorProto.DataType.INT32_VALUE : n.getInputCount() > 2 ? of(n.getInput(2))
+                        : FLOAT;
             default:
                 return outputType(n);
         }

@@ -223,12 +223,17 @@ class GradRulesTest {
         }
     }
 
-    /** onnxruntime's optimiser writes BiasGelu and FusedMatMul (float32 only on CPU, so looser). */
+    /** onnxruntime's optimisers write BiasGelu, FastGelu and FusedMatMul (float32 only on CPU, so looser). */
     @Test
-    void onnxruntimesBiasGeluAndFusedMatMul() {
+    void onnxruntimesBiasGeluFastGeluAndFusedMatMul() {
         new FiniteDifference(11, false).importing(GradRules.MICROSOFT).input("x", -3, 3, 2, 3, 5).input("b", -1, 1, 5)
                 .body((b, n) -> b.op(GradRules.MICROSOFT, "BiasGelu", List.of(n.get("x"), n.get("b"))))
                 .check(2e-3, 2e-2);
+        new FiniteDifference(11, false).importing(GradRules.MICROSOFT).input("x", -3, 3, 2, 3, 5).input("b", -1, 1, 5)
+                .body((b, n) -> b.op(GradRules.MICROSOFT, "FastGelu", List.of(n.get("x"), n.get("b"))))
+                .check(2e-3, 2e-2);
+        new FiniteDifference(11, false).importing(GradRules.MICROSOFT).input("x", -3, 3, 2, 3, 5)
+                .body((b, n) -> b.op(GradRules.MICROSOFT, "FastGelu", List.of(n.get("x")))).check(2e-3, 2e-2);
         for (int t = 0; t < 4; t++) {
             boolean ta = (t & 1) == 1;
             boolean tb = (t & 2) == 2;
