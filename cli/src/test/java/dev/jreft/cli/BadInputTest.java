@@ -288,6 +288,8 @@ class BadInputTest {
         assertBad(CliTest.jreft("compare", "--methods", "lora,lora"), "--methods: found 'lora'; valid: each method"
                 + " once");
         assertBad(CliTest.jreft("compare", "--seeds", "0"), "--seeds: found 0; valid: an integer in 1..100");
+        assertBad(CliTest.jreft("compare", "--models", "minilm,minilm-x"), "--models: found 'minilm-x'; valid:"
+                + " minilm, minilm-q (embedded models, comma separated)");
         assertBad(CliTest.jreft("compare", "--epochs", "0"), "--epochs: found 0; valid: an integer in 1..10000");
         assertBad(CliTest.jreft("compare", "--batch-size", "0"), "--batch-size: found 0; valid: an integer in");
         assertBad(CliTest.jreft("compare", "--max-length", "1"), "--max-length: found 1; valid: an integer >= 2");

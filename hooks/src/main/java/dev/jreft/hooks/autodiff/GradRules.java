@@ -121,9 +121,8 @@ public final class GradRules {
         }
         boolean ta = OnnxGraph.attrInt(n, "transA", 0) == 1;
         boolean tb = OnnxGraph.attrInt(n, "transB", 0) == 1;
-        double alpha = n.getAttributeList().stream().filter(x -> x.getName().equals("alpha")).findFirst()
-                .map(x -> (double) x.getF()).orElse(1.0);
-        String g = bw.op("Mul", bw.grad(n, 0), bw.scalar(alpha, y(n)));
+        double alpha = floatAttr(n, "alpha", 1);
+        String g = alpha == 1 ? bw.grad(n, 0) : bw.op("Mul", bw.grad(n, 0), bw.scalar(alpha, y(n)));
         String a1 = ta ? bw.transposeLast2(a, rank) : a;
         String b1 = tb ? bw.transposeLast2(b, rank) : b;
         if (bw.wants(a)) {

@@ -76,7 +76,7 @@ public final class ModuleMap {
             return Optional.empty();
         }
         int type = w.get().getDataType();
-        boolean int8 = type == TensorProto.DataType.INT8_VALUE || type == TensorProto.DataType.UINT8_VALUE;
+        boolean int8 = ElemTypes.isInt8(type);
         if (!int8 && type != TensorProto.DataType.FLOAT_VALUE) {
             return Optional.empty();
         }

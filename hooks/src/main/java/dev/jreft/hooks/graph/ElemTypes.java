@@ -68,6 +68,11 @@ public final class ElemTypes {
         };
     }
 
+    /** True for the 8-bit integer types quantised weights and activations are stored in. */
+    public static boolean isInt8(int elemType) {
+        return elemType == TensorProto.DataType.INT8_VALUE || elemType == UINT8;
+    }
+
     public int of(String tensor) {
         return types.getOrDefault(tensor, UNKNOWN);
     }

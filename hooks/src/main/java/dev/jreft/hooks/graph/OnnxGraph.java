@@ -477,7 +477,7 @@ public final class OnnxGraph {
             return floats(name);
         }
         boolean signed = type == TensorProto.DataType.INT8_VALUE;
-        if (!signed && type != TensorProto.DataType.UINT8_VALUE) {
+        if (!ElemTypes.isInt8(type)) {
             throw new IllegalArgumentException("initializer '" + name + "' is not float32, int8 or uint8 (data type "
                     + type + ")");
         }
@@ -572,8 +572,7 @@ public final class OnnxGraph {
             int type = t.getDataType();
             // an int8 export's weight matrices and embedding tables count as the parameters they quantise (their
             // per-column scales count too, as float vectors; their zero points do not)
-            boolean int8Weight = (type == TensorProto.DataType.INT8_VALUE || type == TensorProto.DataType.UINT8_VALUE)
-                    && t.getDimsCount() >= 2;
+            boolean int8Weight = ElemTypes.isInt8(type) && t.getDimsCount() >= 2;
             if ((type == TensorProto.DataType.FLOAT_VALUE && t.getDimsCount() > 0) || int8Weight) {
                 long c = 1;
                 for (long d : t.getDimsList()) {

@@ -37,9 +37,7 @@ class QuantisedGradientsTest {
         // onnxruntime's dynamic quantisation, as in the int8 MiniLM: y = Cast(MatMulInteger(q(x), Wq, z(x), Wz))
         // · (s(x) · Ws), with a per-column int8 weight
         Int8Weight w = Int8Weight.random(random);
-        long k = w.k();
-        long n = w.n();
-        INDArray x = Nd4j.rand(DataType.FLOAT, 2, 3, k).subi(0.5f).muli(4);
+        INDArray x = w.input();
         INDArray quantised = gradient(11, x, (g, b) -> {
             w.addTo(g);
             String[] q = {b.name("xq"), b.name("xs"), b.name("xz")};
@@ -48,8 +46,7 @@ class QuantisedGradientsTest {
             String real = b.op("Cast", List.of(product), Attr.i("to", ElemTypes.FLOAT));
             return b.op("Mul", List.of(real, b.op("Mul", List.of(q[1], "Ws"))));
         });
-        INDArray twin = gradient(11, x, (g, b) -> b.op("MatMul", List.of("x", b.constantFloats(w.dequantised(), k, n))));
-        assertClose(twin, quantised, 1e-5);
+        assertClose(w.twinGradient(x), quantised, 1e-5);
     }
 
     @Test
@@ -57,10 +54,8 @@ class QuantisedGradientsTest {
         // its optimiser turns the chain above into MatMulIntegerToFloat (after a DynamicQuantizeLinear) or
         // DynamicQuantizeMatMul (quantising inside)
         Int8Weight w = Int8Weight.random(random);
-        long k = w.k();
-        long n = w.n();
-        INDArray x = Nd4j.rand(DataType.FLOAT, 2, 3, k).subi(0.5f).muli(4);
-        INDArray twin = gradient(11, x, (g, b) -> b.op("MatMul", List.of("x", b.constantFloats(w.dequantised(), k, n))));
+        INDArray x = w.input();
+        INDArray twin = w.twinGradient(x);
         for (boolean inside : new boolean[] {true, false}) {
             INDArray fused = gradient(11, x, (g, b) -> {
                 g.importDomain(GradRules.MICROSOFT, 1);
@@ -156,6 +151,16 @@ class QuantisedGradientsTest {
             g.addInitializer(ints("Wq", TensorProto.DataType.INT8_VALUE, wq, k(), n()));
             g.addInitializer(ints("Wz", TensorProto.DataType.INT8_VALUE, wz, n()));
             g.addInitializer(floats("Ws", ws, n()));
+        }
+
+        /** An input [2, 3, k] in [-2, 2]. */
+        INDArray input() {
+            return Nd4j.rand(DataType.FLOAT, 2, 3, k()).subi(0.5f).muli(4);
+        }
+
+        /** The gradient of the float twin, x · (Wq − Wz) · Ws. */
+        INDArray twinGradient(INDArray x) {
+            return gradient(11, x, (g, b) -> b.op("MatMul", List.of("x", b.constantFloats(dequantised(), k(), n()))));
         }
 
         float[] dequantised() {
