@@ -12,8 +12,7 @@ public class NonFiniteException extends RuntimeException {
             throw new NonFiniteException("training stopped at step " + step + ": the loss is " + loss + HINT);
         }
         for (var e : grads.entrySet()) {
-            double n = e.getValue().norm2Number().doubleValue();
-            if (!Double.isFinite(n)) {
+            if (!Double.isFinite(HostFloats.sumOfSquares(e.getValue()))) {
                 throw new NonFiniteException("training stopped at step " + step + ": the gradient of '" + e.getKey()
                         + "' contains NaN or Inf (loss " + loss + ")" + HINT);
             }
@@ -25,7 +24,7 @@ public class NonFiniteException extends RuntimeException {
     /** Throws when an optimiser step left a parameter NaN or infinite (the step diverged). */
     public static void checkParameters(int step, java.util.Map<String, org.nd4j.linalg.api.ndarray.INDArray> params) {
         for (var e : params.entrySet()) {
-            if (!Double.isFinite(e.getValue().norm2Number().doubleValue())) {
+            if (!Double.isFinite(HostFloats.sumOfSquares(e.getValue()))) {
                 throw new NonFiniteException("training stopped at step " + step + ": parameter '" + e.getKey()
                         + "' became NaN or infinite" + HINT);
             }

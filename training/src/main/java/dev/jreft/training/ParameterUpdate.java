@@ -42,12 +42,11 @@ public final class ParameterUpdate {
     public static double clip(Map<String, INDArray> grads, double max) {
         double sq = 0;
         for (INDArray g : grads.values()) {
-            double n = g.norm2Number().doubleValue();
-            sq += n * n;
+            sq += HostFloats.sumOfSquares(g);
         }
         double norm = Math.sqrt(sq);
         if (max > 0 && Double.isFinite(norm) && norm > max) {
-            grads.values().forEach(g -> g.muli(max / norm));
+            grads.values().forEach(g -> HostFloats.scale(g, max / norm));
         }
         return norm;
     }

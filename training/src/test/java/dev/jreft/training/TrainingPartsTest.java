@@ -64,6 +64,74 @@ class TrainingPartsTest {
         assertEquals(-2.0 * (1 - 0.001) - 0.01, p.getDouble(1), 1e-6);
     }
 
+    /**
+     * Five AdamW and SGD steps against the formulas in double precision, on a tensor large enough to be updated in
+     * parallel chunks and on a transposed view (updated through a copy that must reach the viewed memory).
+     */
+    @Test
+    void optimisersFollowTheirFormulasOverStepsOnLargeTensorsAndViews() {
+        java.util.Random random = new java.util.Random(3);
+        INDArray storage = Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 4, 3).subi(0.5);
+        Map<String, INDArray> params = Map.of("big", Nd4j.rand(org.nd4j.linalg.api.buffer.DataType.FLOAT, 600, 500),
+                "view", storage.transpose());
+        for (Optimizer opt : new Optimizer[] {new AdamW(0.9, 0.999, 1e-8, 0.1), new Sgd(0.9, 0.1)}) {
+            Map<String, double[]> p = new java.util.HashMap<>();
+            Map<String, double[]> m = new java.util.HashMap<>();
+            Map<String, double[]> v = new java.util.HashMap<>();
+            params.forEach((k, a) -> {
+                p.put(k, a.dup('c').castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE).data().asDouble());
+                m.put(k, new double[(int) a.length()]);
+                v.put(k, new double[(int) a.length()]);
+            });
+            double lr = 0.01;
+            for (int t = 1; t <= 5; t++) {
+                Map<String, INDArray> grads = new java.util.HashMap<>();
+                for (var e : params.entrySet()) {
+                    INDArray g = Nd4j.randn(org.nd4j.linalg.api.buffer.DataType.FLOAT, e.getValue().shape());
+                    grads.put(e.getKey(), g);
+                    double[] gd = g.dup('c').castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE).data().asDouble();
+                    double[] pk = p.get(e.getKey());
+                    double[] mk = m.get(e.getKey());
+                    double[] vk = v.get(e.getKey());
+                    for (int i = 0; i < pk.length; i++) {
+                        if (opt instanceof AdamW) {
+                            mk[i] = 0.9 * mk[i] + 0.1 * gd[i];
+                            vk[i] = 0.999 * vk[i] + 0.001 * gd[i] * gd[i];
+                            pk[i] = pk[i] * (1 - lr * 0.1) - lr * (mk[i] / (1 - Math.pow(0.9, t)))
+                                    / (Math.sqrt(vk[i] / (1 - Math.pow(0.999, t))) + 1e-8);
+                        } else {
+                            mk[i] = 0.9 * mk[i] + gd[i];
+                            pk[i] = pk[i] * (1 - lr * 0.1) - lr * mk[i];
+                        }
+                    }
+                }
+                opt.step(params, grads, lr);
+            }
+            for (var e : params.entrySet()) {
+                double[] got = e.getValue().dup('c').castTo(org.nd4j.linalg.api.buffer.DataType.DOUBLE).data()
+                        .asDouble();
+                double[] want = p.get(e.getKey());
+                double worst = 0;
+                for (int i = 0; i < want.length; i++) {
+                    worst = Math.max(worst, Math.abs(got[i] - want[i]));
+                }
+                assertTrue(worst < 1e-5, opt.getClass().getSimpleName() + " " + e.getKey() + ": max |diff| " + worst);
+            }
+            assertEquals(params.get("view").getDouble(2, 1), storage.getDouble(1, 2), 0.0); // the viewed memory moved
+        }
+    }
+
+    @Test
+    void clippingScalesToTheGlobalNormAndReportsIt() {
+        Map<String, INDArray> grads = new java.util.LinkedHashMap<>();
+        grads.put("a", Nd4j.createFromArray(3.0f, 0.0f));
+        grads.put("b", Nd4j.createFromArray(new float[][] {{0.0f, 4.0f}}).transpose()); // a view
+        assertEquals(5.0, ParameterUpdate.clip(grads, 1.0), 1e-6);
+        assertEquals(0.6, grads.get("a").getDouble(0), 1e-6);
+        assertEquals(0.8, grads.get("b").getDouble(1, 0), 1e-6);
+        assertEquals(1.0, ParameterUpdate.clip(grads, 0), 1e-6);
+    }
+
     @Test
     void sgdWithMomentum() {
         INDArray p = Nd4j.createFromArray(1.0f);

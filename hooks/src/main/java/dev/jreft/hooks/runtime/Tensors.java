@@ -25,6 +25,14 @@ public final class Tensors {
                 && a.length() > 0;
     }
 
+    /**
+     * The array's own float32 memory as a buffer (absolute index = C-order element index), or null when the array is
+     * not float32 or does not own its memory in C order (a view, an offset, another order).
+     */
+    public static FloatBuffer floats(INDArray a) {
+        return a.dataType() == DataType.FLOAT && shareable(a) ? memory(a).asFloatBuffer() : null;
+    }
+
     /** A direct byte buffer over the array's own memory, in native order. */
     static ByteBuffer memory(INDArray a) {
         return a.data().asNio().order(ByteOrder.nativeOrder());
