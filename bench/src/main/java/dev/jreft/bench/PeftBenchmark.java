@@ -21,6 +21,7 @@ import java.util.Random;
  * P-tuning and prefix tuning (10 virtual positions; P-tuning's encoder 128 wide), and the main job's LoReFT) divided
  * by the median plain forward (of the 32 real tokens: the soft prompts' steps run 42 positions, prefix tuning's
  * attention 42 keys),
+ * (each step timed beside a plain forward of its own, so both see the machine in the same state),
  * and the forward of the merged-LoRA graph divided by the plain forward (the goal is 1.00: merging leaves the
  * model's own graph). One method per process gives each its own peak RSS ({@code /usr/bin/time -v}).
  *
@@ -81,23 +82,46 @@ public final class PeftBenchmark {
             for (int w = 0; w < 3; w++) {
                 c.step(HooksBenchmark.randomBatch(batch, seq, 1000 + w), labels, opt, 1e-3, 1.0, w);
             }
-            int[] counter = {0};
-            double step = median(steps, s -> {
+            // each step beside a plain forward of its own: on a machine whose speed drifts (a shared VM), a forward
+            // measured before all the steps made the ratio move by a tenth from run to run
+            double[] stepMs = new double[steps];
+            double[] forwardMs = new double[steps];
+            for (int s = 0; s < steps; s++) {
                 for (int i = 0; i < batch; i++) {
                     labels[i] = random.nextInt(2);
                 }
-                c.step(HooksBenchmark.randomBatch(batch, seq, s), labels, opt, 1e-3, 1.0, counter[0]++);
-            });
-            System.out.printf("%-8s step %7.1f ms = %5.2f x plain forward  (%,d trained parameters with the head)%n",
-                    e.getKey(), step, step / forward, c.trainableParameters());
+                long t0 = System.nanoTime();
+                model.run(HooksBenchmark.randomBatch(batch, seq, 9000 + s)).get(out);
+                long t1 = System.nanoTime();
+                c.step(HooksBenchmark.randomBatch(batch, seq, s), labels, opt, 1e-3, 1.0, 3 + s);
+                forwardMs[s] = (t1 - t0) / 1e6;
+                stepMs[s] = (System.nanoTime() - t1) / 1e6;
+            }
+            double step = HooksBenchmark.median(stepMs);
+            double beside = HooksBenchmark.median(forwardMs);
+            System.out.printf("%-8s step %7.1f ms = %5.2f x plain forward (%.1f ms, measured between its steps)  (%,d"
+                    + " trained parameters with the head)%n", e.getKey(), step, step / beside, beside,
+                    c.trainableParameters());
             if (e.getKey().equals("lora")) {
                 OnnxGraph merged = ClassifierExport.merged(c);
                 HookedModel plain = new HookedModel(merged, model.tokenizer().orElseThrow(), model.runtime());
-                double mergedForward = median(steps, s -> plain.run(HooksBenchmark.randomBatch(batch, seq, s))
-                        .get(ClassifierExport.LOGITS));
-                double again = median(steps, s -> model.run(HooksBenchmark.randomBatch(batch, seq, s)).get(out));
-                System.out.printf("merged-LoRA forward %.1f ms = %.2f x plain forward (plain again: %.1f ms)%n",
-                        mergedForward, mergedForward / ((forward + again) / 2), again);
+                for (int w = 0; w < 3; w++) { // the merged graph's session is built and warm
+                    plain.run(HooksBenchmark.randomBatch(batch, seq, 5000 + w)).get(ClassifierExport.LOGITS);
+                }
+                double[] mergedMs = new double[steps];
+                double[] plainMs = new double[steps];
+                for (int s = 0; s < steps; s++) { // in turn, as the steps
+                    long t0 = System.nanoTime();
+                    plain.run(HooksBenchmark.randomBatch(batch, seq, s)).get(ClassifierExport.LOGITS);
+                    long t1 = System.nanoTime();
+                    model.run(HooksBenchmark.randomBatch(batch, seq, s)).get(out);
+                    mergedMs[s] = (t1 - t0) / 1e6;
+                    plainMs[s] = (System.nanoTime() - t1) / 1e6;
+                }
+                double mergedForward = HooksBenchmark.median(mergedMs);
+                double again = HooksBenchmark.median(plainMs);
+                System.out.printf("merged-LoRA forward %.1f ms = %.2f x plain forward (%.1f ms, measured in turn with"
+                        + " it)%n", mergedForward, mergedForward / again, again);
             }
         }
         model.runtime().close(); // sessions end here: with JREFT_ORT_PROFILE their traces are written now
