@@ -15,6 +15,7 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -62,18 +63,18 @@ class ShapeProbeTest {
     @Test
     void theFrontierCacheKeepsToItsBytes() {
         GraphGradients.FrontierCache c = new GraphGradients.FrontierCache(64, 3 * 4 * 100);
-        c.put("once", Map.of("x", Nd4j.zeros(100)));
+        assertFalse(c.put("once", Map.of("x", Nd4j.zeros(100))), "the caller frees what is not kept");
         assertEquals(null, c.get("once"), "a batch seen once is not kept");
         assertEquals(0, c.held());
         for (int i = 0; i < 5; i++) {
             c.put("k" + i, Map.of("x", Nd4j.zeros(100)));
-            c.put("k" + i, Map.of("x", Nd4j.zeros(100))); // seen again: kept
+            assertTrue(c.put("k" + i, Map.of("x", Nd4j.zeros(100)))); // seen again: kept
         }
         assertEquals(3 * 4 * 100, c.held());
         assertEquals(null, c.get("k0"), "the eldest went first");
         assertNotNull(c.get("k4"));
         c.put("huge", Map.of("x", Nd4j.zeros(1000)));
-        c.put("huge", Map.of("x", Nd4j.zeros(1000)));
+        assertFalse(c.put("huge", Map.of("x", Nd4j.zeros(1000))));
         assertEquals(null, c.get("huge"), "an entry above the budget is not kept");
         assertEquals(3 * 4 * 100, c.held());
     }
