@@ -181,6 +181,25 @@ public final class Backward {
         return reshape(r, t);
     }
 
+    /**
+     * {@code op(x) · op(y)}, op transposing the last two of {@code rank} axes where asked, in the element type of the
+     * forward tensor {@code like}. Between float activations (neither operand an initializer) it is one onnxruntime
+     * {@code FusedMatMul} with transA / transB: as a Transpose and a MatMul, ORT's transpose optimiser merged the
+     * Transpose with the forward's own (attention's head split, before the scores and the context) into one that no
+     * MatMul absorbs, run at full size (three a layer, about 4 ms of a MiniLM LoRA step). A weight keeps Transpose +
+     * MatMul (ORT folds the transposed initializer once and prepacks it), and so do float64 graphs (the
+     * finite-difference checks): FusedMatMul has float kernels only.
+     */
+    public String product(String x, boolean transX, String y, boolean transY, int rank, String like) {
+        boolean fused = (transX || transY) && dtype(like) == ElemTypes.FLOAT && !graph.isInitializer(x)
+                && !graph.isInitializer(y);
+        if (fused) {
+            return b.op(GradRules.MICROSOFT, "FusedMatMul", List.of(x, y), Attr.i("transA", transX ? 1 : 0),
+                    Attr.i("transB", transY ? 1 : 0));
+        }
+        return op("MatMul", transX ? transposeLast2(x, rank) : x, transY ? transposeLast2(y, rank) : y);
+    }
+
     /** Swaps the last two axes of a tensor of rank {@code rank}. */
     public String transposeLast2(String x, int rank) {
         long[] perm = new long[rank];

@@ -63,7 +63,7 @@ public final class GradRules {
         if (bw.wants(a)) {
             long[] s = Arrays.copyOf(ys, ys.length);
             s[s.length - 1] = as[as.length - 1];
-            bw.add(a, bw.unbroadcast(bw.op("MatMul", g, bw.transposeLast2(bValue.get(), bs.length)), s, a));
+            bw.add(a, bw.unbroadcast(bw.product(g, false, bValue.get(), true, bs.length, y(n)), s, a));
         }
         if (bw.wants(b) && bs.length == 2 && as.length > 2) {
             // a weight [k, n] under a batch of rows: B̄ = A'ᵀ g' over the rows flattened to [m, k] and [m, n], one
@@ -74,11 +74,11 @@ public final class GradRules {
             }
             String a2 = bw.reshape(aValue.get(), new long[] {rows, as[as.length - 1]});
             String g2 = bw.reshape(g, new long[] {rows, ys[ys.length - 1]});
-            bw.add(b, bw.op("MatMul", bw.transposeLast2(a2, 2), g2));
+            bw.add(b, bw.product(a2, true, g2, false, 2, y(n)));
         } else if (bw.wants(b)) {
             long[] s = Arrays.copyOf(ys, ys.length);
             s[s.length - 2] = bs[bs.length - 2];
-            bw.add(b, bw.unbroadcast(bw.op("MatMul", bw.transposeLast2(aValue.get(), as.length), g), s, b));
+            bw.add(b, bw.unbroadcast(bw.product(aValue.get(), true, g, false, as.length, y(n)), s, b));
         }
     }
 

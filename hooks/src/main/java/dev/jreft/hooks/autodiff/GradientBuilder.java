@@ -12,7 +12,8 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Builds the backward graph of a scalar loss in standard ONNX ops. Nodes are visited in reverse order; each node
+ * Builds the backward graph of a scalar loss in standard ONNX ops (and onnxruntime's FusedMatMul for transposed
+ * products of float activations, see {@link Backward#product}). Nodes are visited in reverse order; each node
  * between a source and the loss applies its op's {@link GradRule}. Sources may be graph inputs, initializers or
  * intermediate tensors (the gradient of an intermediate is the total derivative through everything downstream).
  */
@@ -122,6 +123,9 @@ public final class GradientBuilder {
             }
         });
         g.exposeOutput(loss, types.of(loss));
+        if (g.nodes().stream().anyMatch(n -> GradRules.MICROSOFT.equals(n.getDomain()))) {
+            g.importDomain(GradRules.MICROSOFT, 1); // Backward.product's FusedMatMul
+        }
         // rules emit some gradients that nothing reads (a constant operand's un-broadcast sum): ORT would run them
         g.removeDeadNodes();
         return new GradientGraph(g, loss, gradOutputs);

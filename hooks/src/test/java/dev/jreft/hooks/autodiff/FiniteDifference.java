@@ -71,6 +71,7 @@ final class FiniteDifference {
     }
 
     private java.util.function.Consumer<OnnxGraph> transform = g -> { };
+    private java.util.function.Consumer<OnnxGraph> inspect = g -> { };
 
     /** A rewrite of the whole graph (body and loss) before it is differentiated and run. */
     FiniteDifference transform(java.util.function.Consumer<OnnxGraph> t) {
@@ -81,6 +82,12 @@ final class FiniteDifference {
     private final List<String> domains = new ArrayList<>();
 
     /** Imports an op domain (com.microsoft) into the graph under test, version 1. */
+    /** Sees the backward graph before it runs (to check what it is made of). */
+    FiniteDifference backward(java.util.function.Consumer<OnnxGraph> inspect) {
+        this.inspect = inspect;
+        return this;
+    }
+
     FiniteDifference importing(String domain) {
         domains.add(domain);
         return this;
@@ -120,6 +127,7 @@ final class FiniteDifference {
         transform.accept(g);
         Map<String, long[]> shapes = ShapeProbe.probe(g, feeds);
         GradientGraph gg = GradientBuilder.build(g, loss[0], differentiable, shapes);
+        inspect.accept(gg.graph());
         Map<String, INDArray> analytic = run(gg.graph(), feeds, new ArrayList<>(gg.gradients().values()));
         CompiledGraph forward = compile(g);
         double eps = this.eps != null ? this.eps : elemType == ElemTypes.FLOAT ? 1e-3 : 1e-6;

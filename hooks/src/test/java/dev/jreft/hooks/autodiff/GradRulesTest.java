@@ -223,6 +223,26 @@ class GradRulesTest {
         }
     }
 
+    /**
+     * A product of two float activations (attention's scores and context) differentiates into FusedMatMul with
+     * transA / transB, no Transpose that ORT could merge with the forward's head transposes; float64 (no FusedMatMul
+     * kernel) keeps Transpose + MatMul. Both against finite differences.
+     */
+    @Test
+    void productsOfFloatActivationsBackwardAsFusedMatMul() {
+        for (boolean float64 : new boolean[] {false, true}) {
+            java.util.Map<String, Long> ops = new java.util.HashMap<>();
+            new FiniteDifference(17, float64).input("a", -1, 1, 2, 3, 4, 5).input("c", -1, 1, 2, 3, 5, 4)
+                    .body((b, n) -> b.op("MatMul", List.of(n.get("a"), n.get("c"))))
+                    .backward(g -> g.nodes().forEach(x -> ops.merge(x.getOpType(), 1L, Long::sum)))
+                    .check(float64 ? ATOL : 2e-3, float64 ? RTOL : 2e-2);
+            org.junit.jupiter.api.Assertions.assertEquals(float64 ? null : 2L, ops.get("FusedMatMul"), "float64 "
+                    + float64 + ": " + ops);
+            org.junit.jupiter.api.Assertions.assertEquals(float64 ? 2L : null, ops.get("Transpose"), "float64 "
+                    + float64 + ": " + ops);
+        }
+    }
+
     /** onnxruntime's optimisers write BiasGelu, FastGelu and FusedMatMul (float32 only on CPU, so looser). */
     @Test
     void onnxruntimesBiasGeluFastGeluAndFusedMatMul() {
