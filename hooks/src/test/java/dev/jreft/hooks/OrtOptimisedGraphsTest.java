@@ -188,6 +188,38 @@ class OrtOptimisedGraphsTest {
         assertPlacedHooksHoldThePlainValues(plain, fused, tokenizer, 10 * 6);
     }
 
+    /**
+     * The optimiser's SkipLayerNormalization (a bias input, no sum output) has a gradient rule: the gradients at
+     * hooks below three of its norms equal the plain graph's.
+     */
+    @Test
+    void aSkipLayerNormFusedGraphGivesThePlainGraphsGradients(@TempDir Path tmp) throws Exception {
+        OnnxGraph g = skipLayerNormFused(OnnxGraph.load(OrtOptimised.write("all-minilm-l6-v2.onnx", tmp)));
+        assertTrue(g.nodes().stream().filter(n -> n.getOpType().equals("SkipLayerNormalization")
+                && n.getInputCount() > 4 && n.getOutputCount() < 4).count() >= 6, "fused with a bias, no sum output");
+        TextTokenizer tokenizer = TextTokenizer.fromResource("all-minilm-l6-v2-tokenizer.json");
+        HookedModel fused = new HookedModel(g, tokenizer, OrtRuntime.shared());
+        HookedModel plain = HookedModel.minilm();
+        Batch batch = tokenizer.encode(List.of("The movie was wonderful.", "A dull, slow and far too long film."));
+        INDArray probe = org.nd4j.linalg.factory.Nd4j.rand(DataType.FLOAT, 384).subi(0.5);
+        Map<String, INDArray> feeds = Map.of(dev.jreft.hooks.autodiff.LossGraphs.PROBE, probe,
+                dev.jreft.hooks.autodiff.LossGraphs.MASK, batch.attentionMask().castTo(DataType.FLOAT));
+        List<String> hooks = List.of("blocks.4.block_output", "blocks.4.mlp_input", "blocks.1.attention_input");
+        String out = plain.graph().outputNames().get(0);
+        var a = dev.jreft.hooks.autodiff.HookGradients.compute(plain, batch,
+                x -> dev.jreft.hooks.autodiff.LossGraphs.maskedProbeSum(x, out, 384), feeds, hooks);
+        var b = dev.jreft.hooks.autodiff.HookGradients.compute(fused, batch,
+                x -> dev.jreft.hooks.autodiff.LossGraphs.maskedProbeSum(x, fused.graph().outputNames().get(0), 384),
+                feeds, hooks);
+        assertEquals(a.loss(), b.loss(), 1e-4 * Math.abs(a.loss()));
+        for (String h : hooks) {
+            INDArray x = a.gradients().get(h).castTo(DataType.DOUBLE);
+            INDArray y = b.gradients().get(h).castTo(DataType.DOUBLE);
+            double relative = x.sub(y).norm2Number().doubleValue() / x.norm2Number().doubleValue();
+            assertTrue(relative < 1e-4, h + "'s gradient differs from the unfused graph's by " + relative);
+        }
+    }
+
     @Test
     void hooksAnAttentionFusionHidesAreReportedAndTheRestHoldTheirValues(@TempDir Path tmp) throws Exception {
         OnnxGraph g = attentionFused(skipLayerNormFused(OnnxGraph.load(OrtOptimised.write("all-minilm-l6-v2.onnx", tmp))), 6);

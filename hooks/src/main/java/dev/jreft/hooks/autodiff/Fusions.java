@@ -48,6 +48,61 @@ public final class Fusions {
         return n;
     }
 
+    /**
+     * Fuses {@code LayerNormalization(a + b)} over the last axis, a and b of one shape, into onnxruntime's
+     * {@code SkipLayerNormalization} (float; the sum stays a tensor as its output 3, under the Add's name, unless it is kept: a gradient source there
+     * would miss the layer norm's part). ORT's own
+     * fusion misses it in the specialised graphs, and its LayerNormalization kernel is the slow one: MiniLM's
+     * [16, 32, 384] took 0.55 ms against 0.11 ms as SkipLayerNormalization (2 threads; 1.08 and 0.23 ms on one),
+     * twelve a forward. The layer norm's mean and inverse std outputs must be unread (the rule recomputes them:
+     * ORT's CPU kernel does not write them). Needs every tensor's static shape; returns how many were fused.
+     */
+    public static int skipLayerNorms(OnnxGraph g, Collection<String> keep, Map<String, long[]> shapes) {
+        int n = fuse(g, keep, (graph, ln, kept) -> skipLayerNorm(graph, ln, kept, shapes));
+        if (n > 0) {
+            g.importDomain(GradRules.MICROSOFT, 1);
+        }
+        return n;
+    }
+
+    private static Match skipLayerNorm(OnnxGraph g, NodeProto ln, Set<String> kept, Map<String, long[]> shapes) {
+        if (!ln.getOpType().equals("LayerNormalization") || !ln.getDomain().isEmpty() || ln.getInputCount() < 2) {
+            return null;
+        }
+        String x = ln.getInput(0);
+        long[] xs = shapes.get(x);
+        NodeProto add = g.producer(x).orElse(null);
+        long axis = xs == null ? 0 : OnnxGraph.attrInt(ln, "axis", -1);
+        if (xs == null || xs.length != 3 || (axis < 0 ? axis + 3 : axis) != 2 || kept.contains(x) || add == null
+                || !add.getOpType().equals("Add") || !add.getDomain().isEmpty() || add.getInputCount() != 2
+                || !java.util.Arrays.equals(shapes.get(add.getInput(0)), xs)
+                || !java.util.Arrays.equals(shapes.get(add.getInput(1)), xs) || !isFloat(g, x)) {
+            return null;
+        }
+        // the sum is written where the layer norm was: whatever else reads it must come after that
+        List<NodeProto> nodes = g.nodes();
+        int at = nodes.indexOf(ln);
+        if (g.consumers(x).stream().anyMatch(c -> !c.equals(ln) && nodes.indexOf(c) < at)) {
+            return null;
+        }
+        for (int i = 1; i < ln.getOutputCount(); i++) { // mean, inverse std: unread
+            String o = ln.getOutput(i);
+            if (!o.isEmpty() && (kept.contains(o) || !g.consumers(o).isEmpty())) {
+                return null;
+            }
+        }
+        NodeProto.Builder fused = NodeProto.newBuilder().setOpType("SkipLayerNormalization")
+                .setDomain(GradRules.MICROSOFT).setName(ln.getName() + "/jreft.SkipLayerNormalization")
+                .addInput(add.getInput(0)).addInput(add.getInput(1)).addInput(ln.getInput(1))
+                .addInput(ln.getInputCount() > 2 ? ln.getInput(2) : "")
+                .addOutput(ln.getOutput(0)).addOutput("").addOutput("").addOutput(x);
+        // ONNX's default ε is 1e-5, ORT's SkipLayerNormalization's 1e-12: always written
+        float eps = ln.getAttributeList().stream().filter(a -> a.getName().equals("epsilon")).findFirst()
+                .map(a -> a.getF()).orElse(1e-5f);
+        fused.addAttribute(Attr.f("epsilon", eps).proto());
+        return new Match(List.of(add, ln), fused.build());
+    }
+
     /** A matched pattern: its nodes (the last writes the output) and the one node that replaces them. */
     private record Match(List<NodeProto> nodes, NodeProto fused) {
     }

@@ -605,34 +605,62 @@ public final class GradRules {
         // ---- normalisation: the saved mean and inverse std when the forward outputs them (LayerNormFusion makes
         // it), else recomputed from X
         rule("LayerNormalization", (n, bw) -> {
-            String x = in(n, 0);
-            int rank = bw.shape(x).length;
-            long axis = norm(OnnxGraph.attrInt(n, "axis", -1), rank);
-            long[] axes = new long[(int) (rank - axis)];
-            for (int i = 0; i < axes.length; i++) {
-                axes[i] = axis + i;
-            }
             boolean saved = n.getOutputCount() == 3 && !n.getOutput(1).isEmpty() && !n.getOutput(2).isEmpty();
-            String mu = saved ? n.getOutput(1) : bw.reduceMean(x, axes, true);
-            String xc = bw.op("Sub", x, mu);
-            String inv = saved ? n.getOutput(2) : bw.op("Reciprocal", bw.op("Sqrt", bw.op("Add",
-                    bw.reduceMean(bw.op("Mul", xc, xc), axes, true), bw.scalar(floatAttr(n, "epsilon", 1e-5), x))));
-            String xhat = bw.op("Mul", xc, inv);
-            String g = bw.grad(n, 0);
+            bw.add(in(n, 0), layerNorm(n, bw, in(n, 0), OnnxGraph.attrInt(n, "axis", -1), 1, 2,
+                    saved ? n.getOutput(1) : null, saved ? n.getOutput(2) : null));
+        });
+        // onnxruntime's y = LayerNorm(input + skip (+ bias)) over the last axis, the sum as optional output 3; its CPU
+        // kernel writes no mean or inverse std, so they are recomputed from the sum
+        MICROSOFT_RULES.put("SkipLayerNormalization", (n, bw) -> {
+            boolean biased = n.getInputCount() > 4 && !in(n, 4).isEmpty();
+            String sum = n.getOutputCount() > 3 ? n.getOutput(3) : "";
+            if (sum.isEmpty()) {
+                sum = bw.op("Add", in(n, 0), in(n, 1));
+                sum = biased ? bw.op("Add", sum, in(n, 4)) : sum;
+            }
+            String gs = layerNorm(n, bw, sum, -1, 2, 3, null, null);
+            String read = bw.grad(n, 3); // the sum's other readers
+            gs = read == null ? gs : bw.op("Add", gs, read);
             long[] ys = bw.shape(y(n));
-            if (bw.wants(x)) {
-                String gh = bw.op("Mul", g, in(n, 1));
-                String m1 = bw.reduceMean(gh, axes, true);
-                String m2 = bw.reduceMean(bw.op("Mul", gh, xhat), axes, true);
-                bw.add(x, bw.op("Mul", inv, bw.op("Sub", bw.op("Sub", gh, m1), bw.op("Mul", xhat, m2))));
-            }
-            if (bw.wants(in(n, 1))) {
-                bw.add(in(n, 1), bw.unbroadcast(bw.op("Mul", g, xhat), ys, in(n, 1)));
-            }
-            if (n.getInputCount() > 2 && bw.wants(in(n, 2))) {
-                bw.add(in(n, 2), bw.unbroadcast(g, ys, in(n, 2)));
+            for (int i : biased ? new int[] {0, 1, 4} : new int[] {0, 1}) {
+                if (bw.wants(in(n, i))) {
+                    bw.add(in(n, i), bw.unbroadcast(gs, ys, in(n, i)));
+                }
             }
         });
+    }
+
+    /**
+     * Layer norm y = x̂·γ + β over the axes from {@code axisAttr} on, x̂ = (x − μ)·σ⁻¹, γ and β inputs
+     * {@code gammaAt} and {@code betaAt} of {@code n} (β optional): adds γ's and β's gradients and returns x's,
+     * x̄ = σ⁻¹(ḡ − mean(ḡ) − x̂·mean(ḡ·x̂)) with ḡ = g·γ (nodes nothing reads are removed later). {@code mean} and
+     * {@code inv} are the saved statistics, or null to recompute them from x.
+     */
+    private static String layerNorm(NodeProto n, Backward bw, String x, long axisAttr, int gammaAt, int betaAt,
+                                    String mean, String inv) {
+        long[] ys = bw.shape(y(n)); // x's shape too (x may be a sum made here)
+        long axis = norm(axisAttr, ys.length);
+        long[] axes = new long[(int) (ys.length - axis)];
+        for (int i = 0; i < axes.length; i++) {
+            axes[i] = axis + i;
+        }
+        String mu = mean != null ? mean : bw.reduceMean(x, axes, true);
+        String xc = bw.op("Sub", x, mu);
+        String invStd = inv != null ? inv : bw.op("Reciprocal", bw.op("Sqrt", bw.op("Add",
+                bw.reduceMean(bw.op("Mul", xc, xc), axes, true), bw.scalar(floatAttr(n, "epsilon", 1e-5), y(n)))));
+        String xhat = bw.op("Mul", xc, invStd);
+        String g = bw.grad(n, 0);
+        String gamma = in(n, gammaAt);
+        if (bw.wants(gamma)) {
+            bw.add(gamma, bw.unbroadcast(bw.op("Mul", g, xhat), ys, gamma));
+        }
+        if (n.getInputCount() > betaAt && !in(n, betaAt).isEmpty() && bw.wants(in(n, betaAt))) {
+            bw.add(in(n, betaAt), bw.unbroadcast(g, ys, in(n, betaAt)));
+        }
+        String gh = bw.op("Mul", g, gamma);
+        String m1 = bw.reduceMean(gh, axes, true);
+        String m2 = bw.reduceMean(bw.op("Mul", gh, xhat), axes, true);
+        return bw.op("Mul", invStd, bw.op("Sub", bw.op("Sub", gh, m1), bw.op("Mul", xhat, m2)));
     }
 
     private static long norm(long axis, int rank) {

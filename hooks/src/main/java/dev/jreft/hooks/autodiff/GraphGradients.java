@@ -182,6 +182,7 @@ public final class GraphGradients {
         Map<String, INDArray> all = new LinkedHashMap<>(feeds);
         all.putAll(lossFeeds);
         Map<String, long[]> shapes = ShapeProbe.probe(g, all);
+        Fusions.skipLayerNorms(g, keep, shapes);
         List<String> distinct = sources.stream().distinct().toList();
         // -Djreft.autodiff.prefixSplit=false differentiates the whole graph in one session: on this machine that is
         // faster for a batch seen once (MiniLM LoReFT: 1.51x a forward vs 1.84x), slower for a batch seen again (1.18x)

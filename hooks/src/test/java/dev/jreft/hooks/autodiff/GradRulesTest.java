@@ -169,6 +169,39 @@ class GradRulesTest {
                         Attr.f("epsilon", 1e-5f))).check(1e-6, 1e-5);
     }
 
+    /**
+     * A residual sum under a layer norm, LN(a + r), becomes onnxruntime's SkipLayerNormalization (the sum kept as its
+     * output 3, read again after it here); its rule recomputes the statistics. Float32 (ORT's kernel), looser.
+     */
+    @Test
+    void residualSumUnderALayerNormIsFusedIntoSkipLayerNormalizationAndDifferentiated() {
+        int[] fused = {0};
+        long[] shape = {2, 3, 5};
+        new FiniteDifference(17, false).input("a", -2, 2, shape).input("r", -2, 2, shape).input("s", 0.5, 1.5, 5)
+                .input("bias", -1, 1, 5)
+                .body((b, n) -> {
+                    String sum = b.op("Add", List.of(n.get("a"), n.get("r")));
+                    String y = b.op("LayerNormalization", List.of(sum, n.get("s"), n.get("bias")));
+                    return b.op("Add", List.of(y, b.op("Mul", List.of(sum, sum))));
+                })
+                .transform(g -> {
+                    java.util.Map<String, long[]> shapes = new java.util.HashMap<>();
+                    g.nodes().forEach(x -> x.getOutputList().forEach(o -> shapes.put(o, shape)));
+                    shapes.put("a", shape);
+                    shapes.put("r", shape);
+                    fused[0] = Fusions.skipLayerNorms(g, List.of(), shapes);
+                    assertTrue(g.nodes().stream().noneMatch(x -> x.getOpType().equals("LayerNormalization")));
+                })
+                .check(2e-3, 2e-2);
+        org.junit.jupiter.api.Assertions.assertEquals(1, fused[0]);
+        // as ORT's optimiser writes it: the bias input, no sum output (the rule adds it up again)
+        new FiniteDifference(17, false).importing(GradRules.MICROSOFT).input("a", -2, 2, shape)
+                .input("r", -2, 2, shape).input("s", 0.5, 1.5, 5).input("beta", -1, 1, 5).input("bias", -1, 1, 5)
+                .body((b, n) -> b.op(GradRules.MICROSOFT, "SkipLayerNormalization", List.of(n.get("a"), n.get("r"),
+                        n.get("s"), n.get("beta"), n.get("bias")), Attr.f("epsilon", 1e-5f)))
+                .check(2e-3, 2e-2);
+    }
+
     /** torch's layer norm at opset 11, op by op: (x − μ) / √(mean((x − μ)²) + ε) · s + bias. */
     static String decomposedLayerNorm(dev.jreft.hooks.graph.SubgraphBuilder b, java.util.Map<String, String> n,
                                       int type) {
