@@ -100,13 +100,16 @@ public final class GradRules {
         bw.add(x, bw.op("Mul", bw.op("Div", bw.grad(n, 0), s), inRange));
     }
 
-    /** d gelu(x) / dx = Φ(x) + x·φ(x) (the exact, erf form). */
-    private static String geluSlope(Backward bw, String x) {
+    /**
+     * g · d gelu(x) / dx = g · (Φ(x) + x·φ(x)) (the exact, erf form), as ½ g (1 + erf(u) + √(2/π) x / exp(u²)) with
+     * u = x/√2: ten ops over the activation, one fewer than the textbook form, and no Neg (exp(u²) overflowing to
+     * infinity takes x / exp(u²) to its limit 0).
+     */
+    private static String geluGrad(Backward bw, String g, String x) {
         String u = bw.op("Mul", x, bw.scalar(1 / Math.sqrt(2), x));
-        String cdf = bw.op("Mul", bw.op("Add", bw.op("Erf", u), bw.scalar(1, x)), bw.scalar(0.5, x));
-        String pdf = bw.op("Mul", bw.op("Exp", bw.op("Neg", bw.op("Mul", u, u))), bw.scalar(1 / Math.sqrt(2 * Math.PI),
-                x));
-        return bw.op("Add", cdf, bw.op("Mul", x, pdf));
+        String slope2 = bw.op("Add", bw.op("Add", bw.op("Erf", u), bw.scalar(1, x)), bw.op("Mul",
+                bw.op("Div", x, bw.op("Exp", bw.op("Mul", u, u))), bw.scalar(Math.sqrt(2 / Math.PI), x)));
+        return bw.op("Mul", bw.op("Mul", g, slope2), bw.scalar(0.5, x));
     }
 
     /** Y = α · A' B' with A' = Aᵀ when transA (last two axes), B' likewise: Ā' = α g B'ᵀ, B̄' = α A'ᵀ g. */
@@ -288,12 +291,12 @@ public final class GradRules {
             bw.add(a, bw.op("Mul", bw.grad(n, 0), bw.op("Mul", bw.scalar(2 / Math.sqrt(Math.PI), a), e)));
         });
         // y = x·Φ(x) (exact, erf form): x̄ = g·(Φ(x) + x·φ(x)), Φ(x) = (1 + erf(x/√2))/2, φ(x) = exp(−x²/2)/√(2π)
-        MICROSOFT_RULES.put("Gelu", (n, bw) -> bw.add(in(n, 0), bw.op("Mul", bw.grad(n, 0), geluSlope(bw, in(n, 0)))));
+        MICROSOFT_RULES.put("Gelu", (n, bw) -> bw.add(in(n, 0), geluGrad(bw, bw.grad(n, 0), in(n, 0))));
         // onnxruntime's optimiser: BiasGelu y = gelu(x + b), FusedMatMul y = α · op(A) op(B) (attention scores)
         MICROSOFT_RULES.put("BiasGelu", (n, bw) -> {
             String x = in(n, 0);
             String z = bw.op("Add", x, in(n, 1));
-            String gz = bw.op("Mul", bw.grad(n, 0), geluSlope(bw, z));
+            String gz = geluGrad(bw, bw.grad(n, 0), z);
             bw.add(x, bw.unbroadcast(gz, bw.shape(y(n)), x));
             bw.add(in(n, 1), bw.unbroadcast(gz, bw.shape(y(n)), in(n, 1)));
         });
