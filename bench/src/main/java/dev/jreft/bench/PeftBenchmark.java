@@ -2,6 +2,7 @@ package dev.jreft.bench;
 
 import dev.jreft.hooks.graph.OnnxGraph;
 import dev.jreft.hooks.runtime.HookedModel;
+import dev.jreft.hooks.runtime.Tensors;
 import dev.jreft.training.AdamW;
 import dev.jreft.training.ClassificationHead;
 import dev.jreft.training.ClassifierExport;
@@ -22,8 +23,7 @@ import java.util.Random;
  * on every layer's keys, values and MLP activations, BitFit (every bias), full finetuning (every weight), prompt tuning,
  * P-tuning and prefix tuning (10 virtual positions; P-tuning's encoder 128 wide), and the main job's LoReFT) divided
  * by the median plain forward (of the 32 real tokens: the soft prompts' steps run 42 positions, prefix tuning's
- * attention 42 keys),
- * (each step timed beside a plain forward of its own, so both see the machine in the same state),
+ * attention 42 keys; each step timed beside a plain forward of its own, so both see the machine in one state),
  * and the forward of the merged-LoRA graph divided by the plain forward (the goal is 1.00: merging leaves the
  * model's own graph). One method per process gives each its own peak RSS ({@code /usr/bin/time -v}).
  *
@@ -68,7 +68,8 @@ public final class PeftBenchmark {
             System.err.println("method: found '" + which + "'; valid: all, " + String.join(", ", all.keySet()));
             System.exit(2);
         }
-        double forward = median(steps, s -> free(model.run(HooksBenchmark.randomBatch(batch, seq, s))));
+        double forward = median(steps, s -> Tensors.free(model.run(HooksBenchmark.randomBatch(batch, seq, s))
+                .values()));
         System.out.printf("MiniLM, batch %d x seq %d, %s, medians over %d: plain forward %.1f ms%n", batch, seq,
                 model.runtime().device(), steps, forward);
         for (var e : all.entrySet()) {
@@ -94,7 +95,8 @@ public final class PeftBenchmark {
                 long t0 = System.nanoTime();
                 Map<String, INDArray> forwardOut = model.run(HooksBenchmark.randomBatch(batch, seq, 9000 + s));
                 long t1 = System.nanoTime();
-                free(forwardOut); // the benchmark's own forwards: left to the collector they raised the peak RSS
+                // the benchmark's own forwards: left to the collector they raised the peak RSS
+                Tensors.free(forwardOut.values());
                 c.step(HooksBenchmark.randomBatch(batch, seq, s), labels, opt, 1e-3, 1.0, 3 + s);
                 forwardMs[s] = (t1 - t0) / 1e6;
                 stepMs[s] = (System.nanoTime() - t1) / 1e6;
@@ -118,8 +120,8 @@ public final class PeftBenchmark {
                     long t1 = System.nanoTime();
                     Map<String, INDArray> plainOut = model.run(HooksBenchmark.randomBatch(batch, seq, s));
                     mergedMs[s] = (t1 - t0) / 1e6;
-                    free(mergedOut);
-                    free(plainOut);
+                    Tensors.free(mergedOut.values());
+                    Tensors.free(plainOut.values());
                     plainMs[s] = (System.nanoTime() - t1) / 1e6;
                 }
                 double mergedForward = HooksBenchmark.median(mergedMs);
@@ -129,14 +131,6 @@ public final class PeftBenchmark {
             }
         }
         model.runtime().close(); // sessions end here: with JREFT_ORT_PROFILE their traces are written now
-    }
-
-    private static void free(Map<String, INDArray> outputs) {
-        outputs.values().forEach(v -> {
-            if (v.closeable()) {
-                v.close();
-            }
-        });
     }
 
     /** ", peak RSS so far N MB" from the kernel's VmHWM (Linux), else nothing. */

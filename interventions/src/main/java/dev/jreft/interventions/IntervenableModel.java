@@ -547,9 +547,10 @@ public final class IntervenableModel {
     /** {@code v} when every element is finite; a NaN or infinity would silently turn the outputs into NaN. */
     private static INDArray finite(INDArray v, String where) {
         // read in place: a copy per parameter per step was full finetuning's 90 MB of garbage a step
-        INDArray c = dev.jreft.hooks.runtime.Tensors.floats(v) != null ? v : v.castTo(DataType.FLOAT).dup('c');
+        java.nio.FloatBuffer own = dev.jreft.hooks.runtime.Tensors.floats(v);
+        INDArray c = own != null ? v : v.castTo(DataType.FLOAT).dup('c');
         try {
-            java.nio.FloatBuffer f = dev.jreft.hooks.runtime.Tensors.floats(c);
+            java.nio.FloatBuffer f = own != null ? own : dev.jreft.hooks.runtime.Tensors.floats(c);
             for (int i = 0, n = f.limit(); i < n; i++) {
                 if (!Float.isFinite(f.get(i))) {
                     throw new IllegalArgumentException(where + ": found " + f.get(i) + " at element " + i + "; valid:"

@@ -28,11 +28,7 @@ public final class ParameterUpdate {
         declared.forEach((name, p) -> p.constraint().retract(params.get(name)));
         // the gradients are off-heap arrays the GC would free only under heap pressure: full finetuning's 90 MB a
         // step would pile up to gigabytes, so they go now
-        grads.values().forEach(g -> {
-            if (g.closeable()) {
-                g.close();
-            }
-        });
+        dev.jreft.hooks.runtime.Tensors.free(grads.values());
     }
 
     /**

@@ -102,9 +102,7 @@ public interface Replicas {
             }
             at += v.length;
             e.setValue(Nd4j.createFromArray(v).reshape(g.shape()).castTo(g.dataType()));
-            if (g.closeable()) {
-                g.close();
-            }
+            dev.jreft.hooks.runtime.Tensors.free(List.of(g));
         }
         return sum[0];
     }

@@ -50,12 +50,12 @@ public final class Fusions {
 
     /**
      * Fuses {@code LayerNormalization(a + b)} over the last axis, a and b of one shape, into onnxruntime's
-     * {@code SkipLayerNormalization} (float; the sum stays a tensor as its output 3, under the Add's name, unless it is kept: a gradient source there
-     * would miss the layer norm's part). ORT's own
-     * fusion misses it in the specialised graphs, and its LayerNormalization kernel is the slow one: MiniLM's
-     * [16, 32, 384] took 0.55 ms against 0.11 ms as SkipLayerNormalization (2 threads; 1.08 and 0.23 ms on one),
-     * twelve a forward. The layer norm's mean and inverse std outputs must be unread (the rule recomputes them:
-     * ORT's CPU kernel does not write them). Needs every tensor's static shape; returns how many were fused.
+     * {@code SkipLayerNormalization} (float only). The sum stays a tensor, its output 3 under the Add's name, unless
+     * it is kept: a gradient source there would miss the layer norm's part. ORT's own fusion misses these in the
+     * specialised graphs, and its LayerNormalization kernel is the slow one: MiniLM's [16, 32, 384] took 0.55 ms, as
+     * SkipLayerNormalization 0.11 ms (2 threads; 1.08 and 0.23 ms on one), twelve a forward. The layer norm's mean
+     * and inverse std must be unread (the rule recomputes them: ORT's CPU kernel does not write them). Needs every
+     * tensor's static shape; returns how many were fused.
      */
     public static int skipLayerNorms(OnnxGraph g, Collection<String> keep, Map<String, long[]> shapes) {
         int n = fuse(g, keep, (graph, ln, kept) -> skipLayerNorm(graph, ln, kept, shapes));

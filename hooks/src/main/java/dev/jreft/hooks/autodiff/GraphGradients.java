@@ -203,11 +203,7 @@ public final class GraphGradients {
     private record Frontier(Map<String, INDArray> values, boolean mine) {
         void free() {
             if (mine) {
-                values.values().forEach(v -> {
-                    if (v.closeable()) {
-                        v.close();
-                    }
-                });
+                dev.jreft.hooks.runtime.Tensors.free(values.values());
             }
         }
     }

@@ -33,6 +33,18 @@ public final class Tensors {
         return a.dataType() == DataType.FLOAT && shareable(a) ? memory(a).asFloatBuffer() : null;
     }
 
+    /**
+     * Frees the off-heap memory of arrays nothing will read again, now: left to the collector, which sees only their
+     * small Java objects, they wait for it while the process grows. Views and arrays already closed are skipped.
+     */
+    public static void free(Iterable<INDArray> arrays) {
+        for (INDArray a : arrays) {
+            if (a != null && a.closeable()) {
+                a.close();
+            }
+        }
+    }
+
     /** A direct byte buffer over the array's own memory, in native order. */
     static ByteBuffer memory(INDArray a) {
         return a.data().asNio().order(ByteOrder.nativeOrder());

@@ -81,13 +81,13 @@ final class FiniteDifference {
 
     private final List<String> domains = new ArrayList<>();
 
-    /** Imports an op domain (com.microsoft) into the graph under test, version 1. */
     /** Sees the backward graph before it runs (to check what it is made of). */
     FiniteDifference backward(java.util.function.Consumer<OnnxGraph> inspect) {
         this.inspect = inspect;
         return this;
     }
 
+    /** Imports an op domain (com.microsoft) into the graph under test, version 1. */
     FiniteDifference importing(String domain) {
         domains.add(domain);
         return this;
