@@ -542,4 +542,17 @@ class BadInputTest {
                 "holding files jreft did not write (input_ids.npy)");
         assertEquals("mine", Files.readString(out.resolve("input_ids.npy/precious.txt")));
     }
+
+    /**
+     * A bad {@code -Djreft.ort.spin}: read once, when ONNX Runtime starts in a process (this test JVM's has long
+     * started), so in a JVM of its own, as {@code JREFT_JAVA_OPTS} passes it to {@code ./jreft}.
+     */
+    @Test
+    void aBadOrtThreadSettingNamesItInOneLine() throws Exception {
+        ProcessBuilder pb = dev.jreft.hooks.testing.JavaProcess.builder(Jreft.class, List.of("hooks"));
+        pb.command().add(1, "-D" + dev.jreft.hooks.runtime.OrtRuntime.SPIN + "=maybe");
+        var r = dev.jreft.hooks.testing.JavaProcess.run(pb, 120);
+        assertBad(new CliTest.Run(r.exitCode(), r.out(), r.err()), "-Djreft.ort.spin", "found 'maybe'",
+                "valid: true or false");
+    }
 }
